@@ -1,0 +1,1 @@
+"""Subcommands of the codesync-load CLI that belong to no single package."""

@@ -1,0 +1,118 @@
+"""Fixtures for the harness's own tests: a database of this run, a Redis prefix of this run,
+and twins started as real processes on free loopback ports.
+
+PostgreSQL and Redis are shared by every run on the machine: each test run creates its own
+database (dropped at the end) and uses its own Redis key prefix, and assumes nothing is empty.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+
+from codesync_load.twin_process import TwinProcess, start_twin
+
+PG_ADMIN_URL = os.environ.get("CODESYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("CODESYNC_TEST_REDIS", "redis://127.0.0.1:6379/0")
+RUN_ID = uuid.uuid4().hex[:10]
+
+
+def _pg_available() -> bool:
+    try:
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return True
+    except psycopg.Error:
+        return False
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return RUN_ID
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL database created for this test run and dropped after it."""
+    if not _pg_available():
+        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}; start it (see README) or set CODESYNC_TEST_PG")
+    name = f"codesync_test_{RUN_ID}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """Redis URL; every test that uses it also takes `redis_prefix`, so runs never share keys."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError:
+        pytest.fail(f"Redis is not reachable at {REDIS_URL}; start it (see README) or set CODESYNC_TEST_REDIS")
+    yield REDIS_URL
+    # Remove every key this run created.
+    for key in client.scan_iter(match=f"cstest:{RUN_ID}:*", count=1000):
+        client.delete(key)
+    client.close()
+
+
+@pytest.fixture
+def redis_prefix(request: pytest.FixtureRequest) -> str:
+    return f"cstest:{RUN_ID}:{uuid.uuid4().hex[:8]}:"
+
+
+@pytest.fixture
+def twin_factory(tmp_path: Path) -> Iterator[Callable[..., TwinProcess]]:
+    """Start twins as child processes; every one is stopped at teardown, pass or fail.
+
+    Defaults: SQLite in tmp_path, in-process state, no METRICS_TOKEN, bcrypt cost 4 (the
+    cost-12 path has its own test), 60 s rate windows. Keyword arguments go to start_twin.
+    """
+    started: list[TwinProcess] = []
+
+    def factory(
+        *,
+        faults: tuple[str, ...] | list[str] = (),
+        env: dict[str, str] | None = None,
+        extra_args: tuple[str, ...] | list[str] = (),
+        name: str | None = None,
+        **kwargs,
+    ) -> TwinProcess:
+        base_env = {"DATABASE_URL": "", "REDIS_URL": "", "METRICS_TOKEN": "", "SENTRY_DSN": ""}
+        base_env.update(env or {})
+        args = list(extra_args)
+        if "--bcrypt-rounds" not in args:
+            args += ["--bcrypt-rounds", "4"]
+        twin = start_twin(
+            tmp_path,
+            faults=faults,
+            env=base_env,
+            extra_args=args,
+            name=name or f"twin{len(started)}",
+            **kwargs,
+        )
+        started.append(twin)
+        return twin
+
+    yield factory
+    for twin in started:
+        with contextlib.suppress(Exception):
+            twin.stop()
+
+
+@pytest.fixture
+def twin(twin_factory: Callable[..., TwinProcess]) -> TwinProcess:
+    """A healthy twin in its embedded default mode (SQLite, in-process state)."""
+    return twin_factory()

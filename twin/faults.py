@@ -1,0 +1,136 @@
+"""Switchable faults that break the twin the way real services break.
+
+    >>> faults = parse_faults(["slow-route=250", "ws-gauge-leak"])
+    >>> faults.active("ws-gauge-leak")
+    True
+    >>> faults.param("slow-route")
+    250.0
+
+Each fault changes one thing and leaves the rest of the twin intact, so the verification
+suite can be proven to fail in the check that names that fault's symptom.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from codesync_load.errors import HarnessError
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    name: str
+    fault_class: str
+    summary: str
+    default_param: float | None = None
+    param_unit: str = ""
+
+
+FAULTS: dict[str, FaultSpec] = {
+    spec.name: spec
+    for spec in (
+        FaultSpec(
+            "http-counter-frozen",
+            "counter stops counting",
+            "codesync_http_requests_total stops moving (the duration histogram still counts), "
+            "as when a refactor drops the counter's inc() from the middleware",
+        ),
+        FaultSpec(
+            "ws-gauge-leak",
+            "gauge never comes back down",
+            "codesync_websocket_connections_active is never decremented on close, "
+            "as when the close handler is not wired for one code path",
+        ),
+        FaultSpec(
+            "sessions-gauge-leak",
+            "gauge never comes back down",
+            "codesync_sessions_active is not decremented when a session is deleted",
+        ),
+        FaultSpec(
+            "label-drift",
+            "labels drift from the contract",
+            "HTTP metrics carry labels path (raw URL) and status instead of route and status_code",
+        ),
+        FaultSpec(
+            "slow-route",
+            "added latency on a route",
+            "adds PARAM ms to every file-content PUT (the autosave route)",
+            default_param=300.0,
+            param_unit="ms",
+        ),
+        FaultSpec(
+            "error-burst",
+            "injected 5xx",
+            "answers a fraction PARAM of /api requests with 500 INTERNAL_ERROR (seeded, reproducible)",
+            default_param=0.2,
+            param_unit="fraction",
+        ),
+        FaultSpec(
+            "yjs-drop-persist",
+            "persistence silently drops Yjs state",
+            "Yjs updates are applied, broadcast and counted but never written to storage",
+        ),
+        FaultSpec(
+            "rate-limit-uncounted",
+            "counter stops counting",
+            "rate-limit rejections answer 429/1008 but do not move codesync_rate_limit_hits_total",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class ActiveFaults:
+    """The faults switched on for one twin, with their parameters."""
+
+    params: dict[str, float | None] = field(default_factory=dict)
+
+    def active(self, name: str) -> bool:
+        return name in self.params
+
+    def param(self, name: str) -> float:
+        value = self.params.get(name)
+        if value is None:
+            default = FAULTS[name].default_param
+            if default is None:
+                raise KeyError(f"fault {name} takes no parameter")
+            return default
+        return value
+
+    def names(self) -> list[str]:
+        return sorted(self.params)
+
+
+def parse_faults(values: list[str] | None) -> ActiveFaults:
+    """Parse `NAME` or `NAME=PARAM` strings; unknown names raise HarnessError."""
+    params: dict[str, float | None] = {}
+    for raw in values or []:
+        name, _, value = raw.partition("=")
+        name = name.strip()
+        if name not in FAULTS:
+            raise HarnessError(
+                f"unknown fault {name!r}; run `codesync-load twin --list-faults` for the valid names"
+            )
+        spec = FAULTS[name]
+        if value:
+            if spec.default_param is None:
+                raise HarnessError(f"fault {name} takes no parameter; pass --fault {name}")
+            try:
+                params[name] = float(value)
+            except ValueError:
+                raise HarnessError(
+                    f"fault {name} needs a number ({spec.param_unit}), got {value!r}; e.g. --fault {name}="
+                    f"{spec.default_param:g}"
+                ) from None
+        else:
+            params[name] = None
+    return ActiveFaults(params)
+
+
+def describe_faults() -> str:
+    """The `--list-faults` table."""
+    lines = []
+    for spec in FAULTS.values():
+        param = f" (=PARAM {spec.param_unit}, default {spec.default_param:g})" if spec.default_param else ""
+        lines.append(f"{spec.name:22} [{spec.fault_class}]{param}\n    {spec.summary}")
+    return "\n".join(lines)
