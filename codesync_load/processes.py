@@ -70,6 +70,13 @@ class ManagedProcess:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
+    def detach(self) -> None:
+        """Leave the process running after this interpreter exits (e.g. `stack up`).
+
+        Whoever detaches must record the PID so that a later command can stop it.
+        """
+        _LIVE.pop(self.popen.pid, None)
+
     def log_tail(self, lines: int = 5) -> str:
         """The last lines of the log, for error messages about an early death."""
         if not self.log_path or not self.log_path.exists():
@@ -127,3 +134,35 @@ def stop_all() -> None:
 
 
 atexit.register(stop_all)
+
+
+def stop_pid(pid: int, grace: float = 5.0, expected_name: str | None = None) -> bool:
+    """Stop a process group started earlier (by a previous command) by its PID.
+
+    Returns True when something was running. `expected_name` guards against a PID that
+    was recycled by an unrelated process: its /proc cmdline must contain the name.
+    """
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except FileNotFoundError:
+        return False
+    if expected_name and expected_name not in cmdline:
+        return False
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not Path(f"/proc/{pid}").exists() or _is_zombie(pid):
+            break
+        time.sleep(0.05)
+    else:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    return True
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except (FileNotFoundError, IndexError):
+        return True

@@ -70,9 +70,20 @@ def start_twin(
     ready = work_dir / f"{name}.ready.json"
     ready.unlink(missing_ok=True)
     argv = [
-        sys.executable, "-m", "codesync_load.cli", "twin",
-        "--host", host, "--api-port", str(api_port), "--yjs-port", str(yjs_port),
-        "--ready-file", str(ready), "--sqlite-path", str(work_dir / f"{name}.sqlite3"),
+        sys.executable,
+        "-m",
+        "codesync_load.cli",
+        "twin",
+        "--host",
+        host,
+        "--api-port",
+        str(api_port),
+        "--yjs-port",
+        str(yjs_port),
+        "--ready-file",
+        str(ready),
+        "--sqlite-path",
+        str(work_dir / f"{name}.sqlite3"),
     ]
     for fault in faults:
         argv += ["--fault", fault]

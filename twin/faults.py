@@ -108,9 +108,7 @@ def parse_faults(values: list[str] | None) -> ActiveFaults:
         name, _, value = raw.partition("=")
         name = name.strip()
         if name not in FAULTS:
-            raise HarnessError(
-                f"unknown fault {name!r}; run `codesync-load twin --list-faults` for the valid names"
-            )
+            raise HarnessError(f"unknown fault {name!r}; run `codesync-load twin --list-faults` for the valid names")
         spec = FAULTS[name]
         if value:
             if spec.default_param is None:

@@ -71,8 +71,16 @@ class _HeapCollector:
                     _fields_ = [
                         (name, ctypes.c_size_t)
                         for name in (
-                            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                            "fsmblks", "uordblks", "fordblks", "keepcost",
+                            "arena",
+                            "ordblks",
+                            "smblks",
+                            "hblks",
+                            "hblkhd",
+                            "usmblks",
+                            "fsmblks",
+                            "uordblks",
+                            "fordblks",
+                            "keepcost",
                         )
                     ]
 

@@ -1,7 +1,7 @@
 """Sentry reporting through the real sentry-sdk, on only when SENTRY_DSN is set.
 
-    >>> init_sentry(config)          # no-op without a DSN
-    >>> capture_error(exc)           # what the error handler calls for 5xx answers
+>>> init_sentry(config)          # no-op without a DSN
+>>> capture_error(exc)           # what the error handler calls for 5xx answers
 """
 
 from __future__ import annotations

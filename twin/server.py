@@ -41,8 +41,7 @@ def bind_socket(host: str, port: int, what: str, option: str) -> socket.socket:
         sock.close()
         if err.errno == errno.EADDRINUSE:
             raise HarnessError(
-                f"{what} port {port} on {host} is in use; stop what listens there or pass {option} 0 "
-                "for a free port"
+                f"{what} port {port} on {host} is in use; stop what listens there or pass {option} 0 for a free port"
             ) from None
         raise HarnessError(f"cannot bind {what} to {host}:{port} ({err.strerror}); pass another {option}") from None
     sock.listen(1024)
