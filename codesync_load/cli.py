@@ -19,6 +19,9 @@ from codesync_load.errors import HarnessError
 # Modules that contribute subcommands, in the order `--help` lists them.
 SUBCOMMAND_MODULES = (
     "codesync_load.commands.demo",
+    "codesync_load.commands.run",
+    "codesync_load.commands.stack",
+    "codesync_load.commands.verify",
     "twin.cli",
 )
 

@@ -1,0 +1,289 @@
+"""`codesync-load run`: one headless load run against a stack, leaving a run directory.
+
+    $ codesync-load run --profile smoke                      # starts a local stack, stops it after
+    $ codesync-load run --profile baseline --api-url http://127.0.0.1:4000 --yjs-url ws://127.0.0.1:4001
+    $ CODESYNC_DURATION_SCALE=0.05 codesync-load run --profile soak --processes 2
+    ...
+    reports/runs/20261127T050000Z-smoke-1234            <- always the last line
+
+Target, in order: --api-url/--yjs-url when given; else the stack `codesync-load stack up` left
+running; else a local stack started for this run (its state under the run directory) and
+stopped when the run ends, pass or fail. Locust runs as a child process (`locust -f
+loadtests --headless`), because importing Locust here would monkey-patch this process; the
+child writes Locust's JSON/HTML/CSV, the phase windows and the ledger into the run directory
+and this command reports the ledger's state. A bad profile or an unreachable target fails
+before anything starts, with one line.
+
+bcrypt: a local stack started here runs the twin at --bcrypt-rounds (default 12, CodeSync's
+cost), so onboarding waves cost what they cost in production; pass --bcrypt-rounds 4 for a
+quick smoke run where password hashing is not what is being measured (the tests do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from codesync_load.errors import HarnessError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LOADTESTS_DIR = REPO_ROOT / "loadtests"
+RUNS_DIR = Path("reports") / "runs"
+# Time allowed beyond the profile's own duration: start-up, the drain, the final reports.
+SLACK_S = 120.0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run a load profile headless and write a run directory (ledger, phases, Locust reports)",
+        description=__doc__.split("\n\n")[0],
+    )
+    parser.add_argument("--profile", default="smoke", help="profile name in scenarios/profiles/ or a .toml path")
+    parser.add_argument("--duration-scale", type=float, default=None, help="multiply stage durations (CI: 0.05)")
+    parser.add_argument("--max-users", type=int, default=0, help="cap every stage's users (0 = no cap)")
+    parser.add_argument("--processes", type=int, default=0, help="Locust worker processes (0 = a single process)")
+    parser.add_argument("--run-dir", type=Path, default=None, help="where to write (default reports/runs/<time>-...)")
+    parser.add_argument("--api-url", default=None, help="CodeSync API of an existing deployment")
+    parser.add_argument("--yjs-url", default=None, help="its Yjs server (required with --api-url)")
+    parser.add_argument("--metrics-token", default=None, help="its /metrics bearer token, for the verifier")
+    parser.add_argument("--bcrypt-rounds", type=int, default=12, help="bcrypt cost of a twin started here")
+    parser.add_argument("--fault", action="append", default=[], help="fault for a twin started here (repeatable)")
+    parser.add_argument("--timeout", type=float, default=None, help="hard limit in seconds (default: profile + 120)")
+    parser.add_argument("--locustfile", type=Path, default=LOADTESTS_DIR, help=argparse.SUPPRESS)
+    parser.set_defaults(func=run)
+
+
+def default_run_dir(profile_name: str) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return RUNS_DIR / f"{stamp}-{profile_name}"
+
+
+def check_target(api_url: str, yjs_url: str, timeout: float = 3.0, health: bool = True) -> None:
+    """The API answers GET /health and the Yjs port accepts TCP, else one HarnessError line.
+
+    With `health=False` the API port is only connected to (no HTTP request), which moves no
+    counter on the target: this command checks that way, and the Locust side (loadtests/
+    _runtime.py) sends the one real GET /health and records it in the ledger, so the ledger
+    still holds every request the run sent.
+    """
+    hint = "start one with `codesync-load stack up`, or pass the right --host/--api-url and --yjs-url"
+    parts = urlsplit(api_url or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise HarnessError(f"API URL {api_url!r} is not an http(s) URL; pass e.g. http://127.0.0.1:4000")
+    yparts = urlsplit(yjs_url or "")
+    if yparts.scheme not in ("ws", "wss") or not yparts.hostname:
+        raise HarnessError(f"Yjs URL {yjs_url!r} is not a ws:// URL; pass e.g. ws://127.0.0.1:4001")
+    if health:
+        url = api_url.rstrip("/") + "/health"
+        try:
+            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(url, timeout=timeout) as reply:
+                body = reply.read(4096)
+            status = json.loads(body or b"{}").get("status")
+        except urllib.error.HTTPError as err:
+            raise HarnessError(
+                f"target API {url} answered HTTP {err.code}, not CodeSync's health; check the URL"
+            ) from None
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            reason = getattr(err, "reason", err)
+            raise HarnessError(f"target API {url} is unreachable ({reason}); {hint}") from None
+        if status != "ok":
+            raise HarnessError(f"{url} answered but not as CodeSync (status {status!r}); check the API URL")
+    else:
+        _tcp_check("target API", api_url, parts, timeout, hint)
+    _tcp_check("target Yjs server", yjs_url, yparts, timeout, hint)
+
+
+def _tcp_check(what: str, url: str, parts: Any, timeout: float, hint: str) -> None:
+    secure = parts.scheme in ("https", "wss")
+    port = parts.port or (443 if secure else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+    except OSError as err:
+        raise HarnessError(f"{what} {url} is unreachable ({err.strerror or err}); {hint}") from None
+
+
+def _resolve_target(args: argparse.Namespace, run_dir: Path) -> tuple[dict[str, Any], Any]:
+    """(target URLs and token, a stack this command started or None)."""
+    if args.api_url or args.yjs_url:
+        if not (args.api_url and args.yjs_url):
+            raise HarnessError("--api-url and --yjs-url go together; pass both (or neither, to use a local stack)")
+        return {"api_url": args.api_url, "yjs_url": args.yjs_url, "metrics_token": args.metrics_token}, None
+    from codesync_load.stack import open_stack, recorded_stack
+
+    running = recorded_stack()
+    if running is not None and running.api_url and running.yjs_url:
+        print(f"using the running {running.backend} stack: api {running.api_url} yjs {running.yjs_url}")
+        return _stack_target(running), None
+    if not 4 <= args.bcrypt_rounds <= 31:
+        raise HarnessError(f"--bcrypt-rounds {args.bcrypt_rounds} is out of range; bcrypt takes 4-31")
+    print("starting a local stack for this run ...", flush=True)
+    stack = open_stack(
+        "local",
+        state_dir=str(run_dir / "stack"),
+        faults=list(args.fault),
+        twin_args=["--bcrypt-rounds", str(args.bcrypt_rounds)],
+        metrics_token=args.metrics_token,
+    )
+    stack.up()
+    print(f"local stack ready: api {stack.api_url} yjs {stack.yjs_url} prometheus {stack.prometheus_url}", flush=True)
+    return _stack_target(stack), stack
+
+
+def _stack_target(stack: Any) -> dict[str, Any]:
+    return {
+        "api_url": stack.api_url,
+        "yjs_url": stack.yjs_url,
+        "metrics_token": stack.metrics_token,
+        "prometheus_url": stack.prometheus_url,
+        "alertmanager_url": stack.alertmanager_url,
+        "backend": stack.backend,
+    }
+
+
+def locust_argv(args: argparse.Namespace, profile: Any, target: dict[str, Any], run_dir: Path) -> list[str]:
+    """The `locust` command line for this run (absolute paths; the child's cwd is the repo)."""
+    argv = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(Path(args.locustfile).resolve()),
+        "--headless",
+        "--host",
+        target["api_url"],
+        "--yjs-url",
+        target["yjs_url"],
+        "--metrics-token",
+        target.get("metrics_token") or "",
+        "--profile",
+        str(profile.source),
+        "--duration-scale",
+        repr(profile.duration_scale),
+        "--run-dir",
+        str(run_dir),
+        "--html",
+        str(run_dir / "locust.html"),
+        "--json-file",
+        str(run_dir / "locust"),
+        "--csv",
+        str(run_dir / "locust"),
+        "--only-summary",
+        "--logfile",
+        str(run_dir / "locust.log"),
+    ]
+    if args.max_users:
+        argv += ["--max-users", str(args.max_users)]
+    if args.processes:
+        argv += ["--processes", str(args.processes)]
+    return argv
+
+
+def _child_error(output: Path) -> str | None:
+    """The one-line error the Locust side printed before it refused to start, if any."""
+    try:
+        lines = output.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return None
+    for line in reversed(lines):
+        if line.startswith("codesync-load: error: "):
+            return line.removeprefix("codesync-load: error: ")
+    return None
+
+
+def _summary(run_dir: Path) -> list[str]:
+    from codesync_load.ledger import Ledger, LedgerError, read_status
+
+    path = run_dir / "ledger.json"
+    try:
+        ledger = Ledger.read(path)
+        complete, reason = read_status(path)
+    except LedgerError as err:
+        return [f"ledger: unreadable ({err})"]
+    failed = [r for r in ledger.results if not r.get("ok")]
+    lines = [
+        f"ledger: {'complete' if complete else 'INCOMPLETE (' + reason + ')'}",
+        f"  http requests {ledger.total('http')}, 429s {ledger.total('rate_limited')}, "
+        f"errors {ledger.total('error')}, client failures {ledger.total('failure')}",
+        f"  websocket connections opened {ledger.total('connection', event='opened')}, "
+        f"refused {ledger.total('connection', event='refused')}, closed {ledger.total('connection', event='closed')}",
+        f"  yjs updates sent {ledger.get('yjs_update', 'sent')}, applied {ledger.get('yjs_update', 'applied')}, "
+        f"propagation samples {len(ledger.samples('yjs_propagation_s'))}",
+        f"  checks {len(ledger.results)}, failed {len(failed)}"
+        + (f": {', '.join(r['check'] + ' ' + r['subject'] for r in failed[:3])}" if failed else ""),
+    ]
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    from codesync_load.processes import ManagedProcess
+    from scenarios.profiles import load_profile
+
+    profile = load_profile(args.profile, args.duration_scale)
+    if args.max_users < 0:
+        raise HarnessError(f"--max-users {args.max_users} is negative; pass 0 (no cap) or a positive number")
+    if args.processes < 0:
+        raise HarnessError(f"--processes {args.processes} is negative; pass 0 (one process) or a worker count")
+    if not Path(args.locustfile).exists():
+        raise HarnessError(f"locustfile {args.locustfile} does not exist; run from a checkout of codesync-load")
+    run_dir = (args.run_dir or default_run_dir(profile.name)).resolve()
+    if (run_dir / "ledger.json").exists():
+        raise HarnessError(f"{run_dir} already holds a run; pass a new --run-dir")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise HarnessError(
+            f"cannot create the run directory {run_dir} ({err.strerror}); pass another --run-dir"
+        ) from None
+
+    stack = None
+    child = None
+    started = False
+    try:
+        target, stack = _resolve_target(args, run_dir)
+        check_target(target["api_url"], target["yjs_url"], health=False)
+        (run_dir / "target.json").write_text(
+            json.dumps({k: v for k, v in target.items() if k != "metrics_token"}, indent=1)
+        )
+        timeout = args.timeout or profile.total_duration + SLACK_S
+        print(f"running profile {profile.name} ({profile.total_duration:g} s of load) ...", flush=True)
+        output = run_dir / "locust.out"
+        child = ManagedProcess.start(
+            locust_argv(args, profile, target, run_dir), name="locust", log_path=output, cwd=REPO_ROOT
+        )
+        started = True
+        deadline = time.monotonic() + timeout
+        while child.alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        timed_out = child.alive()
+        code = child.stop(grace=30.0)
+        child = None
+        if timed_out:
+            print(f"locust was stopped after the {timeout:g} s limit; its ledger stays incomplete", file=sys.stderr)
+        problem = _child_error(output)
+        if problem and not (run_dir / "ledger.json").exists():
+            raise HarnessError(problem)
+        for line in _summary(run_dir):
+            print(line)
+    except HarnessError:
+        if not started and not (run_dir / "stack").exists():
+            shutil.rmtree(run_dir, ignore_errors=True)  # nothing ran: leave no empty run behind
+        raise
+    finally:
+        if child is not None:
+            child.stop(grace=10.0)
+        if stack is not None:
+            stack.down()
+    print(run_dir)
+    if timed_out:
+        return 1
+    return int(code or 0)

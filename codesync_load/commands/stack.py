@@ -1,0 +1,173 @@
+"""`codesync-load stack up|down|status`: the monitoring stack as a background service.
+
+    $ codesync-load stack up --compress 30 --scrape-interval 2s --fault error-burst=1.0
+    $ codesync-load stack status --json
+    $ codesync-load stack down
+
+`up` returns once every Prometheus target is up and leaves everything running, recorded in
+the state file (--state-dir, else $CODESYNC_STATE_DIR, else ~/.local/state/codesync-load);
+`down` stops every recorded PID; `status` says what runs. Ctrl-C or SIGTERM during `up`
+stops whatever had started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import sys
+
+from codesync_load.errors import HarnessError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "stack",
+        help="start, stop or inspect the monitoring stack (twin + Prometheus + Alertmanager + exporters)",
+        description=__doc__.split("\n\n")[0],
+    )
+    actions = parser.add_subparsers(dest="stack_action", metavar="ACTION")
+    actions.required = True
+
+    up = actions.add_parser("up", help="start the stack and return once every target is up")
+    up.add_argument("--backend", choices=("local", "compose", "external"), default="local")
+    up.add_argument("--api-url", help="external: CodeSync API base URL")
+    up.add_argument("--yjs-url", help="external: Yjs WebSocket URL")
+    up.add_argument("--prometheus-url", help="external: Prometheus base URL")
+    up.add_argument("--alertmanager-url", help="external: Alertmanager base URL")
+    up.add_argument("--metrics-token", help="bearer token for /metrics (local: generated when omitted)")
+    up.add_argument("--fault", action="append", default=[], metavar="NAME[=PARAM]", help="twin fault (repeatable)")
+    up.add_argument("--compress", type=float, default=1.0, metavar="FACTOR", help="divide rule windows by FACTOR")
+    up.add_argument("--scrape-interval", help="scrape and evaluation interval, e.g. 2s (default: as prometheus.yml)")
+    up.add_argument("--database-url", help="local: PostgreSQL URL for the twin (default: its SQLite file)")
+    up.add_argument("--redis-url", help="local: Redis URL for the twin (default: in-process state)")
+    up.add_argument(
+        "--port", action="append", default=[], metavar="NAME=PORT", help="local: fixed port, e.g. prometheus=9090"
+    )
+    up.add_argument("--monitoring-dir", help="local: directory with prometheus.yml, alerts.yml, alertmanager.yml")
+    up.add_argument("--ready-timeout", type=float, default=90.0, help="seconds to wait for every target (default 90)")
+    up.add_argument("--compose-file", help="compose: the compose file (default docker-compose.test.yml)")
+    up.add_argument("--json", action="store_true", help="print the stack's status as JSON once ready")
+    _state_dir(up)
+    up.set_defaults(func=run_up)
+
+    down = actions.add_parser("down", help="stop every process of the recorded stack")
+    _state_dir(down)
+    down.set_defaults(func=run_down)
+
+    status = actions.add_parser("status", help="print every component's URL, PID and whether it is alive")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    _state_dir(status)
+    status.set_defaults(func=run_status)
+
+
+def _state_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir", help="where the state file lives (default $CODESYNC_STATE_DIR, else ~/.local/state)"
+    )
+
+
+def _parse_ports(values: list[str]) -> dict[str, int]:
+    ports = {}
+    for value in values:
+        name, sep, port = value.partition("=")
+        if not sep or not port.isdigit():
+            raise HarnessError(f"--port {value!r} is not NAME=PORT; e.g. --port prometheus=9090")
+        ports[name] = int(port)
+    return ports
+
+
+def _options(args: argparse.Namespace) -> dict:
+    if args.backend == "external":
+        return {
+            "api_url": args.api_url,
+            "yjs_url": args.yjs_url,
+            "prometheus_url": args.prometheus_url,
+            "alertmanager_url": args.alertmanager_url,
+            "metrics_token": args.metrics_token,
+            "state_dir": args.state_dir,
+        }
+    given = [flag for flag, value in (("--api-url", args.api_url), ("--prometheus-url", args.prometheus_url)) if value]
+    if given:
+        raise HarnessError(f"{', '.join(given)} only apply to --backend external; add it or drop them")
+    if args.backend == "compose":
+        return {"compose_file": args.compose_file, "metrics_token": args.metrics_token}
+    return {
+        "state_dir": args.state_dir,
+        "faults": args.fault,
+        "compress": args.compress,
+        "scrape_interval": args.scrape_interval,
+        "database_url": args.database_url,
+        "redis_url": args.redis_url,
+        "metrics_token": args.metrics_token,
+        "ports": _parse_ports(args.port),
+        "monitoring_dir": args.monitoring_dir,
+        "ready_timeout": args.ready_timeout,
+    }
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def print_status(status: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(status, indent=2))
+        return
+    print(f"backend {status['backend']}")
+    for name, comp in status["components"].items():
+        alive = {True: "alive", False: "DEAD", None: "-"}[comp.get("alive")]
+        pid = comp.get("pid") or "-"
+        print(f"  {name:<18} {alive:<6} pid {pid!s:<8} {comp.get('url') or ''}")
+    for note in status.get("notes") or []:
+        print(f"  note: {note}")
+
+
+def run_up(args: argparse.Namespace) -> int:
+    from codesync_load.stack import open_stack
+
+    stack = open_stack(args.backend, **_options(args))
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        stack.up()
+        stack.detach()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print_status(stack.status(), args.json)
+    if not args.json:
+        print("stop it with: codesync-load stack down" + (f" --state-dir {args.state_dir}" if args.state_dir else ""))
+    return 0
+
+
+def run_down(args: argparse.Namespace) -> int:
+    from codesync_load.stack import recorded_stack
+
+    stack = recorded_stack(args.state_dir)
+    if stack is None:
+        print("no stack is recorded; nothing to stop")
+        return 0
+    names = ", ".join(stack.components) or "nothing"
+    stack.down()
+    print(f"stopped {stack.backend} stack ({names})")
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from codesync_load.stack import recorded_stack
+
+    stack = recorded_stack(args.state_dir)
+    if stack is None:
+        if args.json:
+            print(json.dumps({"backend": None, "components": {}}))
+        else:
+            print("no stack is recorded; start one with: codesync-load stack up")
+        return 1
+    status = stack.status()
+    print_status(status, args.json)
+    dead = [name for name, comp in status["components"].items() if comp.get("alive") is False]
+    if dead:
+        with contextlib.suppress(Exception):
+            print(f"dead: {', '.join(dead)}; run `codesync-load stack down` and up again", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,140 @@
+"""`codesync-load verify RUN_DIR`: hold a load run against the target's metrics, rules and dashboard.
+
+    $ codesync-load verify reports/runs/20260101-120000-smoke
+    $ codesync-load verify RUN --backend external --prometheus-url http://staging:9090 \\
+          --rules monitoring/guide/alerts.yml --dashboard monitoring/guide/codesync.json \\
+          --contract codesync_load/contract/guide.toml
+
+Prints one line per check (the names the pytest suite `pytest verify --run-dir RUN` uses),
+then the evidence of every failure; writes RUN/verify/junit.xml and RUN/verify/results.json.
+Exit 0 when every check passed (or was skipped because its input does not apply), 1 when a
+check failed, 2 when the verification could not run (bad input, unreachable Prometheus).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from codesync_load.errors import HarnessError
+
+if TYPE_CHECKING:
+    from verify.context import VerifyOptions
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "verify",
+        help="verify a load run against the target's metrics, alert rules and dashboard",
+        description=__doc__.split("\n\n")[0],
+    )
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="run directory (holds ledger.json)")
+    stack = parser.add_argument_group("where the telemetry is")
+    stack.add_argument(
+        "--backend",
+        choices=("local", "compose", "external"),
+        default=None,
+        help="stack to read: local/compose = the one `codesync-load stack up` recorded; external = --prometheus-url "
+        "(default: --prometheus-url if given, else the run's own Prometheus, else the recorded stack)",
+    )
+    stack.add_argument("--prometheus-url", default=None, help="Prometheus base URL (external backend)")
+    stack.add_argument("--state-dir", default=None, help="state directory of the recorded stack")
+    stack.add_argument(
+        "--scrape",
+        action="append",
+        default=[],
+        metavar="JOB=URL",
+        help="read exported series by scraping URL as JOB instead of from Prometheus (repeatable)",
+    )
+    stack.add_argument("--metrics-token", default=None, help="bearer token for --scrape URLs")
+    files = parser.add_argument_group("what is verified (defaults: monitoring/ and the backend's metric names)")
+    files.add_argument("--rules", action="append", type=Path, default=None, help="alert rules file (repeatable)")
+    files.add_argument("--rule-tests", action="append", type=Path, default=None, help="promtool test file")
+    files.add_argument("--dashboard", type=Path, default=None, help="Grafana dashboard JSON")
+    files.add_argument("--prometheus-config", type=Path, default=None, help="prometheus.yml")
+    files.add_argument("--alertmanager-config", type=Path, default=None, help="alertmanager.yml")
+    files.add_argument("--contract", type=Path, default=None, help="metric contract TOML")
+    files.add_argument("--expectations", type=Path, default=None, help="reconciliation table TOML")
+    parser.add_argument("--check", action="append", default=None, metavar="GLOB", help="run only matching checks")
+    parser.add_argument("--quiet", action="store_true", help="print the table only, not the failure evidence")
+    parser.set_defaults(func=run)
+
+
+def resolve_prometheus(args: argparse.Namespace, ledger_meta: dict) -> str:
+    """The Prometheus to read, by the precedence documented on --backend."""
+    if args.backend == "external" or (args.backend is None and args.prometheus_url):
+        if not args.prometheus_url:
+            raise HarnessError("--backend external needs --prometheus-url URL")
+        return args.prometheus_url
+    if args.backend is None and ledger_meta.get("prometheus_url"):
+        return str(ledger_meta["prometheus_url"])
+    from codesync_load.stack import recorded_stack
+
+    stack = recorded_stack(args.state_dir)
+    if stack is None or not stack.prometheus_url:
+        raise HarnessError(
+            "no Prometheus to verify against: pass --prometheus-url URL, or start one with `codesync-load stack up`"
+        )
+    return stack.prometheus_url
+
+
+def build_options(args: argparse.Namespace) -> VerifyOptions:
+    import json
+
+    from verify.context import VerifyOptions
+
+    run_dir: Path = args.run_dir
+    if not run_dir.is_dir():
+        raise HarnessError(f"run directory {run_dir} does not exist; pass the directory `codesync-load run` printed")
+    ledger = run_dir / "ledger.json"
+    if not ledger.exists():
+        raise HarnessError(f"{run_dir} holds no ledger.json; is it a run directory of `codesync-load run`?")
+    try:
+        meta = json.loads(ledger.read_text()).get("meta") or {}
+    except ValueError:
+        raise HarnessError(f"{ledger} is not valid JSON; regenerate the run") from None
+    opts = VerifyOptions(run_dir=run_dir)
+    opts.prometheus_url = resolve_prometheus(args, meta)
+    for item in args.scrape:
+        job, sep, url = item.partition("=")
+        if not sep or not url:
+            raise HarnessError(f"--scrape {item!r} is not JOB=URL; e.g. --scrape codesync-backend=http://h:4000/metrics")
+        opts.scrape_targets[job] = (url, args.metrics_token)
+    if args.rules:
+        opts.rules = list(args.rules)
+    if args.rule_tests:
+        opts.rule_tests = list(args.rule_tests)
+    for name in ("dashboard", "prometheus_config", "alertmanager_config", "contract", "expectations"):
+        value = getattr(args, name)
+        if value is not None:
+            setattr(opts, name, value)
+    return opts
+
+
+def run(args: argparse.Namespace) -> int:
+    from verify.checks import selected
+    from verify.context import VerifyContext
+    from verify.report import exit_code, render_table, write_json, write_junit
+
+    options = build_options(args)
+    checks = selected(args.check)
+    if not checks:
+        raise HarnessError(f"no check matches {args.check}; list them with `pytest verify --collect-only -q`")
+    ctx = VerifyContext(options)
+    results = []
+    for chk in checks:
+        results.append(chk.run(ctx))
+    out_dir = options.run_dir / "verify"
+    junit = write_junit(results, out_dir / "junit.xml")
+    inputs = {need: ctx.describe(need) for need in ("rules", "dashboard", "contract", "expectations", "prom")}
+    write_json(results, out_dir / "results.json", inputs)
+    print(render_table(results))
+    if not args.quiet:
+        for result in results:
+            if result.verdict in ("fail", "error"):
+                print()
+                print(result.render())
+    print(f"\nJUnit: {junit}", file=sys.stderr)
+    return exit_code(results)

@@ -1,0 +1,411 @@
+"""The stack as local processes: the twin, Prometheus, Alertmanager, three exporters, a webhook.
+
+    >>> stack = LocalStack(state_dir=tmp, compress=30, scrape_interval="2s", faults=["error-burst=1.0"])
+    >>> stack.up()                   # returns when every Prometheus target is up
+    >>> stack.prometheus_url, stack.alert_log
+    >>> stack.down()                 # every process stopped by PID, state file removed
+
+Everything is checked before anything starts (binaries, fixed ports, fault names, the
+rendered configs through promtool/amtool), so bad input costs one line and leaves nothing
+behind. Every start is written to the state file at once, so even a harness killed mid-way
+can be cleaned up by `stack down`; any failure or Ctrl-C during `up()` stops what started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from codesync_load.errors import HarnessError
+from codesync_load.processes import ManagedProcess, stop_pid
+from codesync_load.stack import promapi
+from codesync_load.stack.base import Stack
+from codesync_load.stack.binaries import find_binaries
+from codesync_load.stack.ports import HOST, accepts_connections, pick_ports
+from codesync_load.stack.render import MONITORING_DIR, check_configs, render_configs
+from codesync_load.stack.state import live_pids, read_state, remove_state, resolve_state_dir, write_state
+
+BINARIES = (
+    "prometheus",
+    "promtool",
+    "prometheus-alertmanager",
+    "amtool",
+    "prometheus-node-exporter",
+    "prometheus-postgres-exporter",
+    "prometheus-redis-exporter",
+)
+# Every component with a port, in start order; `twin` has two (api, yjs).
+PORT_NAMES = (
+    "webhook",
+    "api",
+    "yjs",
+    "node-exporter",
+    "postgres-exporter",
+    "redis-exporter",
+    "alertmanager",
+    "prometheus",
+)
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS = "redis://127.0.0.1:6379"
+
+
+def _with_sslmode(dsn: str) -> str:
+    """postgres-exporter (lib/pq) insists on TLS unless told otherwise; local PostgreSQL has none."""
+    parts = urlsplit(dsn)
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("sslmode", "disable")
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+class LocalStack(Stack):
+    """Every part a child process on a free loopback port, recorded in the state file."""
+
+    backend = "local"
+
+    def __init__(
+        self,
+        *,
+        state_dir: str | Path | None = None,
+        monitoring_dir: str | Path | None = None,
+        faults: Sequence[str] = (),
+        compress: float = 1.0,
+        scrape_interval: str | None = None,
+        database_url: str | None = None,
+        redis_url: str | None = None,
+        metrics_token: str | None = None,
+        ports: Mapping[str, int] | None = None,
+        twin_args: Sequence[str] = (),
+        ready_timeout: float = 90.0,
+    ) -> None:
+        super().__init__()
+        self.state_dir = resolve_state_dir(state_dir)
+        self.run_dir = self.state_dir / "local"
+        self.monitoring_dir = Path(monitoring_dir) if monitoring_dir else MONITORING_DIR
+        self.faults = list(faults or ())
+        self.compress = float(compress or 1.0)
+        self.scrape_interval = scrape_interval
+        self.database_url = database_url or None
+        self.redis_url = redis_url or None
+        self._token = metrics_token or None
+        self.requested_ports = dict(ports or {})
+        self.twin_args = list(twin_args)
+        self.ready_timeout = ready_timeout
+        self.jobs: list[str] = []
+        self._procs: dict[str, ManagedProcess] = {}
+        self._owns_state = False
+        self._run_id: str | None = secrets.token_hex(6)
+
+    # ----- start-up -------------------------------------------------------------------------
+
+    def up(self) -> LocalStack:
+        try:
+            self._refuse_if_running()
+            binaries = find_binaries(BINARIES)
+            self._check_faults()
+            unknown = sorted(set(self.requested_ports) - set(PORT_NAMES))
+            if unknown:
+                raise HarnessError(f"--port {unknown[0]}=...: no such component; name one of {', '.join(PORT_NAMES)}")
+            ports = pick_ports({name: self.requested_ports.get(name, 0) for name in PORT_NAMES})
+            self._prepare_run_dir()
+            token_file = self._write_token()
+            webhook_url = f"http://{HOST}:{ports['webhook']}/alerts"
+            rendered = render_configs(
+                self.monitoring_dir,
+                self.run_dir,
+                targets={
+                    "codesync-backend": f"{HOST}:{ports['api']}",
+                    "codesync-yjs": f"{HOST}:{ports['yjs']}",
+                    "node-exporter": f"{HOST}:{ports['node-exporter']}",
+                    "postgres-exporter": f"{HOST}:{ports['postgres-exporter']}",
+                    "redis-exporter": f"{HOST}:{ports['redis-exporter']}",
+                    "prometheus": f"{HOST}:{ports['prometheus']}",
+                    "alertmanager": f"{HOST}:{ports['alertmanager']}",
+                },
+                alertmanager=f"{HOST}:{ports['alertmanager']}",
+                webhook_url=webhook_url,
+                token_file=token_file,
+                scrape_interval=self.scrape_interval,
+                compress=self.compress,
+            )
+            self.jobs = rendered.jobs
+            self.notes = list(rendered.notes)
+            check_configs(rendered, binaries["promtool"], binaries["amtool"])
+            self._owns_state = True
+            self._start_all(binaries, ports, rendered.prometheus_config, rendered.alertmanager_config)
+            self._wait_targets_up()
+            self._save_state(ready=True)
+            return self
+        except BaseException:
+            self.down()
+            raise
+
+    def _refuse_if_running(self) -> None:
+        record = read_state(self.state_dir)
+        if not record:
+            return
+        live = live_pids(record)
+        if live or record.get("backend") == "external":
+            pids = " ".join(str(pid) for pid in sorted(set(live.values())))
+            what = f"pids {pids}" if pids else f"{record.get('backend')} backend"
+            where = "" if self.state_dir == resolve_state_dir(None) else f" --state-dir {self.state_dir}"
+            raise HarnessError(
+                f"a stack is already running ({what}); run `codesync-load stack down{where}` first"
+            )
+        remove_state(self.state_dir)  # stale: every recorded process is gone
+        self.notes.append("removed a stale state file whose processes were all gone")
+
+    def _check_faults(self) -> None:
+        if self.faults:
+            from twin.faults import parse_faults  # validates names and parameters: one line each
+
+            parse_faults(self.faults)
+
+    def _prepare_run_dir(self) -> None:
+        # Only the stack's own subdirectory is wiped: old TSDB data would carry old alerts.
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        (self.run_dir / "logs").mkdir(parents=True)
+
+    def _write_token(self) -> Path:
+        self._token = self._token or secrets.token_urlsafe(24)
+        path = self.run_dir / "metrics-token"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(self._token)
+        return path
+
+    def _log(self, name: str) -> Path:
+        return self.run_dir / "logs" / f"{name}.log"
+
+    def _launch(
+        self,
+        name: str,
+        argv: list[str],
+        url: str,
+        ready: Callable[[], bool],
+        env: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+        expected: str | None = None,
+    ) -> ManagedProcess:
+        proc = ManagedProcess.start(argv, name=name, log_path=self._log(name), env=env)
+        self._procs[name] = proc
+        self._components[name] = {"url": url, "pid": proc.pid, "expected": expected or Path(argv[0]).name}
+        self._save_state(ready=False)
+        proc.wait_until(ready, timeout=timeout, what=f"answering at {url}")
+        return proc
+
+    def _start_all(self, binaries: dict[str, str], ports: dict[str, int], prom_cfg: Path, am_cfg: Path) -> None:
+        url = {name: f"http://{HOST}:{port}" for name, port in ports.items()}
+        self.alert_log = self.run_dir / "alerts.jsonl"
+        hook = [sys.executable, "-m", "codesync_load.stack.webhook", "--port", str(ports["webhook"])]
+        self._launch(
+            "webhook",
+            [*hook, "--out", str(self.alert_log)],
+            url["webhook"] + "/alerts",
+            lambda: promapi.get(url["webhook"] + "/-/ready", 0.5)[0] == 200,
+            expected="codesync_load.stack.webhook",
+        )
+        self._start_twin(ports)
+
+        self._launch(
+            "node-exporter",
+            [binaries["prometheus-node-exporter"], f"--web.listen-address={HOST}:{ports['node-exporter']}"],
+            url["node-exporter"],
+            lambda: accepts_connections(ports["node-exporter"]),
+        )
+        dsn = _with_sslmode(self.database_url or os.environ.get("CODESYNC_STACK_PG") or DEFAULT_POSTGRES)
+        self._launch(
+            "postgres-exporter",
+            [binaries["prometheus-postgres-exporter"], f"--web.listen-address={HOST}:{ports['postgres-exporter']}"],
+            url["postgres-exporter"],
+            lambda: accepts_connections(ports["postgres-exporter"]),
+            env={**os.environ, "DATA_SOURCE_NAME": dsn},
+        )
+        self._launch(
+            "redis-exporter",
+            [
+                binaries["prometheus-redis-exporter"],
+                f"--redis.addr={self.redis_url or DEFAULT_REDIS}",
+                f"--web.listen-address={HOST}:{ports['redis-exporter']}",
+            ],
+            url["redis-exporter"],
+            lambda: accepts_connections(ports["redis-exporter"]),
+        )
+        self._launch(
+            "alertmanager",
+            [
+                binaries["prometheus-alertmanager"],
+                f"--config.file={am_cfg}",
+                f"--storage.path={self.run_dir / 'alertmanager-data'}",
+                f"--web.listen-address={HOST}:{ports['alertmanager']}",
+                "--cluster.listen-address=",
+            ],
+            url["alertmanager"],
+            lambda: promapi.alertmanager_ready(url["alertmanager"]),
+        )
+        self._launch(
+            "prometheus",
+            [
+                binaries["prometheus"],
+                f"--config.file={prom_cfg}",
+                f"--storage.tsdb.path={self.run_dir / 'prometheus-data'}",
+                f"--web.listen-address={HOST}:{ports['prometheus']}",
+                "--web.enable-lifecycle",
+            ],
+            url["prometheus"],
+            lambda: promapi.get(url["prometheus"] + "/-/ready", 1.0)[0] == 200,
+        )
+        self._urls.update(prometheus=url["prometheus"], alertmanager=url["alertmanager"])
+        self._save_state(ready=False)
+
+    def _start_twin(self, ports: dict[str, int]) -> None:
+        from codesync_load.twin_process import start_twin
+
+        env = {
+            "DATABASE_URL": self.database_url or "",
+            "REDIS_URL": self.redis_url or "",
+            "METRICS_TOKEN": self._token or "",
+        }
+        # start_twin stops its child itself when the wait fails or is interrupted.
+        twin = start_twin(
+            self.run_dir,
+            faults=self.faults,
+            env=env,
+            extra_args=self.twin_args,
+            api_port=ports["api"],
+            yjs_port=ports["yjs"],
+            name="twin",
+        )
+        self._procs["twin"] = twin.process
+        self._urls.update(api=twin.api_url, yjs=twin.yjs_url)
+        self._components["twin"] = {
+            "url": twin.api_url,
+            "yjs_url": twin.yjs_url,
+            "pid": twin.pid,
+            "expected": "codesync_load.cli",
+        }
+        self._save_state(ready=False)
+
+    def _check_alive(self) -> None:
+        for name, proc in self._procs.items():
+            if not proc.alive():
+                tail = proc.log_tail(3)
+                raise HarnessError(
+                    f"{name} exited with code {proc.popen.returncode} during start-up"
+                    + (f": {tail}" if tail else "")
+                    + f" (log: {proc.log_path})"
+                )
+
+    def _wait_targets_up(self) -> None:
+        """Ready = every Prometheus target up and Alertmanager ready; the first scrape lags seconds."""
+        deadline = time.monotonic() + self.ready_timeout
+        waiting: dict[str, str] = {"all": "not asked yet"}
+        while time.monotonic() < deadline:
+            self._check_alive()
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                waiting = promapi.targets_not_up(self.prometheus_url, self.jobs)
+                if not waiting and promapi.alertmanager_ready(self.alertmanager_url):
+                    return
+            time.sleep(0.25)
+        detail = "; ".join(f"job {job}: {error}" for job, error in sorted(waiting.items()))
+        raise HarnessError(
+            f"Prometheus targets not up within {self.ready_timeout:g} s ({detail}); "
+            f"fix the job in monitoring/prometheus.yml or the component (logs: {self.run_dir / 'logs'})"
+        )
+
+    # ----- state -------------------------------------------------------------------------------
+
+    def _save_state(self, ready: bool) -> None:
+        if not self._owns_state:
+            return
+        write_state(self.state_dir, self.record(ready))
+
+    def record(self, ready: bool = True) -> dict:
+        return {
+            "backend": self.backend,
+            "run_id": self._run_id,
+            "ready": ready,
+            "created_at": time.time(),
+            "state_dir": str(self.state_dir),
+            "run_dir": str(self.run_dir),
+            "api_url": self.api_url,
+            "yjs_url": self.yjs_url,
+            "prometheus_url": self.prometheus_url,
+            "alertmanager_url": self.alertmanager_url,
+            "metrics_token": self._token,
+            "alert_log": str(self.alert_log) if self.alert_log else None,
+            "jobs": self.jobs,
+            "faults": self.faults,
+            "notes": self.notes,
+            "components": self._components,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict) -> LocalStack:
+        """The stack a previous `stack up` left running, for `down` and `status`."""
+        stack = cls(state_dir=record["state_dir"])
+        stack._run_id = record.get("run_id")
+        stack._owns_state = True
+        stack._urls.update(
+            api=record.get("api_url"),
+            yjs=record.get("yjs_url"),
+            prometheus=record.get("prometheus_url"),
+            alertmanager=record.get("alertmanager_url"),
+        )
+        stack._token = record.get("metrics_token")
+        stack.alert_log = Path(record["alert_log"]) if record.get("alert_log") else None
+        stack.jobs = list(record.get("jobs") or [])
+        stack.faults = list(record.get("faults") or [])
+        stack.notes = list(record.get("notes") or [])
+        stack._components = dict(record.get("components") or {})
+        return stack
+
+    # ----- running and stopping -------------------------------------------------------------
+
+    def ready(self) -> bool:
+        if not self._components or not all(self.status()["components"][n]["alive"] for n in self._components):
+            return False
+        try:
+            return not promapi.targets_not_up(self.prometheus_url, self.jobs) and promapi.alertmanager_ready(
+                self.alertmanager_url
+            )
+        except (OSError, ValueError, KeyError):
+            return False
+
+    def stop_component(self, name: str) -> None:
+        """Stop one part (tests stop the twin to see ServiceDown fire); `down()` skips it later."""
+        comp = self._components.get(name)
+        if not comp:
+            raise HarnessError(f"no component {name!r}; the stack has {', '.join(self._components)}")
+        proc = self._procs.pop(name, None)
+        if proc is not None:
+            proc.stop()
+        elif comp.get("pid"):
+            stop_pid(comp["pid"], expected_name=comp.get("expected"))
+
+    def detach(self) -> None:
+        for proc in self._procs.values():
+            proc.detach()
+        self._procs.clear()
+
+    def down(self) -> None:
+        """Stop in reverse start order, by PID; remove the state file if it is this stack's."""
+        for name in reversed(list(self._components)):
+            comp = self._components[name]
+            proc = self._procs.pop(name, None)
+            with contextlib.suppress(Exception):
+                if proc is not None:
+                    proc.stop()
+                elif comp.get("pid"):
+                    stop_pid(comp["pid"], expected_name=comp.get("expected"))
+        if self._owns_state:
+            record = read_state(self.state_dir)
+            if record is None or record.get("run_id") == self._run_id:
+                remove_state(self.state_dir)
+            self._owns_state = False

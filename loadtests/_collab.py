@@ -1,0 +1,166 @@
+"""Joining and leaving a shared session, and the checks the last one out runs.
+
+    >>> class EditorUser(Collaborator): ...
+    >>> self.join_session()      # seat, Socket.IO join, Yjs document synced
+    >>> self.leave_session()     # leave; the last one out checks convergence and durability
+
+The browser client joins a PUBLIC session over Socket.IO (session:join), opens the file's
+Yjs document (named `<sessionId>:<filePath>`, the name CodeSync's persistence stores) and
+follows it. When the last participant leaves, two results go into the ledger:
+- convergence: a fresh client synced from the server ends with exactly the text of the last
+  participant's replica (both waited for, bounded), i.e. the replicas and the server agree;
+- durability: after every connection to the document is closed, a new connection gets the
+  same text back from the server's storage, and the REST content holds the last autosave.
+Then the owner deletes the session (a soft delete), so sessions created = sessions deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+from _base import CodeSyncUser, entity
+from _runtime import RUNTIME
+from _sessions import Seat
+
+from scenarios.clients.rest import RestClient
+from scenarios.clients.socketio import SocketIOClient
+from scenarios.clients.yjs import YjsClient, YjsError
+
+FILE_PATH = "src/main.py"
+CHECK_TIMEOUT_S = 5.0
+
+
+class Collaborator(CodeSyncUser):
+    """A user who sits in a shared session: an editor or a viewer."""
+
+    abstract = True
+
+    def __init__(self, environment) -> None:
+        super().__init__(environment)
+        self.seat: Seat | None = None
+        self.sio: SocketIOClient | None = None
+        self.doc: YjsClient | None = None
+        self.joined = False
+        self.last_saved: str | None = None
+
+    def _create_session(self) -> tuple[str, str, RestClient]:
+        assert self.api is not None
+        created = self.api.create_session(f"load {RUNTIME.run_id} {self.number}", visibility="PUBLIC")
+        created.raise_for_error()
+        RUNTIME.recorder.session("created")
+        session_id = entity(created.data, "session")["id"]
+        self.api.create_file(session_id, FILE_PATH).raise_for_error()
+        return session_id, FILE_PATH, self.api
+
+    def join_session(self) -> None:
+        """Sign in, take a seat (creating the session when first), join, open the document."""
+        self.sign_in()
+        assert RUNTIME.pool is not None
+        self.seat = RUNTIME.pool.take(self._create_session)
+        session = self.seat.session
+        self.sio = self.open_socketio()
+        self.sio.join(session.id)
+        self.joined = True
+        RUNTIME.recorder.participant(session.id, "joined")
+        self.doc = self.open_yjs(session.document, session.file_path)
+
+    def leave_session(self) -> None:
+        """Leave the room and the document; the last one out checks and deletes."""
+        seat, self.seat = self.seat, None
+        text = None
+        if self.doc is not None and self.doc.failure is None:
+            text = self.doc.text()
+        if seat is not None and self.sio is not None and self.joined and self.sio.connected:
+            with contextlib.suppress(Exception):
+                self.sio.leave(seat.session.id)
+                RUNTIME.recorder.participant(seat.session.id, "left")
+        self.joined = False
+        if seat is None:
+            self.close_all()
+            return
+        self.final_save(seat, text)
+        assert RUNTIME.pool is not None
+        last = RUNTIME.pool.leave(seat, text, who=str(self.number))
+        if last and text is not None and self.doc is not None:
+            self._check_convergence(seat, self.doc)
+            text = self.doc.text()  # late updates of the others arrived while checking
+        api, self.api = self.api, None  # kept open for the checks and the delete
+        self.close_all()
+        self.api = api
+        if last:
+            if text is not None:
+                self._check_durability(seat, text)
+            self._delete(seat)
+        if self.api is not None and not (seat.creator and not last):
+            self.api.close()  # an owner's client stays open for whoever deletes its session
+
+    def final_save(self, seat: Seat, text: str | None) -> None:
+        """Editors save on leaving, as the browser does on close; viewers never write."""
+        return None
+
+    # -- checks ---------------------------------------------------------------------------
+    def _check_convergence(self, seat: Seat, replica: YjsClient) -> None:
+        document = seat.session.document
+        try:
+            fresh = self.open_yjs(document, seat.session.file_path, track=False)
+        except YjsError as err:
+            RUNTIME.ledger.result("convergence", False, document, f"checker could not sync: {err}")
+            return
+        try:
+            deadline = time.monotonic() + CHECK_TIMEOUT_S
+            while time.monotonic() < deadline and fresh.text() != replica.text():
+                time.sleep(0.05)
+            mine, theirs = replica.text(), fresh.text()
+            if mine == theirs:
+                RUNTIME.ledger.result("convergence", True, document, f"{len(mine)} characters on both")
+            else:
+                detail = f"server copy has {len(theirs)} characters, the last replica {len(mine)}"
+                RUNTIME.ledger.result("convergence", False, document, detail)
+        finally:
+            self._close_yjs(fresh)
+
+    def _check_durability(self, seat: Seat, expected: str) -> None:
+        """After every connection closed, the stored document must come back unchanged."""
+        document = seat.session.document
+        deadline = time.monotonic() + CHECK_TIMEOUT_S
+        got: str | None = None
+        error = ""
+        while True:
+            try:
+                reader = self.open_yjs(document, seat.session.file_path, track=False)
+            except YjsError as err:
+                error = str(err)
+            else:
+                got = reader.text()
+                self._close_yjs(reader)
+                if got == expected:
+                    break
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.2)
+        if got == expected:
+            RUNTIME.ledger.result("durability", True, document, f"{len(expected)} characters back from storage")
+        elif got is None:
+            RUNTIME.ledger.result("durability", False, document, f"could not reconnect: {error}")
+        else:
+            detail = f"stored copy has {len(got)} characters, expected {len(expected)}"
+            RUNTIME.ledger.result("durability", False, document, detail)
+        if self.last_saved is not None and self.api is not None and self.budget.allows(search=False):
+            result = self.api.get_file_content(seat.session.id, seat.session.file_path)
+            content = result.data.get("content") if result.ok and isinstance(result.data, dict) else None
+            same = content == self.last_saved
+            verdict = "matches" if same else "differs from"
+            detail = f"REST content {verdict} the final autosave ({len(self.last_saved)} characters)"
+            RUNTIME.ledger.result("autosave_durability", same, f"{seat.session.id}:{seat.session.file_path}", detail)
+
+    def _delete(self, seat: Seat) -> None:
+        """The owner's client deletes the session (only the owner may), then is closed."""
+        owner = seat.session.owner
+        if owner is None:
+            return
+        result = owner.delete_session(seat.session.id)
+        if result.ok:
+            RUNTIME.recorder.session("deleted")
+        if owner is not self.api:
+            owner.close()

@@ -1,0 +1,151 @@
+"""Edit propagation latency without touching the text: edits are known by their Yjs ids.
+
+    >>> registry = EditRegistry()
+    >>> registry.record(client_id=7, start_clock=10, sent_at=time.perf_counter())  # sender
+    >>> registry.sent_times(client_id=7, low=10, high=11)                          # receiver
+    [812.03]
+
+Why this works. Every Yjs item has an id (client id, clock); a client's clock only grows, and
+an insert of k characters takes the clocks [c, c+k). So an edit is named, uniquely and for
+free, by (its author's client id, the author's clock before the edit). The sender records that
+name with its send time (`time.perf_counter()`) in a registry shared by every client of the
+process. A receiver compares its document's state vector before and after `apply_update`: the
+clocks that advanced, [before, after) per client, are exactly the items that became visible in
+this apply, whichever update carried them, and including updates that waited as pending for a
+missing predecessor. Every recorded edit whose start clock lies in such a range yields one
+sample: now minus its send time. Nothing is embedded in the text, no observer is installed
+on the document, and N inserting edits by A give exactly N samples at each other client B.
+
+Limits, stated: a pure deletion creates no item and moves no clock, so it is counted as sent
+but has no latency sample (`YjsClient.replace` deletes and inserts in one update, and is
+sampled). Entries older than `horizon` seconds (a propagation slower than that is a failure
+anyway), or beyond `max_per_client`, are forgotten, closed clients' entries included.
+
+Across processes (Locust workers, a separate verifier) a perf_counter means nothing, so a
+sender may also announce each edit in its awareness state as `edit: {clock, sentAt}` with
+`sentAt` a wall-clock time (`time.time()`, the same clock for all processes on one host);
+`AnnouncedEdits` on the receiver pairs those announcements with the ranges it applied,
+whichever arrives first. The in-process registry wins when it knows the author.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+from collections import deque
+
+
+class EditRegistry:
+    """(client id, start clock) -> send time, shared by the clients of one process. Thread-safe."""
+
+    # Every this many records, entries of every client (closed ones included) are aged out.
+    SWEEP_EVERY = 10_000
+
+    def __init__(self, *, horizon: float = 60.0, max_per_client: int = 100_000) -> None:
+        self.horizon = horizon
+        self.max_per_client = max_per_client
+        self._lock = threading.Lock()
+        self._records = 0
+        self._starts: dict[int, list[int]] = {}
+        self._times: dict[int, list[float]] = {}
+
+    def record(self, client_id: int, start_clock: int, sent_at: float) -> None:
+        """Remember that `client_id` sent the edit starting at `start_clock` at `sent_at`."""
+        with self._lock:
+            starts = self._starts.setdefault(client_id, [])
+            times = self._times.setdefault(client_id, [])
+            if starts and start_clock <= starts[-1]:
+                # a clock never goes back for one client; a repeat means a reused id: start over
+                starts.clear()
+                times.clear()
+            starts.append(start_clock)
+            times.append(sent_at)
+            cut = bisect.bisect_left(times, sent_at - self.horizon)
+            cut = max(cut, len(starts) - self.max_per_client)
+            if cut > 0:
+                del starts[:cut]
+                del times[:cut]
+            self._records += 1
+            if self._records % self.SWEEP_EVERY == 0:
+                self._sweep(sent_at - self.horizon)
+
+    def _sweep(self, oldest: float) -> None:
+        for client_id in list(self._times):
+            times = self._times[client_id]
+            cut = bisect.bisect_left(times, oldest)
+            if cut >= len(times):
+                del self._times[client_id]
+                del self._starts[client_id]
+            elif cut:
+                del times[:cut]
+                del self._starts[client_id][:cut]
+
+    def knows(self, client_id: int) -> bool:
+        with self._lock:
+            return client_id in self._starts
+
+    def sent_times(self, client_id: int, low: int, high: int) -> list[float]:
+        """Send times of the edits of `client_id` whose start clock is in [low, high)."""
+        with self._lock:
+            starts = self._starts.get(client_id)
+            if not starts:
+                return []
+            first = bisect.bisect_left(starts, low)
+            last = bisect.bisect_left(starts, high)
+            return self._times[client_id][first:last]
+
+    def forget(self, client_id: int) -> None:
+        """Drop a client's entries (when it closes; its id is never reused)."""
+        with self._lock:
+            self._starts.pop(client_id, None)
+            self._times.pop(client_id, None)
+
+
+DEFAULT_REGISTRY = EditRegistry()
+
+
+class AnnouncedEdits:
+    """Receiver side of the cross-process mode: pairs awareness announcements with applied ranges.
+
+    One instance per receiving client, used under that client's lock.
+    """
+
+    def __init__(self, *, keep: int = 4096) -> None:
+        self._applied: dict[int, deque[tuple[int, int, float]]] = {}
+        self._pending: dict[int, deque[tuple[int, float]]] = {}
+        self._keep = keep
+
+    def applied(self, client_id: int, low: int, high: int, wall: float) -> list[float]:
+        """Clocks [low, high) of `client_id` became visible at `wall`; returns matched latencies."""
+        samples: list[float] = []
+        pending = self._pending.get(client_id)
+        if pending:
+            left: deque[tuple[int, float]] = deque(maxlen=self._keep)
+            for clock, sent in pending:
+                if low <= clock < high:
+                    samples.append(wall - sent)
+                else:
+                    left.append((clock, sent))
+            self._pending[client_id] = left
+        ranges = self._applied.setdefault(client_id, deque(maxlen=self._keep))
+        ranges.append((low, high, wall))
+        return samples
+
+    def announced(self, client_id: int, clock: int, sent_wall: float) -> float | None:
+        """An announcement arrived; the latency when its range was already applied, else None."""
+        ranges = self._applied.get(client_id)
+        if ranges:
+            for index in range(len(ranges) - 1, -1, -1):
+                low, high, wall = ranges[index]
+                if low <= clock < high:
+                    if high - low == 1:
+                        del ranges[index]
+                    return wall - sent_wall
+        self._pending.setdefault(client_id, deque(maxlen=self._keep)).append((clock, sent_wall))
+        return None
+
+
+def wall_clock() -> float:
+    """The clock announcements use: comparable across the processes of one host."""
+    return time.time()

@@ -1,0 +1,267 @@
+"""The CodeSync Socket.IO client: connect with a JWT, join rooms, chat with measured round trips.
+
+    >>> sio = SocketIOClient("http://127.0.0.1:4000", token=api.token)
+    >>> sio.connect()                        # SioRateLimited / SioConnectError with the server's reason
+    >>> sio.join(session_id)
+    >>> trip = sio.chat(session_id, "hello") # waits for our own chat:message:new echo
+    >>> trip.rtt, trip.message["id"]
+    >>> sio.received["chat:message:new"], sio.sent["session:join"], sio.errors
+
+Built on python-socketio's synchronous `Client` with the websocket transport only (no
+long-polling upgrade dance), which runs under gevent when Locust has patched the process.
+The server registers its handlers only after an asynchronous rate-limit check, so a join
+sent immediately may be lost against the real backend: `connect(settle=...)` waits a moment
+(there is no event to wait on), and `join_confirmed` proves a join with a chat echo, the
+way the contract recommends.
+
+Counts by event name and direction (`sent`, `received`) let a ledger reconcile message
+totals; `error` events are collected in `errors` and never raised from the reader thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import socketio
+
+
+class SioError(Exception):
+    """Base of every Socket.IO client failure."""
+
+
+class SioConnectError(SioError):
+    """The server refused the connection (connect_error) or the transport failed."""
+
+
+class SioRateLimited(SioConnectError):
+    """The server refused the connection because the user's connection rate limit is reached."""
+
+
+class SioTimeout(SioError):
+    """An expected event (connect, chat echo) did not arrive in time."""
+
+
+class SioServerError(SioError):
+    """The server answered with an `error {message}` event while we waited."""
+
+
+@dataclass(frozen=True)
+class ChatRoundTrip:
+    """Our chat message as the server broadcast it, and the time from emit to echo (s)."""
+
+    message: dict[str, Any]
+    rtt: float
+
+
+@dataclass(frozen=True)
+class SioEvent:
+    """One event as a ledger records it."""
+
+    direction: str  # "outbound" (we emitted) or "inbound" (we received)
+    name: str
+    at: float  # time.perf_counter()
+
+
+def sender_of(message: dict[str, Any]) -> str | None:
+    """The author's user id in a chat:message:new payload, whichever shape the server uses."""
+    for key in ("userId", "senderId", "authorId"):
+        if isinstance(message.get(key), str):
+            return message[key]
+    for key in ("user", "sender", "author"):
+        nested = message.get(key)
+        if isinstance(nested, dict) and isinstance(nested.get("id"), str):
+            return nested["id"]
+    return None
+
+
+class SocketIOClient:
+    """One Socket.IO connection of one user; thread-safe for one emitter plus the reader."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        *,
+        user_id: str | None = None,
+        timeout: float = 10.0,
+        observers: tuple[Callable[[SioEvent], None], ...] = (),
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.user_id = user_id
+        self.timeout = timeout
+        self.sent: Counter[str] = Counter()
+        self.received: Counter[str] = Counter()
+        self.errors: list[dict[str, Any]] = []
+        self.connect_time: float | None = None
+        self.disconnect_reason: str | None = None
+        self._observers = list(observers)
+        self._lock = threading.Condition()
+        self._waiting: dict[str, tuple[float, list[ChatRoundTrip]]] = {}
+        self._refusal: str | None = None
+        self.sio = socketio.Client(reconnection=False, logger=False, engineio_logger=False, handle_sigint=False)
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("connect_error", self._on_connect_error)
+        self.sio.on("disconnect", self._on_disconnect)
+        self.sio.on("*", self._on_event)
+
+    # -- connection ------------------------------------------------------------------------
+
+    def observe(self, observer: Callable[[SioEvent], None]) -> None:
+        """Call `observer(event)` for every event emitted or received."""
+        self._observers.append(observer)
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.sio.connected)
+
+    def connect(self, *, settle: float = 0.0) -> float:
+        """Connect and wait for the server's connect; returns the connect time in seconds.
+
+        `settle` sleeps after connect so the real backend has registered its handlers.
+        """
+        self._refusal = None
+        started = time.perf_counter()
+        try:
+            self.sio.connect(
+                self.base_url,
+                auth={"token": self.token} if self.token else None,
+                transports=["websocket"],
+                socketio_path="socket.io",
+                wait=True,
+                wait_timeout=self.timeout,
+            )
+        except socketio.exceptions.ConnectionError as err:
+            reason = self._refusal or str(err)
+            if "rate limit" in reason.lower():
+                raise SioRateLimited(f"Socket.IO connection refused: {reason}") from None
+            raise SioConnectError(f"Socket.IO connection to {self.base_url} failed: {reason}") from None
+        self.connect_time = time.perf_counter() - started
+        if settle > 0:
+            time.sleep(settle)
+        return self.connect_time
+
+    def disconnect(self) -> None:
+        if self.sio.connected:
+            self.sio.disconnect()
+
+    # -- reader-side handlers --------------------------------------------------------------
+
+    def _notify(self, direction: str, name: str) -> None:
+        event = SioEvent(direction, name, time.perf_counter())
+        for observer in self._observers:
+            observer(event)
+
+    def _on_connect(self) -> None:
+        self.disconnect_reason = None
+
+    def _on_connect_error(self, data: Any = None) -> None:
+        if isinstance(data, dict) and "message" in data:
+            self._refusal = str(data["message"])
+        elif data is not None:
+            self._refusal = str(data)
+
+    def _on_disconnect(self, reason: Any = None) -> None:
+        self.disconnect_reason = str(reason) if reason is not None else "disconnected"
+        with self._lock:
+            self._lock.notify_all()
+
+    def _on_event(self, event: str, *args: Any) -> None:
+        arrived = time.perf_counter()
+        payload = args[0] if args else None
+        with self._lock:
+            self.received[event] += 1
+            if event == "error":
+                self.errors.append(payload if isinstance(payload, dict) else {"message": payload})
+            elif event == "chat:message:new" and isinstance(payload, dict):
+                waiter = self._waiting.get(str(payload.get("content")))
+                author = sender_of(payload)
+                if waiter is not None and (self.user_id is None or author is None or author == self.user_id):
+                    started, box = waiter
+                    box.append(ChatRoundTrip(payload, arrived - started))
+            self._lock.notify_all()
+        self._notify("inbound", event)
+
+    # -- emitting --------------------------------------------------------------------------
+
+    def emit(self, event: str, data: Any) -> None:
+        """Emit one event and count it."""
+        self.sio.emit(event, data)
+        with self._lock:
+            self.sent[event] += 1
+        self._notify("outbound", event)
+
+    def join(self, session_id: str) -> None:
+        """Emit session:join (no ack from the server: see join_confirmed)."""
+        self.emit("session:join", session_id)
+
+    def leave(self, session_id: str) -> None:
+        self.emit("session:leave", session_id)
+
+    def join_confirmed(self, session_id: str, timeout: float | None = None) -> ChatRoundTrip:
+        """Join and prove it with a chat round trip (the only confirmation the server gives)."""
+        self.join(session_id)
+        return self.chat(session_id, f"joined {uuid.uuid4().hex[:12]}", timeout=timeout)
+
+    def chat(
+        self,
+        session_id: str,
+        content: str | None = None,
+        *,
+        msg_type: str = "TEXT",
+        timeout: float | None = None,
+    ) -> ChatRoundTrip:
+        """Send a chat message and wait for its echo from the server (sender included).
+
+        The echo is recognised by its content (a unique nonce when none is given) and, when
+        the user id is known, by its author. An `error` event during the wait raises
+        SioServerError with the server's message; no echo in time raises SioTimeout.
+        """
+        content = content if content is not None else f"msg {uuid.uuid4().hex}"
+        box: list[ChatRoundTrip] = []
+        with self._lock:
+            errors_before = len(self.errors)
+            self._waiting[content] = (time.perf_counter(), box)
+        try:
+            self.emit("chat:message:send", {"sessionId": session_id, "content": content, "type": msg_type})
+            deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+            with self._lock:
+                while not box:
+                    if len(self.errors) > errors_before:
+                        raise SioServerError(f"chat:message:send refused: {self.errors[-1].get('message')}")
+                    if not self.sio.connected:
+                        raise SioError(f"disconnected while waiting for the chat echo ({self.disconnect_reason})")
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise SioTimeout(f"no chat:message:new echo for {content!r} in session {session_id}")
+                    self._lock.wait(left)
+                return box[0]
+        finally:
+            with self._lock:
+                self._waiting.pop(content, None)
+
+    def react(self, message_id: str, emoji: str) -> None:
+        self.emit("chat:message:react", {"messageId": message_id, "emoji": emoji})
+
+    def cursor(self, session_id: str, line: int, column: int) -> None:
+        self.emit("cursor:update", {"sessionId": session_id, "line": line, "column": column})
+
+    def typing(self, session_id: str, active: bool = True) -> None:
+        self.emit("typing:start" if active else "typing:stop", session_id)
+
+    def wait_for(self, event: str, count: int, timeout: float | None = None) -> int:
+        """Block until `received[event] >= count`; returns the count, raises SioTimeout."""
+        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        with self._lock:
+            while self.received[event] < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise SioTimeout(f"received {self.received[event]} {event!r} events, expected {count}")
+                self._lock.wait(left)
+            return self.received[event]

@@ -1,0 +1,557 @@
+"""The CodeSync Yjs client: pycrdt over `websockets.sync`, with measured sync and propagation.
+
+    >>> editor = YjsClient("ws://127.0.0.1:4001", f"{session_id}:src/main.py", name="ada")
+    >>> editor.connect()                     # returns the connect+sync time in seconds
+    >>> editor.insert(0, "x")                # one Update frame, sampled by the other clients
+    >>> editor.set_cursor(1, 2)              # awareness {user: {name, color, file}, cursor}
+    >>> other.wait_for(lambda c: c.text() == editor.text())
+    >>> other.latencies                      # propagation samples (s), one per edit of others
+    >>> editor.close()
+
+Protocol, as the y-websocket server expects it: wait for the server's SyncStep1 before sending
+our own (the real server reads a connection only after an asynchronous rate-limit query, so a
+SyncStep1 sent on open can be lost), answer it with SyncStep2, send our SyncStep1, and count
+the connection synced when the server's SyncStep2 has been applied. After that a background
+reader (a thread, a greenlet under gevent) applies remote updates and answers re-syncs; pings
+are answered by `websockets` itself.
+
+Edits are sent as `doc.get_update(state_vector_before)`, which costs less than a document
+observer on every remote apply (field notes), and the server's echo of our own updates is
+counted apart from the others' updates. Propagation latency comes from `propagation`: see
+there for why (client id, clock) names an edit without touching the text.
+
+Every failure has a typed error whose name says what failed: YjsConnectError (refused, HTTP
+status), YjsRateLimited (close 1008), YjsClosed (any other close), YjsSyncTimeout, YjsTimeout,
+YjsProtocolError (a malformed frame). A failure in the reader is kept in `failure` and
+raised by the next call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import random
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import pycrdt
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.sync.client import ClientConnection
+from websockets.sync.client import connect as ws_connect
+
+from scenarios.clients import yprotocol as yp
+from scenarios.clients.propagation import DEFAULT_REGISTRY, AnnouncedEdits, EditRegistry, wall_clock
+
+TEXT_NAME = "codesync"
+CLOSE_POLICY_VIOLATION = 1008
+_LEGACY_FLAG = {"legacy": True} if "legacy" in inspect.signature(ws_connect).parameters else {}
+_USE_DEFAULT_REGISTRY: Any = object()
+
+
+class YjsError(Exception):
+    """Base of every Yjs client failure."""
+
+
+class YjsConnectError(YjsError):
+    """The WebSocket could not be opened (refused, unreachable, HTTP status, handshake timeout)."""
+
+
+class YjsClosed(YjsError):
+    """The server closed the connection; `code` and `reason` are what it sent."""
+
+    def __init__(self, message: str, code: int | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+
+
+class YjsRateLimited(YjsClosed):
+    """The server closed with 1008: the per-IP connection rate limit is reached."""
+
+
+class YjsTimeout(YjsError):
+    """Something awaited (text, samples, echoes) did not happen in time."""
+
+
+class YjsSyncTimeout(YjsTimeout):
+    """The server's SyncStep1 or SyncStep2 did not arrive in time."""
+
+
+class YjsProtocolError(YjsError):
+    """The server sent something that is not a y-websocket v1 message, or an update pycrdt rejects."""
+
+
+@dataclass(frozen=True)
+class YjsEvent:
+    """What a ledger or Locust hears: frames sent/received by kind, and latency samples."""
+
+    what: str  # "sent", "received" or "latency"
+    kind: str  # frame kind ("update", "awareness", ...), "echo", or "propagation"
+    value: float | None = None  # seconds, for latency
+
+
+def _utf16_len(text: str) -> int:
+    """Yjs clocks count UTF-16 code units of inserted strings."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+class YjsClient:
+    """One editor of one document. Not for use by two emitting threads at once."""
+
+    def __init__(
+        self,
+        base_url: str,
+        document: str,
+        *,
+        name: str = "load",
+        color: str = "#30bced",
+        file: str | None = None,
+        registry: EditRegistry | None = _USE_DEFAULT_REGISTRY,
+        announce_edits: bool = False,
+        source_address: str | None = None,
+        open_timeout: float = 10.0,
+        sync_timeout: float = 10.0,
+        close_timeout: float = 2.0,
+        max_size: int = 64 * 1024 * 1024,
+        ping_interval: float | None = None,
+        ping_timeout: float | None = None,
+        text_name: str = TEXT_NAME,
+        keep_samples: int = 100_000,
+        observers: tuple[Callable[[YjsEvent], None], ...] = (),
+    ) -> None:
+        self.url = base_url.rstrip("/") + "/" + quote(document, safe="/:@!$&'()*+,;=-._~")
+        self.document = document
+        self.registry = DEFAULT_REGISTRY if registry is _USE_DEFAULT_REGISTRY else registry
+        self.announce_edits = announce_edits
+        self.source_address = source_address
+        self.open_timeout = open_timeout
+        self.sync_timeout = sync_timeout
+        self.close_timeout = close_timeout
+        self.max_size = max_size
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.doc = pycrdt.Doc()
+        self.client_id: int = self.doc.client_id
+        self.ytext = self.doc.get(text_name, type=pycrdt.Text)
+        self.user = {"name": name, "color": color, "file": file if file is not None else document}
+
+        self.connect_time: float | None = None  # TCP + WebSocket handshake (s)
+        self.sync_time: float | None = None  # connect + both sync steps (s)
+        self.frames_sent: Counter[str] = Counter()
+        self.frames_received: Counter[str] = Counter()
+        self.updates_sent = 0
+        self.updates_received = 0  # Update frames carrying the others' edits
+        self.echoes_received = 0  # Update frames the server echoed back to us
+        self.updates_applied = 0  # the others' updates applied to our document
+        self.latencies: list[float] = []  # propagation samples (s), the first `keep_samples`
+        self.latency_count = 0  # every sample, kept or not (observers see them all)
+        self.keep_samples = keep_samples
+        self.awareness_states: dict[int, Any] = {}
+        self.failure: YjsError | None = None
+
+        self._observers = list(observers)
+        self._ws: ClientConnection | None = None
+        self._reader: threading.Thread | None = None
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._closing = False
+        self._server_step1 = False
+        self._synced = False
+        self._awareness_clock = 0
+        self._awareness_state: dict[str, Any] | None = None
+        self._sent_deletions: deque[bytes] = deque(maxlen=256)
+        self._announced = AnnouncedEdits()
+
+    # -- connection --------------------------------------------------------------------------
+
+    def observe(self, observer: Callable[[YjsEvent], None]) -> None:
+        """Call `observer(event)` for every frame sent or received and every latency sample."""
+        self._observers.append(observer)
+
+    @property
+    def synced(self) -> bool:
+        return self._synced
+
+    def connect(self) -> float:
+        """Open, sync, start the reader; returns connect+sync time in seconds.
+
+        Raises YjsConnectError, YjsRateLimited, YjsClosed, YjsSyncTimeout or YjsProtocolError.
+        """
+        started = time.perf_counter()
+        options: dict[str, Any] = {
+            "compression": None,
+            "proxy": None,
+            "open_timeout": self.open_timeout,
+            "close_timeout": self.close_timeout,
+            "ping_interval": self.ping_interval,
+            "ping_timeout": self.ping_timeout,
+            "max_size": self.max_size,
+            **_LEGACY_FLAG,
+        }
+        if self.source_address:
+            options["source_address"] = (self.source_address, 0)
+        try:
+            self._ws = ws_connect(self.url, **options)
+        except InvalidStatus as err:
+            raise YjsConnectError(f"{self.url} refused the WebSocket with HTTP {err.response.status_code}") from None
+        except TimeoutError:
+            raise YjsConnectError(f"{self.url}: opening handshake timed out after {self.open_timeout:g} s") from None
+        except (InvalidHandshake, InvalidURI) as err:
+            raise YjsConnectError(f"{self.url}: WebSocket handshake failed: {err}") from None
+        except OSError as err:
+            source = f" from {self.source_address}" if self.source_address else ""
+            raise YjsConnectError(f"cannot connect to {self.url}{source}: {err.strerror or err}") from None
+        self.connect_time = time.perf_counter() - started
+        deadline = time.monotonic() + self.sync_timeout
+        try:
+            while not self._synced:
+                what = "SyncStep2" if self._server_step1 else "SyncStep1"
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise YjsSyncTimeout(f"no {what} from {self.url} within {self.sync_timeout:g} s")
+                try:
+                    data = self._ws.recv(timeout=left)
+                except TimeoutError:
+                    raise YjsSyncTimeout(f"no {what} from {self.url} within {self.sync_timeout:g} s") from None
+                except ConnectionClosed as err:
+                    raise self._closed_error(err, f"while waiting for {what}") from None
+                self._handle(data)
+        except BaseException:
+            self._abort()
+            raise
+        self.sync_time = time.perf_counter() - started
+        self._reader = threading.Thread(target=self._read_loop, name=f"yjs-reader-{self.client_id}", daemon=True)
+        self._reader.start()
+        return self.sync_time
+
+    def _closed_error(self, err: ConnectionClosed, when: str) -> YjsClosed:
+        frame = err.rcvd
+        code = frame.code if frame is not None else None
+        reason = frame.reason if frame is not None else ""
+        if code == CLOSE_POLICY_VIOLATION:
+            return YjsRateLimited(
+                f"{self.url} closed the connection with 1008 {reason!r} {when}: the per-IP connection limit is "
+                "reached; spread clients over source addresses (127.0.0.x) or raise the server's limit",
+                code,
+                reason,
+            )
+        described = f"code {code} {reason!r}" if code is not None else "without a close frame"
+        return YjsClosed(f"{self.url} closed the connection {described} {when}", code, reason)
+
+    def _abort(self) -> None:
+        if self._ws is not None:
+            with contextlib.suppress(Exception):
+                self._ws.close()
+
+    def close(self) -> None:
+        """Close the WebSocket and stop the reader. Safe to call twice, and after a failure."""
+        self._closing = True
+        if self._awareness_state is not None and self._ws is not None and self.failure is None:
+            # tell the others we are gone, as the browser does on unload
+            with contextlib.suppress(Exception):
+                self._awareness_clock += 1
+                self._send(
+                    yp.awareness_frame(yp.encode_awareness([(self.client_id, self._awareness_clock, None)])),
+                    "awareness",
+                )
+        self._abort()
+        if self._reader is not None and self._reader is not threading.current_thread():
+            self._reader.join(timeout=self.close_timeout + 1.0)
+
+    def __enter__(self) -> YjsClient:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        ws = self._ws
+        assert ws is not None
+        while True:
+            try:
+                data = ws.recv()
+            except ConnectionClosed as err:
+                if not self._closing:
+                    self._fail(self._closed_error(err, "after sync"))
+                break
+            except Exception as err:  # the socket died under us (reset, EOF)
+                if not self._closing:
+                    self._fail(YjsClosed(f"{self.url}: connection lost: {err}"))
+                break
+            try:
+                self._handle(data)
+            except YjsError as err:
+                self._fail(err)
+                self._abort()
+                break
+        with self._changed:
+            self._changed.notify_all()
+
+    def _fail(self, err: YjsError) -> None:
+        with self._changed:
+            if self.failure is None:
+                self.failure = err
+            self._changed.notify_all()
+
+    def raise_if_failed(self) -> None:
+        """Raise the reader's failure (closed, protocol error) if there was one."""
+        if self.failure is not None:
+            raise self.failure
+
+    def _handle(self, data: bytes | str) -> None:
+        """Process one message from the server (connect loop and reader thread)."""
+        if isinstance(data, str):
+            raise YjsProtocolError(f"{self.url} sent a text frame; y-websocket speaks binary only: {data[:60]!r}")
+        try:
+            frame = yp.decode_frame(data)
+        except yp.FrameError as err:
+            raise YjsProtocolError(f"malformed frame from {self.url}: {err} (first bytes {data[:16].hex()})") from None
+        kind, payload = frame
+        if kind == "update":
+            self._on_update(payload)
+        else:
+            samples: list[float] = []
+            with self._changed:
+                self.frames_received[kind] += 1
+                if kind == "sync_step1":
+                    self._on_sync_step1(payload)
+                elif kind == "sync_step2":
+                    self._apply(payload, sample=False)
+                    if self._server_step1:
+                        self._synced = True
+                else:
+                    samples = self._on_awareness(payload)
+                self._changed.notify_all()
+            self._notify("received", kind)
+            for sample in samples:
+                self._notify("latency", "propagation", sample)
+
+    def _on_sync_step1(self, state_vector: bytes) -> None:
+        try:
+            reply = self.doc.get_update(state_vector)
+        except Exception as err:
+            raise YjsProtocolError(f"{self.url} sent a SyncStep1 pycrdt cannot read: {err}") from None
+        self._send(yp.sync_step2(reply), "sync_step2")
+        if not self._server_step1:
+            self._server_step1 = True
+            self._send(yp.sync_step1(self.doc.get_state()), "sync_step1")
+
+    def _is_echo(self, update: bytes) -> bool:
+        try:
+            blocks, author = yp.update_authors(update)
+        except yp.FrameError as err:
+            raise YjsProtocolError(f"{self.url} sent an unreadable update: {err}") from None
+        if blocks:
+            return blocks == 1 and author == self.client_id
+        return update in self._sent_deletions
+
+    def _on_update(self, update: bytes) -> None:
+        with self._changed:
+            echo = self._is_echo(update)
+            self.frames_received["update"] += 1
+            if echo:
+                self.echoes_received += 1
+            else:
+                self.updates_received += 1
+                samples = self._apply(update, sample=True)
+                self.updates_applied += 1
+            self._changed.notify_all()
+        self._notify("received", "echo" if echo else "update")
+        if not echo:
+            for sample in samples:
+                self._notify("latency", "propagation", sample)
+
+    def _apply(self, update: bytes, *, sample: bool) -> list[float]:
+        """Apply a remote update (lock held); with `sample`, return the latencies it completes."""
+        before = yp.decode_state_vector(self.doc.get_state()) if sample else {}
+        try:
+            self.doc.apply_update(update)
+        except Exception as err:
+            raise YjsProtocolError(f"{self.url} sent an update pycrdt rejects: {err}") from None
+        if not sample:
+            return []
+        applied_at = time.perf_counter()
+        wall = wall_clock()
+        samples: list[float] = []
+        for client, high in yp.decode_state_vector(self.doc.get_state()).items():
+            low = before.get(client, 0)
+            if high <= low or client == self.client_id:
+                continue
+            if self.registry is not None and self.registry.knows(client):
+                samples.extend(applied_at - sent for sent in self.registry.sent_times(client, low, high))
+            else:
+                samples.extend(self._announced.applied(client, low, high, wall))
+        self._keep(samples)
+        return samples
+
+    def _keep(self, samples: list[float]) -> None:
+        self.latency_count += len(samples)
+        room = self.keep_samples - len(self.latencies)
+        if room > 0:
+            self.latencies.extend(samples[:room])
+
+    def _on_awareness(self, payload: bytes) -> list[float]:
+        """Track the others' awareness states; returns latencies completed by edit announcements."""
+        samples: list[float] = []
+        try:
+            entries = yp.decode_awareness(payload)
+        except yp.FrameError as err:
+            raise YjsProtocolError(f"malformed awareness update from {self.url}: {err}") from None
+        for client, _clock, state in entries:
+            if state is None:
+                self.awareness_states.pop(client, None)
+                continue
+            self.awareness_states[client] = state
+            edit = state.get("edit") if isinstance(state, dict) else None
+            if (
+                client != self.client_id
+                and isinstance(edit, dict)
+                and isinstance(edit.get("clock"), int)
+                and isinstance(edit.get("sentAt"), int | float)
+                and (self.registry is None or not self.registry.knows(client))
+            ):
+                latency = self._announced.announced(client, edit["clock"], float(edit["sentAt"]))
+                if latency is not None:
+                    samples.append(latency)
+        self._keep(samples)
+        return samples
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def _notify(self, what: str, kind: str, value: float | None = None) -> None:
+        if self._observers:
+            event = YjsEvent(what, kind, value)
+            for observer in self._observers:
+                observer(event)
+
+    def _send(self, frame: bytes, kind: str) -> None:
+        if self._ws is None:
+            raise YjsError("not connected; call connect() first")
+        try:
+            self._ws.send(frame)
+        except ConnectionClosed as err:
+            raise self._closed_error(err, f"while sending {kind}") from None
+        with self._lock:
+            self.frames_sent[kind] += 1
+        self._notify("sent", kind)
+
+    def _edit(self, change: Callable[[], None]) -> int | None:
+        """Apply a local change and send it as one Update; returns its start clock (None: no insert)."""
+        self.raise_if_failed()
+        if not self._synced:
+            raise YjsError("not synced; call connect() first")
+        with self._lock:
+            before_state = self.doc.get_state()
+            mine_before = yp.decode_state_vector(before_state).get(self.client_id, 0)
+            with self.doc.transaction():
+                change()
+            update = self.doc.get_update(before_state)
+            mine_after = yp.decode_state_vector(self.doc.get_state()).get(self.client_id, 0)
+        start = mine_before if mine_after > mine_before else None
+        if start is None:
+            self._sent_deletions.append(update)
+        elif self.registry is not None:
+            # recorded before the send: an in-process receiver may apply it before send() returns
+            self.registry.record(self.client_id, start, time.perf_counter())
+        sent_wall = wall_clock()
+        self._send(yp.update_frame(update), "update")
+        with self._lock:
+            self.updates_sent += 1
+        if start is not None and self.announce_edits:
+            self._set_awareness(
+                {**(self._awareness_state or {"user": self.user}), "edit": {"clock": start, "sentAt": sent_wall}}
+            )
+        return start
+
+    def insert(self, index: int, text: str) -> int | None:
+        """Insert `text` at `index` of the shared text; one Update frame."""
+        return self._edit(lambda: self.ytext.insert(index, text))
+
+    def delete(self, index: int, length: int = 1) -> None:
+        """Delete `length` characters at `index`; one Update frame, no latency sample (no new item)."""
+        self._edit(lambda: self.ytext.__delitem__(slice(index, index + length)))
+
+    def replace(self, index: int, length: int, text: str) -> int | None:
+        """Delete and insert in one Update, as typing over a selection does; sampled."""
+
+        def change() -> None:
+            del self.ytext[index : index + length]
+            self.ytext.insert(index, text)
+
+        return self._edit(change)
+
+    def type_near_start(self, rng: random.Random, *, window: int = 16, max_length: int = 4000) -> int | None:
+        """A load-style keystroke: one character at a random spot among the first `window`.
+
+        Inserting near the start keeps pycrdt's cost flat (appending with several authors gets
+        slow as the text grows, field notes); past `max_length` the keystroke also deletes a
+        character, so the text stops growing and every keystroke still yields a sample.
+        """
+        with self._lock:
+            size = len(self.ytext)
+        position = rng.randint(0, min(size, window))
+        char = rng.choice("abcdefghijklmnopqrstuvwxyz ")
+        if size >= max_length:
+            return self.replace(min(position, size - 1), 1, char)
+        return self.insert(position, char)
+
+    def _set_awareness(self, state: dict[str, Any]) -> None:
+        self._awareness_state = state
+        self._awareness_clock += 1
+        payload = yp.encode_awareness([(self.client_id, self._awareness_clock, state)])
+        self._send(yp.awareness_frame(payload), "awareness")
+
+    def set_cursor(self, line: int, column: int, file: str | None = None) -> None:
+        """Publish our cursor in the browser's awareness shape."""
+        self.raise_if_failed()
+        user = dict(self.user)
+        if file is not None:
+            user["file"] = file
+        state: dict[str, Any] = {"user": user, "cursor": {"line": line, "column": column}}
+        if self._awareness_state and "edit" in self._awareness_state:
+            state["edit"] = self._awareness_state["edit"]
+        self._set_awareness(state)
+
+    # -- reading the document ------------------------------------------------------------------
+
+    def text(self) -> str:
+        with self._lock:
+            return str(self.ytext)
+
+    def counters(self) -> dict[str, int]:
+        """A snapshot for a ledger: frames by kind and direction, updates, echoes, samples."""
+        with self._lock:
+            snapshot = {f"sent_{kind}": n for kind, n in self.frames_sent.items()}
+            snapshot.update({f"received_{kind}": n for kind, n in self.frames_received.items()})
+            snapshot.update(
+                updates_sent=self.updates_sent,
+                updates_received=self.updates_received,
+                echoes_received=self.echoes_received,
+                updates_applied=self.updates_applied,
+                latency_samples=self.latency_count,
+            )
+            return snapshot
+
+    def wait_for(self, condition: Callable[[YjsClient], bool], timeout: float = 10.0, what: str = "condition") -> None:
+        """Block until `condition(self)` holds (checked after every frame); YjsTimeout otherwise.
+
+        A reader failure raises that failure instead of waiting out the timeout.
+        """
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not condition(self):
+                self.raise_if_failed()
+                if self._reader is not None and not self._reader.is_alive():
+                    raise YjsClosed(f"{self.url}: connection closed while waiting for {what}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise YjsTimeout(f"{what} not reached within {timeout:g} s on {self.url}")
+                self._changed.wait(min(left, 0.5))

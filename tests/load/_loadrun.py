@@ -1,0 +1,169 @@
+"""Test helpers: run Locust as a child process (never in the pytest process), read /metrics.
+
+    >>> result = run_locust(locust_argv(twin, run_dir, "--profile", "smoke"), timeout=90)
+    >>> result.code, result.output
+    >>> before = scrape(twin.api_url); ...; delta(before, after, "codesync_http_requests_total")
+
+Locust monkey-patches the process that imports it (gevent), which breaks pytest; every run
+here is a subprocess in its own process group, bounded by a timeout and stopped by PID.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from codesync_load.processes import ManagedProcess
+
+REPO = Path(__file__).resolve().parents[2]
+LOADTESTS = REPO / "loadtests"
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+@dataclass
+class Finished:
+    code: int | None
+    output: str
+    seconds: float
+
+
+def locust_argv(twin: Any, run_dir: Path, *extra: str) -> list[str]:
+    """`locust -f loadtests --headless` against a twin, writing into `run_dir`."""
+    return [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOADTESTS),
+        "--headless",
+        "--only-summary",
+        "--host",
+        twin.api_url,
+        "--yjs-url",
+        twin.yjs_url,
+        "--run-dir",
+        str(run_dir),
+        *extra,
+    ]
+
+
+def start(argv: list[str], log: Path, name: str = "locust") -> ManagedProcess:
+    env = dict(os.environ)
+    env.pop("CODESYNC_DURATION_SCALE", None)
+    env["PYTHONUNBUFFERED"] = "1"
+    return ManagedProcess.start(argv, name=name, log_path=log, env=env, cwd=REPO)
+
+
+def wait_exit(proc: ManagedProcess, timeout: float) -> Finished:
+    """Wait for the process to end by itself; stop it by PID (and fail) past `timeout`."""
+    started = time.monotonic()
+    deadline = started + timeout
+    while proc.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    overran = proc.alive()
+    code = proc.stop(grace=10)
+    output = proc.log_path.read_text(errors="replace") if proc.log_path else ""
+    if overran:
+        raise AssertionError(f"{proc.name} did not finish within {timeout} s; output tail:\n{output[-3000:]}")
+    return Finished(code, output, time.monotonic() - started)
+
+
+def run_locust(argv: list[str], log: Path, timeout: float = 120.0) -> Finished:
+    proc = start(argv, log)
+    try:
+        return wait_exit(proc, timeout)
+    finally:
+        proc.stop(grace=5)
+
+
+def scrape(base_url: str, token: str | None = None) -> Samples:
+    """Every sample of base_url/metrics by (name, labels)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    url = base_url.replace("ws://", "http://").rstrip("/") + "/metrics"
+    response = requests.get(url, headers=headers, timeout=5)
+    response.raise_for_status()
+    samples: Samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return samples
+
+
+def total(samples: Samples, name: str, **labels: str) -> float:
+    wanted = set(labels.items())
+    return sum(v for (n, lbls), v in samples.items() if n == name and wanted <= lbls)
+
+
+def delta(before: Samples, after: Samples, name: str, **labels: str) -> float:
+    return total(after, name, **labels) - total(before, name, **labels)
+
+
+def label_values(samples: Samples, name: str, label: str) -> set[str]:
+    return {dict(lbls)[label] for (n, lbls) in samples if n == name and label in dict(lbls)}
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def reconcile(ledger: Any, api: tuple[Samples, Samples], yjs: tuple[Samples, Samples]) -> list[str]:
+    """Every place where the ledger and the twin's metric deltas disagree (empty = exact).
+
+    The twin is the honest reference: what the load generator says it sent must be exactly
+    what the server counted, family by family.
+    """
+    problems: list[str] = []
+
+    def check(what: str, ledger_value: float, server_value: float) -> None:
+        if ledger_value != server_value:
+            problems.append(f"{what}: ledger {ledger_value:g} != twin {server_value:g}")
+
+    a0, a1 = api
+    y0, y1 = yjs
+    http = "codesync_http_requests_total"
+    for (method, route, status), count in ledger.entries("http"):
+        if status == 0:
+            continue  # no response: the server never counted it
+        check(f"http {method} {route} {status}", count, delta(a0, a1, http, method=method, route=route,
+                                                                status_code=str(status)))
+    check("http total", ledger.total("http") - ledger.total("http", status=0), delta(a0, a1, http))
+    for (channel, code), count in ledger.entries("error"):
+        if channel == "http" and code not in ("TRANSPORT",):
+            check(f"errors {code}", count, delta(a0, a1, "codesync_errors_total", code=code))
+    ws_total = "codesync_websocket_connections_total"
+    check("socketio connections", ledger.get("connection", "socketio", "opened"), delta(a0, a1, ws_total,
+                                                                                     type="socketio"))
+    check("yjs connections", ledger.get("connection", "yjs", "opened"), delta(y0, y1, ws_total, type="yjs"))
+    msgs = "codesync_websocket_messages_total"
+    yjs_sent = ledger.total("message", channel="yjs", direction="sent")
+    check("yjs inbound frames", yjs_sent, delta(y0, y1, msgs, type="yjs", direction="inbound"))
+    joins = ledger.get("message", "socketio", "session:join", "sent") + ledger.get(
+        "message", "socketio", "session:leave", "sent"
+    )
+    check("socketio inbound join/leave", joins, delta(a0, a1, msgs, type="socketio", direction="inbound"))
+    chats = ledger.get("message", "socketio", "chat:message:send", "sent")
+    check("socketio outbound chat broadcasts", chats, delta(a0, a1, msgs, type="socketio", direction="outbound"))
+    created, deleted = ledger.get("session", "created"), ledger.get("session", "deleted")
+    check("sessions active", created - deleted, delta(a0, a1, "codesync_sessions_active"))
+    check(
+        "API rate-limit hits",
+        ledger.get("rate_limited", "files") + ledger.get("rate_limited", "search"),
+        delta(a0, a1, "codesync_rate_limit_hits_total", type="API"),
+    )
+    check("yjs persisted updates", ledger.get("yjs_update", "sent"), delta(y0, y1, "codesync_yjs_operations_total"))
+    return problems

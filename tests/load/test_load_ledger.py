@@ -1,0 +1,142 @@
+"""The ledger: exact counts, exact merges, atomic flushes, readable when incomplete."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from codesync_load.ledger import SCHEMA, Ledger, LedgerError, merged, read_status
+
+
+def _filled(n_http: int, samples: list[float]) -> Ledger:
+    ledger = Ledger(meta={"profile": "t"})
+    for _ in range(n_http):
+        ledger.count("http", "GET", "/api/sessions", 200)
+    ledger.count("rate_limited", "files", n=3)
+    ledger.count("message", "socketio", "chat:message:send", "sent", n=2)
+    for value in samples:
+        ledger.sample("yjs_propagation_s", value)
+    return ledger
+
+
+def test_counts_are_exact_and_filterable() -> None:
+    ledger = _filled(7, [0.0001, 0.0002])
+    ledger.count("http", "PUT", "/api/sessions/:id/files/:path/content", 429, n=2)
+    assert ledger.get("http", "GET", "/api/sessions", 200) == 7
+    assert ledger.total("http") == 9
+    assert ledger.total("http", status=429) == 2
+    assert ledger.total("http", method="GET", route="/api/sessions") == 7
+    assert ledger.get("http", "GET", "/nothing", 200) == 0
+    # sub-millisecond samples survive untouched
+    assert ledger.samples("yjs_propagation_s") == [0.0001, 0.0002]
+
+
+def test_bad_keys_are_refused_with_the_fix() -> None:
+    ledger = Ledger()
+    with pytest.raises(LedgerError, match="unknown ledger kind 'htp'"):
+        ledger.count("htp", "GET", "/", 200)
+    with pytest.raises(LedgerError, match="takes labels"):
+        ledger.count("http", "GET", 200)
+    with pytest.raises(LedgerError, match="has no label"):
+        ledger.total("http", path="/x")
+
+
+def test_round_trip_through_json_keeps_everything(tmp_path: Path) -> None:
+    ledger = _filled(4, [0.5, 0.25])
+    ledger.phase_start("ramp", at=100.0)
+    ledger.phase_start("steady", at=110.0)
+    ledger.phase_end(at=130.0)
+    ledger.result("convergence", True, subject="doc-1", detail="3 clients, 120 chars", at=131.0)
+    path = tmp_path / "ledger.json"
+    ledger.write(path)
+    doc = json.loads(path.read_text())
+    assert doc["schema"] == SCHEMA
+    assert doc["complete"] is False and "killed" in doc["incomplete_reason"]
+    assert doc["counts"]["http"] == [{"method": "GET", "route": "/api/sessions", "status": 200, "count": 4}]
+    assert doc["phases"] == [
+        {"name": "ramp", "start": 100.0, "end": 110.0},
+        {"name": "steady", "start": 110.0, "end": 130.0},
+    ]
+    back = Ledger.read(path)
+    assert back.to_dict()["counts"] == doc["counts"]
+    assert back.samples("yjs_propagation_s") == [0.5, 0.25]
+    assert back.results[0]["subject"] == "doc-1"
+    ledger.write(path, complete=True)
+    assert read_status(path) == (True, "")
+
+
+def test_merge_of_drained_deltas_equals_the_whole() -> None:
+    """A worker drains deltas; the master merges them: totals equal a single ledger's."""
+    worker = Ledger()
+    master = Ledger()
+    reference = Ledger()
+    for round_ in range(5):
+        for i in range(round_ + 3):
+            for target in (worker, reference):
+                target.count("http", "POST", "/api/auth/register", 201)
+                target.count("yjs_update", "sent", n=i)
+                target.sample("chat_rtt_s", round_ + i / 10)
+        master.merge(worker.drain())
+        master.note_worker_report("w1", final=round_ == 4)
+    assert worker.is_empty()
+    assert master.to_dict()["counts"] == reference.to_dict()["counts"]
+    assert sorted(master.samples("chat_rtt_s")) == sorted(reference.samples("chat_rtt_s"))
+    assert master.workers == {"w1": {"reports": 5, "final": True}}
+    both = merged([_filled(2, [1.0]), _filled(3, [2.0])])
+    assert both.get("http", "GET", "/api/sessions", 200) == 5
+    assert both.get("rate_limited", "files") == 6
+    with pytest.raises(LedgerError):
+        master.merge(master)
+
+
+def test_unreadable_files_fail_with_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "ledger.json"
+    bad.write_text("{not json")
+    with pytest.raises(LedgerError, match="not valid JSON"):
+        Ledger.read(bad)
+    bad.write_text(json.dumps({"schema": "other"}))
+    with pytest.raises(LedgerError, match="not a codesync-ledger/1 document"):
+        Ledger.read(bad)
+    with pytest.raises(LedgerError, match="no ledger there"):
+        Ledger.read(tmp_path / "missing.json")
+
+
+def _writer(path: str, ready: multiprocessing.Event) -> None:  # type: ignore[type-arg]
+    ledger = Ledger()
+    i = 0
+    while True:
+        i += 1
+        ledger.count("http", "GET", "/health", 200)
+        ledger.sample("s", float(i))
+        ledger.write(Path(path))
+        ready.set()
+
+
+def test_a_writer_killed_mid_flush_leaves_a_readable_incomplete_file(tmp_path: Path) -> None:
+    """SIGKILL at an arbitrary moment: the file on disk is always a whole, parseable ledger."""
+    path = tmp_path / "ledger.json"
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Event()
+    proc = ctx.Process(target=_writer, args=(str(path), ready))
+    proc.start()
+    try:
+        assert ready.wait(20), "writer never flushed"
+        deadline = time.monotonic() + 5
+        while Ledger.read(path).get("http", "GET", "/health", 200) < 50 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.join(10)
+    ledger = Ledger.read(path)
+    complete, reason = read_status(path)
+    assert not complete and reason
+    count = ledger.get("http", "GET", "/health", 200)
+    assert count >= 50
+    # the count and the samples were written together: one consistent snapshot
+    assert ledger.samples("s") == [float(i) for i in range(1, count + 1)]

@@ -1,0 +1,96 @@
+"""Helpers for the stack tests: run the CLI, poll with a deadline, count our children.
+
+    >>> result = run_cli("stack", "status", "--json", "--state-dir", str(tmp))
+    >>> wait_for(lambda: alerts_delivered(log, "ServiceDown"), 60, "ServiceDown delivered")
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import psutil
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`python -m codesync_load.cli ARGS` from the repo root, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "codesync_load.cli", *args],
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def wait_for(probe: Callable[[], T], timeout: float, what: str, interval: float = 0.25) -> T:
+    """The first truthy result of `probe` within `timeout` s, else AssertionError naming `what`."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            result = probe()
+        except Exception as err:  # a probe against a server still starting may raise
+            last = err
+        else:
+            if result:
+                return result
+            last = result
+        time.sleep(interval)
+    raise AssertionError(f"{what}: not within {timeout:g} s (last: {last!r})")
+
+
+def child_pids() -> set[int]:
+    """PIDs of every live (non-zombie) descendant of this test process."""
+    out = set()
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE:
+                out.add(child.pid)
+        except psutil.NoSuchProcess:
+            continue
+    return out
+
+
+class Traffic:
+    """GET `url` every `interval` s in a thread until the block ends, counting status codes.
+
+    Prometheus' rate() cannot see the first increment of a new series, so traffic that
+    should show up in a window must be spread over several scrapes, not sent in one burst.
+    """
+
+    def __init__(self, url: str, interval: float = 0.1) -> None:
+        self.url = url
+        self.interval = interval
+        self.codes: Counter[int] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with requests.Session() as session:
+            while not self._stop.is_set():
+                try:
+                    self.codes[session.get(self.url, timeout=5).status_code] += 1
+                except requests.RequestException:
+                    self.codes[0] += 1
+                self._stop.wait(self.interval)
+
+    def __enter__(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)

@@ -1,0 +1,156 @@
+"""Rendering monitoring/ for loopback: targets by job, token file, webhooks, compressed rules.
+
+No processes here except promtool/amtool, which judge the renders as Prometheus would.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from codesync_load.errors import HarnessError
+from codesync_load.stack.binaries import find_binary
+from codesync_load.stack.compress import compress_expr, compress_rules
+from codesync_load.stack.durations import format_duration, parse_duration
+from codesync_load.stack.render import MONITORING_DIR, REQUIRED_JOBS, check_configs, render_configs
+
+TARGETS = {job: f"127.0.0.1:{41000 + i}" for i, job in enumerate((*REQUIRED_JOBS, "alertmanager"))}
+RANGE_RE = re.compile(r"\[(\w+)\]")
+
+
+def _render(run_dir: Path, monitoring_dir: Path = MONITORING_DIR, **kwargs) -> object:
+    token = run_dir / "metrics-token"
+    token.write_text("t0ken")
+    return render_configs(
+        monitoring_dir,
+        run_dir,
+        targets=TARGETS,
+        alertmanager="127.0.0.1:42000",
+        webhook_url="http://127.0.0.1:43000/alerts",
+        token_file=token,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "ms", "canonical"),
+    [("5m", 300_000, "5m"), ("1h30m", 5_400_000, "1h30m"), ("500ms", 500, "500ms"), ("90s", 90_000, "1m30s")],
+)
+def test_durations_round_trip(text: str, ms: int, canonical: str) -> None:
+    assert parse_duration(text) == ms
+    assert format_duration(ms) == canonical
+
+
+@pytest.mark.parametrize("bad", ["5", "m", "5x", "1s1m", ""])
+def test_durations_reject_what_prometheus_rejects(bad: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(bad)
+
+
+def test_compress_expr_divides_ranges_and_subqueries_but_not_strings() -> None:
+    notes: list[str] = []
+    expr = 'rate(x{path=~"/a[5m]"}[5m]) + max_over_time(y[30m:1m])'
+    out = compress_expr(expr, 30, 4000, "R", notes)
+    assert out == 'rate(x{path=~"/a[5m]"}[10s]) + max_over_time(y[1m:2s])'
+    assert notes == []
+
+
+def test_compress_expr_clamps_to_four_scrape_intervals_and_says_so() -> None:
+    notes: list[str] = []
+    assert compress_expr("rate(x[5m])", 300, 8000, "HighErrorRate", notes) == "rate(x[8s])"
+    assert notes == ["HighErrorRate: range [5m] / 300 = 1s clamped to 8s (4 scrape intervals)"]
+
+
+def test_compressed_alert_rules_keep_every_rule_and_divide_every_window() -> None:
+    source = yaml.safe_load((MONITORING_DIR / "alerts.yml").read_text())
+    out, notes = compress_rules(source, 30, 4000)
+    assert notes == []
+    before = [rule for group in source["groups"] for rule in group["rules"]]
+    after = [rule for group in out["groups"] for rule in group["rules"]]
+    assert [r["alert"] for r in after] == [r["alert"] for r in before]
+    assert len(after) == 10
+    for old, new in zip(before, after, strict=True):
+        assert parse_duration(new["for"]) == parse_duration(old["for"]) // 30
+        assert new["labels"] == old["labels"]
+        old_ranges = RANGE_RE.findall(old["expr"])
+        assert [parse_duration(r) for r in RANGE_RE.findall(new["expr"])] == [
+            parse_duration(r) // 30 for r in old_ranges
+        ]
+    # The source is untouched (the real durations stay for promtool's rule tests).
+    assert yaml.safe_load((MONITORING_DIR / "alerts.yml").read_text()) == source
+
+
+def test_render_points_every_job_at_its_loopback_port(tmp_path: Path) -> None:
+    rendered = _render(tmp_path, scrape_interval="2s", compress=30)
+    prom = yaml.safe_load(rendered.prometheus_config.read_text())
+    jobs = {job["job_name"]: job for job in prom["scrape_configs"]}
+    assert set(jobs) == set(REQUIRED_JOBS)
+    for name, job in jobs.items():
+        assert job["static_configs"] == [{"targets": [TARGETS[name]]}]
+        assert job["scrape_interval"] == "2s"
+    for name in ("codesync-backend", "codesync-yjs"):
+        assert jobs[name]["authorization"]["credentials_file"] == str(tmp_path / "metrics-token")
+    assert prom["global"]["evaluation_interval"] == "2s"
+    assert prom["alerting"]["alertmanagers"] == [{"static_configs": [{"targets": ["127.0.0.1:42000"]}]}]
+    assert prom["rule_files"] == [str(tmp_path / "rules-alerts.yml")]
+    rules = yaml.safe_load((tmp_path / "rules-alerts.yml").read_text())
+    high_error = next(r for g in rules["groups"] for r in g["rules"] if r["alert"] == "HighErrorRate")
+    assert high_error["for"] == "10s" and "[10s]" in high_error["expr"] and "[5m]" not in high_error["expr"]
+
+
+def test_render_sends_placeholder_webhooks_to_the_harness_receiver_only(tmp_path: Path) -> None:
+    rendered = _render(tmp_path, compress=30)
+    am = yaml.safe_load(rendered.alertmanager_config.read_text())
+    hooks = {r["name"]: [h["url"] for h in r.get("webhook_configs") or []] for r in am["receivers"]}
+    assert hooks == {
+        "harness": ["http://127.0.0.1:43000/alerts"],
+        "critical-immediate": ["http://127.0.0.1:43000/alerts"],
+        "warning-batched": ["http://127.0.0.1:43000/alerts"],
+        "info-webhook": ["http://127.0.0.1:43000/alerts"],
+    }
+    critical = next(r for r in am["receivers"] if r["name"] == "critical-immediate")
+    assert critical["slack_configs"][0]["api_url"] == "http://127.0.0.1:9/slack"  # not a harness placeholder
+    # Route timers compressed 30x; 0s and 5s floors are clamped to 1s and reported.
+    assert (am["route"]["group_wait"], am["route"]["group_interval"]) == ("1s", "10s")
+    assert any("route.routes[0].group_wait" in note for note in rendered.notes)
+
+
+def test_promtool_and_amtool_accept_the_render(tmp_path: Path) -> None:
+    rendered = _render(tmp_path, scrape_interval="1s", compress=30)
+    check_configs(rendered, find_binary("promtool"), find_binary("amtool"))  # raises on rejection
+
+
+def test_a_rule_prometheus_rejects_gives_promtools_first_error(tmp_path: Path) -> None:
+    monitoring = tmp_path / "monitoring"
+    shutil.copytree(MONITORING_DIR, monitoring)
+    alerts = monitoring / "alerts.yml"
+    alerts.write_text(alerts.read_text().replace("pg_up{job=\"postgres-exporter\"} == 0", "pg_up{job= == 0", 1))
+    run = tmp_path / "run"
+    run.mkdir()
+    rendered = _render(run, monitoring)
+    with pytest.raises(HarnessError) as err:
+        check_configs(rendered, find_binary("promtool"), find_binary("amtool"))
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith("Prometheus rejects the rendered config (")
+    assert "parse error" in message and "fix monitoring/prometheus.yml or its rule files" in message
+
+
+def test_a_missing_job_is_named(tmp_path: Path) -> None:
+    monitoring = tmp_path / "monitoring"
+    shutil.copytree(MONITORING_DIR, monitoring)
+    prom = monitoring / "prometheus.yml"
+    prom.write_text(prom.read_text().replace("job_name: redis-exporter", "job_name: redis"))
+    run = tmp_path / "run"
+    run.mkdir()
+    with pytest.raises(HarnessError, match=r"no scrape job named redis-exporter; add the job or fix its job_name"):
+        _render(run, monitoring)
+
+
+def test_compress_below_one_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(HarnessError, match=r"--compress 0.5 would stretch time"):
+        _render(tmp_path, compress=0.5)

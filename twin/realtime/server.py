@@ -1,0 +1,313 @@
+"""CodeSync's Socket.IO channel (chat and presence) on the API port, path /socket.io.
+
+    >>> app = build_api_app(ctx)
+    >>> realtime = attach_socketio(app, ctx)       # also kept as ctx.extras["socketio"]
+    >>> realtime.connection_count()
+    0
+
+What a client sees, as CodeSync's backend does it: the JWT comes in `auth={"token": ...}`
+(or the browser's `token` cookie); a bad or missing one, or the 101st connection of a user
+inside the rate window, is refused and the client gets `connect_error {message}`. After
+`session:join` the others in the room hear `user:joined` and `notification`; chat is stored
+and echoed to the whole room, sender included; cursor and typing go to the others only;
+every failure comes back to the sender alone as `error {message}`.
+
+Events of one connection are handled in arrival order (`async_handlers=False`), so a client
+that emits `session:join` then `chat:message:send` at once gets its echo, as against the
+real backend; different connections still run concurrently.
+
+Telemetry, per the metric contract: `websocket_connections_{total,active}{type="socketio"}`
+on admit and close, `websocket_messages_total` inbound once per successful join or leave and
+outbound once per `chat:message:new` or `message:reaction` broadcast,
+`session_participants{session_id}` = room size after every join, leave and disconnect, and
+`rate_limit_hits_total{type="WS"}` per refused connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+from aiohttp import web
+from socketio.exceptions import ConnectionRefusedError as Refused
+
+from twin.auth import authenticate_token
+from twin.context import ProcessContext
+from twin.realtime import payloads
+from twin.realtime.handshake import token_from_handshake
+from twin.realtime.payloads import PayloadError
+from twin.sentry import capture_error
+
+log = logging.getLogger("twin.socketio")
+
+CHANNEL = "socketio"
+NAMESPACE = "/"
+# Engine.IO's own cap on one packet (Socket.IO's maxHttpBufferSize default, 1e6 bytes).
+MAX_PACKET_BYTES = 1_000_000
+
+EventAction = Callable[[str, "Connection", tuple[Any, ...]], Awaitable[None]]
+
+
+@dataclass
+class Connection:
+    """One admitted socket: who it is and which session rooms it has joined."""
+
+    user_id: str
+    name: str | None
+    sessions: set[str] = field(default_factory=set)
+
+
+def room_of(session_id: str) -> str:
+    return f"session:{session_id}"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def jsonable(value: Any) -> Any:
+    """A store row made safe for Socket.IO's JSON: timestamps as ISO strings, ids as text."""
+    if isinstance(value, dict):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+class RealtimeServer:
+    """The Socket.IO server of one API process, its connection table and its handlers."""
+
+    def __init__(self, ctx: ProcessContext) -> None:
+        self.ctx = ctx
+        # CodeSync's `cors` option only shapes response headers; it never refuses a
+        # handshake by Origin, and a client without Origin always passes. "*" keeps that.
+        self.sio = socketio.AsyncServer(
+            async_mode="aiohttp",
+            async_handlers=False,
+            cors_allowed_origins="*",
+            max_http_buffer_size=MAX_PACKET_BYTES,
+            logger=False,
+            engineio_logger=False,
+        )
+        self.connections: dict[str, Connection] = {}
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("disconnect", self._on_disconnect)
+        for event, action in (
+            ("session:join", self._join),
+            ("session:leave", self._leave),
+            ("chat:message:send", self._chat_send),
+            ("chat:message:react", self._chat_react),
+            ("cursor:update", self._cursor_update),
+            ("typing:start", self._typing_start),
+            ("typing:stop", self._typing_stop),
+        ):
+            self.sio.on(event, self._guarded(event, action))
+
+    def attach(self, app: web.Application) -> None:
+        self.sio.attach(app, socketio_path="socket.io")
+        app.on_shutdown.append(self._on_shutdown)
+
+    def connection_count(self) -> int:
+        return len(self.connections)
+
+    def room_size(self, session_id: str) -> int:
+        return sum(1 for _ in self.sio.manager.get_participants(NAMESPACE, room_of(session_id)))
+
+    # -- connection lifecycle ---------------------------------------------------------------
+    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        """Authenticate, then rate-limit; raising Refused(message) is the client's connect_error {message}."""
+        try:
+            connection = await self._admit(environ, auth)
+        except Refused:
+            raise
+        except Exception as err:
+            log.exception("Socket.IO handshake failed")
+            capture_error(err)
+            raise Refused("Internal error") from None
+        self.connections[sid] = connection
+        self.ctx.metrics.ws_opened(CHANNEL)
+
+    async def _admit(self, environ: dict[str, Any], auth: Any) -> Connection:
+        token = token_from_handshake(auth, environ)
+        if token is None:
+            raise Refused("Authentication error: token required")
+        claims = await authenticate_token(self.ctx, token)
+        user_id = claims.get("userId") if claims else None
+        if not isinstance(user_id, str) or not user_id:
+            raise Refused("Authentication error: invalid token")
+        user = await self.ctx.store.get_user(user_id)
+        if user is None:
+            raise Refused("Authentication error: user not found")
+        limits = self.ctx.config.rate_limits
+        decision = await self.ctx.limiter.hit(
+            f"ws:socketio:{user_id}", limits.socketio_connections_max, limits.window_s
+        )
+        if not decision.allowed:
+            self.ctx.metrics.rate_limited("WS", user_id)
+            raise Refused("Rate limit exceeded")
+        return Connection(user_id=user_id, name=user.get("name"))
+
+    async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
+        """Leave every joined room: participant row marked left, others told, gauge updated."""
+        connection = self.connections.pop(sid, None)
+        if connection is None:
+            return  # refused at connect: never admitted, never counted
+        self.ctx.metrics.ws_closed(CHANNEL)
+        for session_id in sorted(connection.sessions):
+            try:
+                await self.sio.leave_room(sid, room_of(session_id))
+                self.ctx.metrics.set_participants(session_id, self.room_size(session_id))
+                await self._to_others(sid, session_id, "user:left", self._presence(connection, session_id))
+                await self.ctx.store.mark_participant_left(session_id, connection.user_id)
+            except Exception as err:  # one room's failure must not keep the others joined
+                log.exception("Socket.IO disconnect cleanup failed for session %s", session_id)
+                capture_error(err)
+        connection.sessions.clear()
+
+    async def _on_shutdown(self, app: web.Application) -> None:
+        """Disconnect every client quickly so open sockets never hold the twin's shutdown."""
+        budget = max(0.5, self.ctx.config.shutdown_timeout_s / 4)
+        sids = list(self.connections)
+        if sids:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    asyncio.gather(*(self.sio.disconnect(sid) for sid in sids), return_exceptions=True), budget
+                )
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.sio.shutdown(), budget)
+
+    # -- event plumbing ------------------------------------------------------------------------
+    def _guarded(self, event: str, action: EventAction) -> Callable[..., Awaitable[None]]:
+        """Wrap a handler: bad payloads and failures become an `error` to the sender, never a crash."""
+
+        async def handler(sid: str, *args: Any) -> None:
+            connection = self.connections.get(sid)
+            if connection is None:
+                return
+            try:
+                await action(sid, connection, args)
+            except PayloadError as err:
+                await self._error(sid, f"{event}: {err}")
+            except Exception as err:
+                log.exception("Socket.IO %s failed", event)
+                capture_error(err)
+                await self._error(sid, f"{event}: failed, please retry")
+
+        return handler
+
+    async def _error(self, sid: str, message: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.sio.emit("error", {"message": message}, to=sid)
+
+    async def _to_others(self, sid: str, session_id: str, event: str, data: dict[str, Any]) -> None:
+        await self.sio.emit(event, data, room=room_of(session_id), skip_sid=sid)
+
+    @staticmethod
+    def _presence(connection: Connection, session_id: str) -> dict[str, Any]:
+        return {"userId": connection.user_id, "name": connection.name, "sessionId": session_id, "timestamp": _now()}
+
+    @staticmethod
+    def _require_joined(connection: Connection, session_id: str) -> None:
+        if session_id not in connection.sessions:
+            raise PayloadError(f"not joined to session {session_id}; emit session:join first")
+
+    # -- events ------------------------------------------------------------------------------
+    async def _join(self, sid: str, connection: Connection, args: tuple[Any, ...]) -> None:
+        session_id = payloads.session_id_arg(args)
+        store = self.ctx.store
+        if await store.get_session(session_id) is None:
+            raise PayloadError(f"session {session_id} not found")
+        if not await store.can_access_session(session_id, connection.user_id):
+            raise PayloadError(f"access to session {session_id} denied")
+        await store.join_participant(session_id, connection.user_id, role="EDITOR")
+        await self.sio.enter_room(sid, room_of(session_id))
+        connection.sessions.add(session_id)
+        self.ctx.metrics.ws_message(CHANNEL, "inbound")
+        self.ctx.metrics.set_participants(session_id, self.room_size(session_id))
+        await self._to_others(sid, session_id, "user:joined", self._presence(connection, session_id))
+        who = connection.name or connection.user_id
+        notification = {
+            "id": f"notif_{int(time.time() * 1000)}_{secrets.token_hex(5)}",
+            "type": "join",
+            "title": "User Joined",
+            "message": f"{who} joined the session",
+            "sessionId": session_id,
+            "userId": connection.user_id,
+            "timestamp": _now(),
+            "read": False,
+        }
+        await self._to_others(sid, session_id, "notification", notification)
+
+    async def _leave(self, sid: str, connection: Connection, args: tuple[Any, ...]) -> None:
+        session_id = payloads.session_id_arg(args)
+        self._require_joined(connection, session_id)
+        await self.sio.leave_room(sid, room_of(session_id))
+        connection.sessions.discard(session_id)
+        self.ctx.metrics.ws_message(CHANNEL, "inbound")
+        self.ctx.metrics.set_participants(session_id, self.room_size(session_id))
+        await self._to_others(sid, session_id, "user:left", self._presence(connection, session_id))
+
+    async def _chat_send(self, sid: str, connection: Connection, args: tuple[Any, ...]) -> None:
+        chat = payloads.chat_send(args)
+        self._require_joined(connection, chat.session_id)
+        message = await self.ctx.store.add_chat_message(
+            chat.session_id, connection.user_id, chat.content, chat.msg_type, chat.reply_to
+        )
+        await self.sio.emit("chat:message:new", jsonable(message), room=room_of(chat.session_id))
+        self.ctx.metrics.ws_message(CHANNEL, "outbound")
+
+    async def _chat_react(self, sid: str, connection: Connection, args: tuple[Any, ...]) -> None:
+        reaction = payloads.reaction(args)
+        message = await self.ctx.store.get_chat_message(reaction.message_id)
+        if message is None:
+            raise PayloadError(f"message {reaction.message_id} not found")
+        session_id = str(message.get("sessionId") or message.get("session_id") or "")
+        self._require_joined(connection, session_id)
+        data = {"messageId": reaction.message_id, "emoji": reaction.emoji, "userId": connection.user_id}
+        await self.sio.emit("message:reaction", data, room=room_of(session_id))
+        self.ctx.metrics.ws_message(CHANNEL, "outbound")
+
+    async def _cursor_update(self, sid: str, connection: Connection, args: tuple[Any, ...]) -> None:
+        cursor = payloads.cursor_update(args)
+        self._require_joined(connection, cursor.session_id)
+        data = {
+            "userId": connection.user_id,
+            "name": connection.name,
+            "sessionId": cursor.session_id,
+            "line": cursor.line,
+            "column": cursor.column,
+        }
+        await self._to_others(sid, cursor.session_id, "cursor:move", data)
+
+    async def _typing(self, sid: str, connection: Connection, args: tuple[Any, ...], event: str) -> None:
+        session_id = payloads.session_id_arg(args)
+        self._require_joined(connection, session_id)
+        data = {"userId": connection.user_id, "name": connection.name, "sessionId": session_id}
+        await self._to_others(sid, session_id, event, data)
+
+    async def _typing_start(self, sid: str, connection: Connection, args: tuple[Any, ...]) -> None:
+        await self._typing(sid, connection, args, "user:typing")
+
+    async def _typing_stop(self, sid: str, connection: Connection, args: tuple[Any, ...]) -> None:
+        await self._typing(sid, connection, args, "user:stopped-typing")
+
+
+def attach_socketio(app: web.Application, ctx: ProcessContext) -> RealtimeServer:
+    """Serve Socket.IO at /socket.io on `app`; returns the server (also in ctx.extras)."""
+    server = RealtimeServer(ctx)
+    server.attach(app)
+    ctx.metrics.initialise_channel(CHANNEL)
+    ctx.extras["socketio"] = server
+    return server

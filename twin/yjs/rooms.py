@@ -1,0 +1,178 @@
+"""Documents held in memory while clients edit them, and their write-behind persistence.
+
+    >>> rooms = RoomRegistry(ctx)
+    >>> room = await rooms.join("sess1:src/main.py", conn)    # loads the stored state once
+    >>> room.apply_update(update); room.broadcast(frame)
+    >>> await rooms.leave(room, conn)                          # last one out flushes, then unloads
+    >>> await rooms.flush_all()                                # at shutdown
+
+CodeSync rewrites a document's full state on every update. Under load that is one full
+encode and one database write per keystroke, so the twin coalesces: an update marks the room
+dirty and a write follows at most `PERSIST_DELAY_S` later, always of the state at write time.
+No edit is lost because the last client's departure and the shutdown both flush before the
+room goes away. Load and unload of one name are serialised by a per-name lock, so a client
+that reconnects while its room is being unloaded waits and then loads the flushed state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from pycrdt import Doc, Text
+
+from twin.context import ProcessContext
+from twin.yjs.awareness import AwarenessTable
+from twin.yjs.connection import Connection
+
+log = logging.getLogger("twin.yjs")
+
+# Longest time an applied update waits before the room's full state is written.
+PERSIST_DELAY_S = 0.5
+# Shared text CodeSync's persistence layer reads and writes.
+TEXT_NAME = "codesync"
+
+
+class Room:
+    """One loaded document: its Doc, its connections, its awareness and its dirty flag."""
+
+    def __init__(self, name: str, ctx: ProcessContext) -> None:
+        self.name = name
+        self.ctx = ctx
+        self.doc = Doc()
+        self.text = self.doc.get(TEXT_NAME, type=Text)
+        self.conns: dict[Connection, None] = {}  # insertion-ordered set
+        self.awareness = AwarenessTable()
+        self.dirty = False
+        self._persist = not ctx.config.faults.active("yjs-drop-persist")
+        self._timer: asyncio.TimerHandle | None = None
+        self._flush_task: asyncio.Task[None] | None = None
+        self._write_lock = asyncio.Lock()
+
+    def broadcast(self, frame: bytes) -> None:
+        """Queue `frame` to every connection of the document, the sender included."""
+        for conn in self.conns:
+            conn.send(frame)
+
+    def apply_update(self, update: bytes) -> None:
+        """Apply a client's update (ValueError if pycrdt rejects it), count it, schedule its write."""
+        self.doc.apply_update(update)
+        self.ctx.metrics.yjs_update_persisted()
+        if self._persist:
+            self.dirty = True
+            if self._timer is None and self._flush_task is None:
+                self._timer = asyncio.get_running_loop().call_later(PERSIST_DELAY_S, self._start_background_flush)
+
+    def _start_background_flush(self) -> None:
+        self._timer = None
+        self._flush_task = asyncio.create_task(self._background_flush(), name=f"yjs-flush-{self.name}")
+
+    async def _background_flush(self) -> None:
+        try:
+            await self.flush()
+        except Exception as err:  # storage hiccup: keep the edits dirty and try again later
+            log.warning("writing Yjs document %r failed (%s); retrying in %.1f s", self.name, err, PERSIST_DELAY_S)
+        finally:
+            self._flush_task = None
+        if self.dirty and self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(PERSIST_DELAY_S, self._start_background_flush)
+
+    async def flush(self) -> None:
+        """Write the full state now if anything changed since the last write.
+
+        The state is taken inside the write lock, so writes land in the order of their states.
+        """
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        async with self._write_lock:
+            if not self.dirty:
+                return
+            self.dirty = False
+            state = self.doc.get_update()
+            try:
+                await self.ctx.store.save_yjs_state(self.name, state)
+            except BaseException:
+                self.dirty = True
+                raise
+
+    def cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+class _NameLock:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
+class RoomRegistry:
+    """Every loaded room of one Yjs process, by document name."""
+
+    def __init__(self, ctx: ProcessContext) -> None:
+        self.ctx = ctx
+        self.rooms: dict[str, Room] = {}
+        self._locks: dict[str, _NameLock] = {}
+
+    @contextlib.asynccontextmanager
+    async def _locked(self, name: str) -> AsyncIterator[None]:
+        entry = self._locks.get(name)
+        if entry is None:
+            entry = self._locks[name] = _NameLock()
+        entry.users += 1  # before the first await: joiners see the name is busy
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self._locks[name]
+
+    async def join(self, name: str, conn: Connection) -> Room:
+        """Add `conn` to the room `name`, loading the document from storage if it is not loaded."""
+        room = self.rooms.get(name)
+        if room is not None and name not in self._locks:
+            room.conns[conn] = None  # fast path: loaded and not being unloaded
+            return room
+        async with self._locked(name):
+            room = self.rooms.get(name)
+            if room is None:
+                room = Room(name, self.ctx)
+                state = await self.ctx.store.load_yjs_state(name)
+                if state:
+                    room.doc.apply_update(state)
+                self.rooms[name] = room
+                self.ctx.metrics.yjs_document_loaded()
+            room.conns[conn] = None
+            return room
+
+    async def leave(self, room: Room, conn: Connection) -> None:
+        """Remove `conn`; when it was the last, flush the room and unload it."""
+        room.conns.pop(conn, None)
+        if room.conns:
+            return
+        async with self._locked(room.name):
+            if room.conns or self.rooms.get(room.name) is not room:
+                return
+            try:
+                await room.flush()
+            except Exception as err:
+                log.error("Yjs document %r could not be written on unload: %s", room.name, err)
+            finally:
+                room.cancel_timer()
+                del self.rooms[room.name]
+                self.ctx.metrics.yjs_document_unloaded()
+
+    async def flush_all(self) -> None:
+        """Write every dirty room (shutdown); one room's failure does not stop the others."""
+        rooms = list(self.rooms.values())
+        results = await asyncio.gather(*(room.flush() for room in rooms), return_exceptions=True)
+        for room, result in zip(rooms, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("Yjs document %r could not be written at shutdown: %s", room.name, result)

@@ -1,0 +1,196 @@
+"""The shape every check has, and the registry that lists them under one name each.
+
+    >>> @check("rules-windows-fit-scrape", needs=("rules", "prometheus_config"),
+    ...        symptom="a rule window too short for the scrape interval")
+    ... def windows(ctx):
+    ...     return CheckResult.passed("every window >= 4x scrape interval", measured="12 windows")
+    >>> [c.name for c in selected(["rules-*"])]
+    ['rules-windows-fit-scrape', ...]
+
+Why one shape: the pytest suite, the `codesync-load verify` command and the reports list the
+same checks under the same names, each with what it needed, what it measured, what it
+expected, a verdict and the evidence (a table) behind a failure. Like ClusterLoader2's
+measurements, but a check is one function of a context that loads its inputs lazily: a check
+whose input is missing (no run directory, no Prometheus) is skipped with the reason, never
+failed, and never allowed to crash the run of the others.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from codesync_load.errors import HarnessError
+
+Verdict = Literal["pass", "fail", "skip", "error"]
+
+
+class MissingInput(Exception):
+    """A check's input is not available (e.g. no --run-dir): the check is skipped, with this reason."""
+
+
+@dataclass
+class Evidence:
+    """A small table: the rows that make a verdict checkable by a reader."""
+
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def add(self, *row: Any) -> None:
+        self.rows.append(tuple(row))
+
+    def render(self, max_rows: int = 60, max_width: int = 70) -> str:
+        """Plain-text table, widths fitted to the content (cells clipped at `max_width`)."""
+
+        def cell(value: Any) -> str:
+            text = "" if value is None else (f"{value:g}" if isinstance(value, float) else str(value))
+            text = " ".join(text.split())
+            return text if len(text) <= max_width else text[: max_width - 3] + "..."
+
+        rows = [[cell(v) for v in row] for row in self.rows[:max_rows]]
+        header = list(self.columns)
+        widths = [max([len(header[i])] + [len(r[i]) for r in rows if i < len(r)]) for i in range(len(header))]
+        lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+        lines.append("  ".join("-" * w for w in widths))
+        for row in rows:
+            lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
+        if len(self.rows) > max_rows:
+            lines.append(f"... {len(self.rows) - max_rows} more rows")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"columns": list(self.columns), "rows": [list(r) for r in self.rows]}
+
+
+@dataclass
+class CheckResult:
+    """What one check found: verdict, one-line summary, measured vs expected, tolerance, evidence."""
+
+    verdict: Verdict
+    summary: str
+    measured: str = ""
+    expected: str = ""
+    tolerance: str = ""
+    evidence: Evidence | None = None
+    name: str = ""
+    inputs: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @classmethod
+    def passed(cls, summary: str, **kw: Any) -> CheckResult:
+        return cls("pass", summary, **kw)
+
+    @classmethod
+    def failed(cls, summary: str, **kw: Any) -> CheckResult:
+        return cls("fail", summary, **kw)
+
+    @classmethod
+    def skipped(cls, summary: str, **kw: Any) -> CheckResult:
+        return cls("skip", summary, **kw)
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict in ("pass", "skip")
+
+    def render(self) -> str:
+        """Multi-line text for a failure message or the CLI's details."""
+        lines = [f"{self.name}: {self.verdict.upper()}: {self.summary}"]
+        for label, value in (("measured", self.measured), ("expected", self.expected), ("tolerance", self.tolerance)):
+            if value:
+                lines.append(f"  {label}: {value}")
+        if self.inputs:
+            lines.append("  inputs: " + ", ".join(f"{k}={v}" for k, v in self.inputs.items()))
+        if self.evidence is not None and self.evidence.rows:
+            lines.append("")
+            lines.extend("  " + line for line in self.evidence.render().splitlines())
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "verdict": self.verdict,
+            "summary": self.summary,
+            "measured": self.measured,
+            "expected": self.expected,
+            "tolerance": self.tolerance,
+            "inputs": dict(self.inputs),
+            "seconds": round(self.seconds, 3),
+            "evidence": self.evidence.to_dict() if self.evidence else None,
+        }
+
+
+CheckFunc = Callable[[Any], CheckResult]
+
+
+@dataclass(frozen=True)
+class Check:
+    """A named check: the inputs it needs, the symptom a failure means, the function."""
+
+    name: str
+    group: str
+    needs: tuple[str, ...]
+    symptom: str
+    func: CheckFunc
+
+    def run(self, ctx: Any) -> CheckResult:
+        """Run against a context; missing inputs skip, harness errors propagate, bugs are `error`."""
+        import time
+
+        started = time.monotonic()
+        try:
+            for need in self.needs:
+                ctx.require(need)
+            result = self.func(ctx)
+        except MissingInput as missing:
+            result = CheckResult.skipped(str(missing))
+        except HarnessError:
+            raise
+        except Exception as err:  # a bug in a check must not hide the other checks' verdicts
+            tb = traceback.format_exc(limit=4).strip().splitlines()
+            result = CheckResult("error", f"the check itself failed: {err!r}", evidence=Evidence(("trace",)))
+            assert result.evidence is not None
+            for line in tb[-6:]:
+                result.evidence.add(line)
+        result.name = self.name
+        result.inputs = {need: ctx.describe(need) for need in self.needs}
+        result.seconds = time.monotonic() - started
+        return result
+
+
+REGISTRY: dict[str, Check] = {}
+# The order the command and the reports list groups in: static findings first, live ones last.
+GROUP_ORDER = ("static", "alerts", "dashboard", "reconcile")
+
+
+def check(name: str, *, group: str, needs: Sequence[str] = (), symptom: str = "") -> Callable[[CheckFunc], CheckFunc]:
+    """Register a check function under `name` (unique; names are what users and CI see)."""
+
+    def register(func: CheckFunc) -> CheckFunc:
+        if name in REGISTRY:
+            raise ValueError(f"check {name!r} is registered twice")
+        REGISTRY[name] = Check(name, group, tuple(needs), symptom or (func.__doc__ or "").strip().split("\n")[0], func)
+        return func
+
+    return register
+
+
+def selected(patterns: Iterable[str] | None = None, groups: Iterable[str] | None = None) -> list[Check]:
+    """Registered checks whose name matches any glob in `patterns` (all when None), in registry order."""
+    pats = list(patterns or [])
+    wanted_groups = set(groups or [])
+    out = []
+    for chk in REGISTRY.values():
+        if pats and not any(fnmatch.fnmatchcase(chk.name, p) for p in pats):
+            continue
+        if wanted_groups and chk.group not in wanted_groups:
+            continue
+        out.append(chk)
+    order = {g: i for i, g in enumerate(GROUP_ORDER)}
+    return sorted(out, key=lambda c: order.get(c.group, len(order)))
+
+
+def run_checks(ctx: Any, checks: Iterable[Check]) -> list[CheckResult]:
+    return [chk.run(ctx) for chk in checks]

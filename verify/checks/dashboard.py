@@ -1,0 +1,263 @@
+"""Dashboard checks: every panel's query reads exported series, returns data, stays in its job,
+and the panels whose meaning is known show what the ledger says happened.
+
+    >>> REGISTRY["dashboard-panels-return-data"].run(ctx).evidence.rows
+    [('Active Sessions', 'sessions_active', 'no data at the plateau')]
+
+Panels are evaluated the way Grafana would send them ($__rate_interval, $__interval,
+$__range and dashboard variables substituted; see verify/grafana.py) at the end of the
+plateau. For the comparison with the ledger, a rate panel is evaluated once with its window
+set to the whole run ($__rate_interval := the run's length plus one scrape before it), at the
+first scrape after the run: rate x window is then the run's increase, up to Prometheus'
+extrapolation at the two window edges, which is at most 1.1 scrape intervals each way; so the
+tolerance is (2.2 x scrape interval / window) of the expected count, plus one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING
+
+from codesync_load.promql import PromQLError, extract
+from verify.checks.base import CheckResult, Evidence, check
+from verify.checks.reconcile import bucket_index, client_quantile, read_by
+from verify.checks.static import missing_series, unknown_labels
+from verify.expectations import ledger_total, predict_gauge
+from verify.grafana import GrafanaTimes, substitute, unresolved
+
+if TYPE_CHECKING:
+    from verify.assets import Panel
+    from verify.context import VerifyContext
+
+
+def _scrape_s(ctx: VerifyContext) -> float:
+    try:
+        intervals = ctx.live_scrape_intervals
+    except Exception:
+        intervals = {}
+    if not intervals:
+        try:
+            intervals = ctx.scrape_intervals
+        except Exception:
+            intervals = {}
+    codesync = [v for k, v in intervals.items() if k.startswith("codesync")]
+    return max(codesync or list(intervals.values()) or [15.0])
+
+
+def panel_queries(ctx: VerifyContext, panel: Panel, range_s: float | None = None,
+                  rate_s: float | None = None) -> list[str]:
+    scrape = _scrape_s(ctx)
+    times = GrafanaTimes(interval_s=scrape, scrape_s=scrape, range_s=range_s or 3600.0)
+    out = []
+    for expr in panel.exprs:
+        text = substitute(expr, ctx.dashboard.variables, times)
+        if rate_s is not None:
+            text = substitute(expr.replace("$__rate_interval", f"{math.ceil(rate_s)}s")
+                              .replace("${__rate_interval}", f"{math.ceil(rate_s)}s")
+                              .replace("$__interval", f"{math.ceil(rate_s)}s"),
+                              ctx.dashboard.variables, times)
+        out.append(text)
+    return out
+
+
+@check(
+    "dashboard-series-exported",
+    group="dashboard",
+    needs=("dashboard", "exported"),
+    symptom="a panel reads a series or label the target never exports, so it shows nothing",
+)
+def dashboard_series_exported(ctx: VerifyContext) -> CheckResult:
+    ev = Evidence(("panel", "series", "problem", "query"))
+    contract = {spec.name: set(spec.labels) for spec in ctx.contract.metrics}
+    for panel in ctx.dashboard.panels:
+        for query in panel_queries(ctx, panel):
+            left = unresolved(query)
+            if left:
+                ev.add(panel.title, "-", f"unknown variables {', '.join(left)}", query)
+                continue
+            try:
+                refs = extract(query)
+            except PromQLError as err:
+                ev.add(panel.title, "-", f"unreadable query: {err}", query)
+                continue
+            for series, _jobs, why in missing_series(refs, ctx.exported):
+                ev.add(panel.title, series, why, query)
+            for series, label, used, _has in unknown_labels(refs, ctx.exported, contract):
+                ev.add(panel.title, series, f"label {label} ({used}) not carried", query)
+    if ev.rows:
+        missing = sorted({r[1] for r in ev.rows if r[1] not in ("-", "(grouping)")} | {
+            f"label {r[2].split()[1]}" for r in ev.rows if r[1] == "(grouping)"})
+        return CheckResult.failed(
+            f"{len(ev.rows)} panel references are not exported: {', '.join(missing)}",
+            measured=ctx.exported.source, evidence=ev,
+        )
+    return CheckResult.passed(f"all {len(ctx.dashboard.panels)} panels read exported series and labels")
+
+
+def _values(ctx: VerifyContext, query: str, at: float) -> list[float]:
+    return [s.value for s in ctx.prom.instant(query, at) if not math.isnan(s.value)]
+
+
+def _predicts_zero(ctx: VerifyContext, title: str) -> bool:
+    for spec in ctx.expectations.panels:
+        if spec.title != title:
+            continue
+        if spec.meaning == "error_ratio":
+            return ledger_total(ctx.ledger, spec.ledger, spec.errors)[0] == 0
+        if spec.meaning == "counter_rate":
+            return ledger_total(ctx.ledger, spec.ledger, spec.select)[0] == 0
+    return False
+
+
+def _has_data_over(ctx: VerifyContext, query: str, start: float, end: float, step: float) -> bool:
+    series = ctx.prom.range(query, start, end, step)
+    return any(not math.isnan(v) for s in series for _t, v in s.points)
+
+
+@check(
+    "dashboard-panels-return-data",
+    group="dashboard",
+    needs=("dashboard", "prom", "window", "exported"),
+    symptom="a panel returns no data during the load",
+)
+def dashboard_panels_return_data(ctx: VerifyContext) -> CheckResult:
+    """Each query evaluated over the load window as Grafana would draw it (one point per scrape)."""
+    scrape = _scrape_s(ctx)
+    start = ctx.window.start
+    end = min(time.time(), ctx.after_time + GrafanaTimes(scrape, scrape, 0).rate_interval_s)
+    ev = Evidence(("panel", "query", "problem"))
+    with_data = 0
+    for panel in ctx.dashboard.panels:
+        if not panel.exprs:
+            ev.add(panel.title, "-", "the panel has no Prometheus query")
+            continue
+        for query in panel_queries(ctx, panel, range_s=end - start):
+            if _has_data_over(ctx, query, start, end, scrape):
+                with_data += 1
+                continue
+            refs = extract(query)
+            names_ok = not missing_series(refs, ctx.exported)
+            if names_ok and _predicts_zero(ctx, panel.title):
+                with_data += 1  # nothing happened that it counts, and what it reads exists
+                continue
+            ev.add(panel.title, query, "no data over the load window")
+    measured = f"range queries over [{start:.1f}, {end:.1f}] every {scrape:g}s"
+    if ev.rows:
+        return CheckResult.failed(f"{len(ev.rows)} panel queries return nothing", evidence=ev, measured=measured)
+    return CheckResult.passed(f"{with_data} panel queries return data over the load window", measured=measured)
+
+
+@check(
+    "dashboard-panels-job-scoped",
+    group="dashboard",
+    needs=("dashboard", "prom", "window"),
+    symptom="a panel mixes series from unrelated scrape jobs (e.g. every exporter's process metrics)",
+)
+def dashboard_panels_job_scoped(ctx: VerifyContext) -> CheckResult:
+    at = ctx.window.plateau[1]
+    ev = Evidence(("panel", "series", "jobs read", "query"))
+    checked = 0
+    for panel in ctx.dashboard.panels:
+        for query in panel_queries(ctx, panel):
+            for sel in extract(query).selectors:
+                if not sel.name or sel.matcher("job") is not None:
+                    continue
+                checked += 1
+                inner = ", ".join(f'{m.label}{m.op}"{m.value}"' for m in sel.matchers if m.label != "__name__")
+                samples = ctx.prom.instant(f"count by (job) ({sel.name}{{{inner}}})", at)
+                jobs = sorted(s.labels.get("job", "") for s in samples)
+                if len(jobs) > 1:
+                    ev.add(panel.title, sel.name, ", ".join(jobs), query)
+    if ev.rows:
+        return CheckResult.failed(
+            f"{len(ev.rows)} panel selectors read series of several jobs without a job matcher",
+            expected="each selector names its job when its series exist in more than one job", evidence=ev,
+        )
+    return CheckResult.passed(f"no panel selector mixes jobs ({checked} unscoped selectors read one job each)")
+
+
+@check(
+    "dashboard-panels-match-ledger",
+    group="dashboard",
+    needs=("dashboard", "prom", "window", "ledger", "expectations"),
+    symptom="a panel whose meaning is known shows a value the ledger contradicts",
+)
+def dashboard_panels_match_ledger(ctx: VerifyContext) -> CheckResult:
+    window, after = ctx.window, ctx.after_time
+    scrape = _scrape_s(ctx)
+    span = after - window.start + 1.5 * scrape  # include one scrape before the first event
+    panels = {p.title: p for p in ctx.dashboard.panels}
+    ev = Evidence(("panel", "meaning", "expected", "observed", "tolerance", "query / ledger"))
+    compared = 0
+    for spec in ctx.expectations.panels:
+        panel = panels.get(spec.title)
+        if panel is None or not panel.exprs:
+            ev.add(spec.title, spec.meaning, "-", "-", "-", "no panel with this title in the dashboard")
+            continue
+        query = panel_queries(ctx, panel, range_s=span, rate_s=span)[0]
+        compared += 1
+        if spec.meaning == "counter_rate":
+            total, _rows = ledger_total(ctx.ledger, spec.ledger, spec.select)
+            window_s = max((w[1] for w in extract(query).windows if w[2] == "range"), default=span)
+            if window_s < span - scrape:
+                ev.add(spec.title, "count over the run", total, "-", "-",
+                       f"its fixed window {window_s:g}s is shorter than the run ({span:.0f}s): {query}")
+                continue
+            observed = sum(_values(ctx, query, after)) * window_s
+            tol = total * 2.2 * scrape / span + 1
+            if abs(observed - total) > tol:
+                ev.add(spec.title, "count over the run", total, round(observed, 2), f"±{tol:.1f}", query)
+        elif spec.meaning == "error_ratio":
+            total, _ = ledger_total(ctx.ledger, spec.ledger, spec.select)
+            errors, _ = ledger_total(ctx.ledger, spec.ledger, spec.errors)
+            expected = errors / total if total else 0.0
+            values = _values(ctx, query, after)
+            observed = max(values) if values else 0.0
+            if observed > 1.0 + 1e-9:  # a panel in percent
+                observed /= 100.0
+            tol = 2 * 2.2 * scrape / span * max(expected, 1 / max(total, 1))
+            if abs(observed - expected) > tol:
+                ev.add(spec.title, "5xx share", round(expected, 4), round(observed, 4), f"±{tol:.4f}", query)
+        elif spec.meaning == "latency_quantile":
+            name = next((n for n in spec.client_samples if ctx.ledger.samples(n)), None)
+            values = _values(ctx, query, after)
+            if name is None or not values:
+                compared -= 1
+                continue
+            buckets = _histogram_bounds(ctx)
+            client = client_quantile(ctx.ledger.samples(name), spec.quantile)
+            server_i, client_i = bucket_index(buckets, max(values)), bucket_index(buckets, client)
+            if not 0 <= client_i - server_i <= 1:
+                ev.add(spec.title, f"p{spec.quantile * 100:g}", f"client {client:.4f}s",
+                       f"{max(values):.4f}s", "same or next bucket", query)
+        elif spec.meaning == "gauge_peak":
+            gauge = next((g for g in ctx.expectations.gauges if g.metric == spec.gauge), None)
+            if gauge is None:
+                ev.add(spec.title, spec.meaning, "-", "-", "-", f"no [[gauge]] {spec.gauge} in the expectations")
+                continue
+            ups = sum(u for u, _d, _r in predict_gauge(ctx.ledger, gauge).values())
+            base_q = panel_queries(ctx, panel)[0]
+            start_v = sum(_values(ctx, base_q, window.start))
+            series = ctx.prom.range(base_q, window.start, after, max(scrape / 2, 0.5))
+            by_time: dict[float, float] = {}
+            for s in series:
+                for t, v in s.points:
+                    by_time[t] = by_time.get(t, 0.0) + v
+            peak = max(by_time.values()) if by_time else None
+            if ups and (peak is None or not start_v + 1 <= peak <= start_v + ups):
+                ev.add(spec.title, "peak during the load", f"{start_v + 1:g}..{start_v + ups:g}",
+                       "no data" if peak is None else f"{peak:g}", "bounded by ups", base_q)
+    if ev.rows:
+        return CheckResult.failed(f"{len(ev.rows)} known panels disagree with the ledger", evidence=ev)
+    return CheckResult.passed(f"{compared} known panels agree with the ledger",
+                              tolerance="rates: ±(2.2 x scrape / window) of the count + 1; quantiles: same or next "
+                                        "bucket; gauges: start+1 .. start+ups")
+
+
+def _histogram_bounds(ctx: VerifyContext) -> list[float]:
+    spec = ctx.expectations.histograms[0] if ctx.expectations.histograms else None
+    if spec is None:
+        return []
+    values = read_by(ctx, f"{spec.metric}_bucket", spec.jobs, ("le",), ctx.after_time)
+    return sorted(float(dict(k)["le"]) for k in values)

@@ -1,0 +1,325 @@
+"""Reconciliation: the change the ledger predicts for each contract metric, against Prometheus.
+
+    >>> r = REGISTRY["counters-match-ledger"].run(ctx)
+    >>> print(r.evidence.render())
+    metric                        labels                                       expected  observed  ledger entries
+    codesync_http_requests_total  method=GET,route=/health,status_code=200     37        0         http{...}=37
+
+Reading the numbers: a counter's change is (its value at the first scrape after the run's
+last event) - (its value at the last scrape before the run's first event), per label set.
+That difference is exact (no rate(), no extrapolation), so counters the harness alone moves
+must agree EXACTLY: tolerance 0. Gauges are read at the same two moments (after - before
+must equal ups - downs; a gauge that does not come back is a leak) and over the load
+(the peak must rise by at least 1 and by no more than the ups: nothing concurrent can exceed
+what was opened). Histogram quantiles are compared in buckets: a server-side duration is
+part of the client-side one, so the client's quantile cannot fall in a lower bucket than the
+server's, and loopback overhead is far below one bucket step, so it may be at most one higher.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from verify.checks.base import CheckResult, Evidence, MissingInput, check
+from verify.expectations import LabelKey, predict_counter, predict_gauge
+from verify.exported import TARGET_LABELS
+
+if TYPE_CHECKING:
+    from verify.context import VerifyContext
+
+
+def job_matcher(jobs: tuple[str, ...]) -> str:
+    return 'job=~"' + "|".join(jobs) + '"'
+
+
+def fmt_key(key: LabelKey) -> str:
+    return ",".join(f"{k}={v}" for k, v in key) or "(no labels)"
+
+
+def read_by(ctx: VerifyContext, metric: str, jobs: tuple[str, ...], labels: tuple[str, ...], at: float,
+            agg: str = "sum") -> dict[LabelKey, float]:
+    """`agg by (labels) (metric{job=~jobs})` at time `at`, keyed like the predictions."""
+    expr = f"{agg} by ({', '.join(labels)}) ({metric}{{{job_matcher(jobs)}}})" if labels else \
+        f"{agg}({metric}{{{job_matcher(jobs)}}})"
+    out = {}
+    for sample in ctx.prom.instant(expr, at):
+        out[tuple(sorted((k, sample.labels.get(k, "")) for k in labels))] = sample.value
+    return out
+
+
+def peak_by(ctx: VerifyContext, metric: str, jobs: tuple[str, ...], labels: tuple[str, ...], start: float,
+            end: float) -> dict[LabelKey, float]:
+    """The highest value of `sum by (labels)` over [start, end], from Prometheus' own samples."""
+    span = max(1.0, end - start)
+    inner = f"sum by ({', '.join(labels)}) ({metric}{{{job_matcher(jobs)}}})" if labels else \
+        f"sum({metric}{{{job_matcher(jobs)}}})"
+    step_ms = max(500, int(min(ctx.live_scrape_intervals.values() or [1.0]) * 500))
+    expr = f"max_over_time(({inner})[{math.ceil(span)}s:{step_ms}ms])"
+    out = {}
+    for sample in ctx.prom.instant(expr, end):
+        out[tuple(sorted((k, sample.labels.get(k, "")) for k in labels))] = sample.value
+    return out
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "absent"
+    return f"{value:g}"
+
+
+@check(
+    "metrics-present",
+    group="reconcile",
+    needs=("contract", "expectations", "exported"),
+    symptom="a contract metric is absent from what Prometheus scraped",
+)
+def metrics_present(ctx: VerifyContext) -> CheckResult:
+    ev = Evidence(("metric", "type", "jobs", "missing series"))
+    for spec in ctx.contract.metrics:
+        jobs = set(ctx.expectations.jobs_for_process(spec.process))
+        names = [f"{spec.name}_{s}" for s in ("bucket", "count", "sum")] if spec.type == "histogram" else [spec.name]
+        for job in sorted(jobs):
+            missing = [n for n in names if not ctx.exported.has(n, {job})]
+            if missing:
+                ev.add(spec.name, spec.type, job, ", ".join(missing))
+    total = len(ctx.contract.metrics)
+    if ev.rows:
+        absent = sorted({r[0] for r in ev.rows})
+        return CheckResult.failed(
+            f"{len(absent)} of {total} contract metrics are absent: {', '.join(absent)}",
+            measured=ctx.exported.source, expected=f"every metric of contract {ctx.contract.name!r} in its jobs",
+            evidence=ev,
+        )
+    return CheckResult.passed(f"all {total} metrics of contract {ctx.contract.name!r} are exported",
+                              measured=ctx.exported.source)
+
+
+@check(
+    "metrics-labels-match-contract",
+    group="reconcile",
+    needs=("contract", "expectations", "exported"),
+    symptom="a metric carries labels other than the contract's (labels drifted)",
+)
+def metrics_labels_match_contract(ctx: VerifyContext) -> CheckResult:
+    ev = Evidence(("metric", "job", "exported labels", "contract labels", "extra", "missing"))
+    checked = 0
+    for spec in ctx.contract.metrics:
+        jobs = set(ctx.expectations.jobs_for_process(spec.process))
+        name = f"{spec.name}_bucket" if spec.type == "histogram" else spec.name
+        for job in sorted(jobs):
+            if not ctx.exported.has(name, {job}):
+                continue  # absent: metrics-present says so
+            checked += 1
+            got = ctx.exported.labels(name, {job}) - TARGET_LABELS - {"le"}
+            want = set(spec.labels)
+            if got != want:
+                ev.add(spec.name, job, ",".join(sorted(got)) or "-", ",".join(sorted(want)) or "-",
+                       ",".join(sorted(got - want)) or "-", ",".join(sorted(want - got)) or "-")
+    if ev.rows:
+        return CheckResult.failed(
+            f"{len(ev.rows)} metrics carry labels other than the contract's",
+            expected="exactly the contract's label names (plus job, instance; le on buckets)", evidence=ev,
+        )
+    return CheckResult.passed(f"{checked} metric/job pairs carry exactly the contract's labels")
+
+
+@check(
+    "counters-match-ledger",
+    group="reconcile",
+    needs=("ledger", "window", "expectations", "prom"),
+    symptom="a counter moved by other than what the ledger sent (stopped counting, or counts wrong)",
+)
+def counters_match_ledger(ctx: VerifyContext) -> CheckResult:
+    window, after = ctx.window, ctx.after_time
+    ev = Evidence(("metric", "labels", "expected", "observed", "ledger entries"))
+    by_metric: dict[str, list] = defaultdict(list)
+    for spec in ctx.expectations.counters:
+        by_metric[spec.metric].append(spec)
+    matched = 0
+    for metric, specs in by_metric.items():
+        labels = specs[0].key_labels
+        jobs = tuple(dict.fromkeys(j for s in specs for j in s.jobs))
+        predicted: dict[LabelKey, tuple[int, list[str]]] = {}
+        for spec in specs:
+            for key, (n, rows) in predict_counter(ctx.ledger, spec).items():
+                total, all_rows = predicted.get(key, (0, []))
+                predicted[key] = (total + n, all_rows + rows)
+        before = read_by(ctx, metric, jobs, labels, window.start)
+        after_values = read_by(ctx, metric, jobs, labels, after)
+        for key in sorted(set(predicted) | set(after_values)):
+            expected, rows = predicted.get(key, (0, ["(no ledger entry: expected unchanged)"]))
+            observed = None if key not in after_values else after_values[key] - before.get(key, 0.0)
+            if observed is not None and observed == expected:
+                matched += 1
+                continue
+            if observed is None and expected == 0:
+                continue
+            note = ""
+            if observed is None:
+                note = "series absent after the load; "
+            elif observed == 0 and expected > 0:
+                note = "never moved; "
+            elif observed < 0:
+                note = "went down (counter reset: target restarted?); "
+            ev.add(metric, fmt_key(key), expected, _num(observed), note + " + ".join(rows))
+    measured = f"value at first scrape after the last event ({after:.1f}) - value before the first ({window.start:.1f})"
+    if ev.rows:
+        metrics = sorted({r[0] for r in ev.rows})
+        return CheckResult.failed(
+            f"{len(ev.rows)} counter series disagree with the ledger: {', '.join(metrics)}",
+            measured=measured, expected="exactly the ledger's count", tolerance="0 (exact)", evidence=ev,
+        )
+    return CheckResult.passed(f"{matched} counter series moved exactly as the ledger predicts",
+                              measured=measured, tolerance="0 (exact)")
+
+
+@check(
+    "gauges-return-to-baseline",
+    group="reconcile",
+    needs=("ledger", "window", "expectations", "prom"),
+    symptom="a gauge does not come back down after the load (a leak)",
+)
+def gauges_return_to_baseline(ctx: VerifyContext) -> CheckResult:
+    window, after = ctx.window, ctx.after_time
+    ev = Evidence(("metric", "labels", "before", "expected after", "observed after", "ledger entries"))
+    checked = 0
+    for spec in ctx.expectations.gauges:
+        predicted = predict_gauge(ctx.ledger, spec)
+        before = read_by(ctx, spec.metric, spec.jobs, spec.key_labels, window.start)
+        after_values = read_by(ctx, spec.metric, spec.jobs, spec.key_labels, after)
+        for key in sorted(set(predicted) | (set(after_values) - set(before))):
+            ups, downs, rows = predicted.get(key, (0, 0, ["(no ledger entry)"]))
+            start = before.get(key, 0.0)
+            expected = start + ups - downs
+            observed = after_values.get(key)
+            checked += 1
+            if observed == expected or (observed is None and expected == 0):
+                continue
+            ev.add(spec.metric, fmt_key(key), _num(start), _num(expected), _num(observed), " + ".join(rows))
+    if ev.rows:
+        return CheckResult.failed(
+            f"{len(ev.rows)} gauge series did not return to start + ups - downs after the load",
+            expected="after = before + ups - downs from the ledger", tolerance="0 (exact)", evidence=ev,
+        )
+    return CheckResult.passed(f"{checked} gauge series ended where the ledger predicts", tolerance="0 (exact)")
+
+
+@check(
+    "gauges-reach-plateau",
+    group="reconcile",
+    needs=("ledger", "window", "expectations", "prom"),
+    symptom="a gauge did not rise during the load, or rose beyond what was opened",
+)
+def gauges_reach_plateau(ctx: VerifyContext) -> CheckResult:
+    window = ctx.window
+    ev = Evidence(("metric", "labels", "before", "peak during load", "allowed peak", "ledger entries"))
+    checked = 0
+    for spec in ctx.expectations.gauges:
+        predicted = predict_gauge(ctx.ledger, spec)
+        if not predicted:
+            continue
+        before = read_by(ctx, spec.metric, spec.jobs, spec.key_labels, window.start)
+        peaks = peak_by(ctx, spec.metric, spec.jobs, spec.key_labels, window.start, ctx.after_time)
+        for key, (ups, _downs, rows) in sorted(predicted.items()):
+            if ups == 0:
+                continue
+            checked += 1
+            start = before.get(key, 0.0)
+            peak = peaks.get(key)
+            low, high = start + 1, start + ups
+            if peak is not None and low <= peak <= high:
+                continue
+            ev.add(spec.metric, fmt_key(key), _num(start), _num(peak), f"{low:g}..{high:g}", " + ".join(rows))
+    if not checked:
+        return CheckResult.skipped("the ledger records nothing that raises a gauge")
+    if ev.rows:
+        return CheckResult.failed(
+            f"{len(ev.rows)} gauge series did not reach a plateau the ledger allows",
+            expected="before + 1 <= peak <= before + ups", evidence=ev,
+            tolerance="the ledger has no time-resolved concurrency, so the plateau is bounded, not exact",
+        )
+    return CheckResult.passed(f"{checked} gauge series rose during the load within what the ledger opened")
+
+
+def bucket_index(bounds: list[float], value: float) -> int:
+    """Index of the bucket (le bound) holding `value`; len(bounds) for +Inf."""
+    for i, bound in enumerate(bounds):
+        if value <= bound:
+            return i
+    return len(bounds)
+
+
+def server_quantile_bucket(bucket_counts: list[tuple[float, float]], q: float) -> int | None:
+    """Index of the bucket holding the q-quantile rank, from cumulative (le, count) pairs."""
+    if not bucket_counts or bucket_counts[-1][1] <= 0:
+        return None
+    rank = q * bucket_counts[-1][1]
+    for i, (_le, count) in enumerate(bucket_counts):
+        if count >= rank:
+            return i
+    return len(bucket_counts) - 1
+
+
+def client_quantile(samples: list[float], q: float) -> float:
+    """Nearest-rank quantile (the same rule the bucket rank uses)."""
+    ordered = sorted(samples)
+    index = max(0, math.ceil(q * len(ordered)) - 1)
+    return ordered[index]
+
+
+def _label(bound: float) -> str:
+    return "+Inf" if math.isinf(bound) else f"{bound:g}"
+
+
+@check(
+    "latency-quantiles-consistent",
+    group="reconcile",
+    needs=("ledger", "window", "expectations", "prom"),
+    symptom="server-side latency quantiles disagree with what the client measured",
+)
+def latency_quantiles_consistent(ctx: VerifyContext) -> CheckResult:
+    window, after = ctx.window, ctx.after_time
+    ev = Evidence(("histogram", "q", "server bucket", "client value", "client bucket", "problem"))
+    ok_rows = 0
+    reasons = []
+    for spec in ctx.expectations.histograms:
+        name = next((n for n in spec.client_samples if ctx.ledger.samples(n)), None)
+        if name is None:
+            reasons.append(f"{spec.metric}: the ledger holds no client samples {list(spec.client_samples)}")
+            continue
+        samples = ctx.ledger.samples(name)
+        before = read_by(ctx, f"{spec.metric}_bucket", spec.jobs, ("le",), window.start)
+        after_values = read_by(ctx, f"{spec.metric}_bucket", spec.jobs, ("le",), after)
+        deltas = []
+        for key, value in after_values.items():
+            le = float(dict(key)["le"])
+            deltas.append((le, value - before.get(key, 0.0)))
+        deltas.sort()
+        bounds = [le for le, _ in deltas]
+        for q in spec.quantiles:
+            server = server_quantile_bucket(deltas, q)
+            if server is None:
+                ev.add(spec.metric, q, "no observations", "-", "-", "the histogram did not move during the load")
+                continue
+            value = client_quantile(samples, q)
+            client = bucket_index(bounds, value)
+            span = f"le={_label(bounds[server])}"
+            if client < server:
+                ev.add(spec.metric, q, span, f"{value:.4f}s", f"le={_label(bounds[min(client, len(bounds) - 1)])}",
+                       "client faster than server: impossible if both measure the same requests")
+            elif client > server + 1:
+                ev.add(spec.metric, q, span, f"{value:.4f}s", f"le={_label(bounds[min(client, len(bounds) - 1)])}",
+                       "client more than one bucket slower than the server")
+            else:
+                ok_rows += 1
+    if ev.rows:
+        return CheckResult.failed(
+            f"{len(ev.rows)} quantiles disagree between server buckets and client samples",
+            tolerance="client bucket in {server bucket, next bucket}", evidence=ev,
+        )
+    if not ok_rows:
+        raise MissingInput("; ".join(reasons) or "no histogram expectations")
+    return CheckResult.passed(f"{ok_rows} quantiles consistent within the bucket resolution",
+                              tolerance="client bucket in {server bucket, next bucket}")

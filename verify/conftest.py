@@ -1,0 +1,59 @@
+"""Options of the pytest verification suite: the same inputs `codesync-load verify` takes.
+
+    $ pytest verify --run-dir reports/runs/R --prometheus-url http://127.0.0.1:9090
+    $ pytest verify --rules monitoring/guide/alerts.yml --dashboard monitoring/guide/codesync.json \\
+          --contract codesync_load/contract/guide.toml -k static
+
+Each check is one test, its id the check's name (e.g. `test_check[counters-match-ledger]`).
+A check whose inputs were not given is skipped with the reason; a HarnessError (a file that
+does not exist, an unreachable Prometheus) fails the test with that one line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import pytest
+
+from verify.context import VerifyContext, VerifyOptions
+
+
+def _add(group: pytest.OptionGroup, *args: str, **kwargs: object) -> None:
+    """Add an option unless the root conftest.py already defines it (--prometheus-url does)."""
+    with contextlib.suppress(ValueError):
+        group.addoption(*args, **kwargs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("codesync-verify", "verification suite inputs (see verify/context.py)")
+    _add(group, "--run-dir", default=None, help="run directory of `codesync-load run` (holds ledger.json)")
+    _add(group, "--prometheus-url", default=None, help="the stack's Prometheus")
+    _add(group, "--rules", action="append", default=None, help="alert rules file (repeatable; default monitoring/)")
+    _add(group, "--rule-tests", action="append", default=None, help="promtool test file (default <rules>/tests/*.yml)")
+    _add(group, "--dashboard", default=None, help="Grafana dashboard JSON (default monitoring/grafana/...)")
+    _add(group, "--prometheus-config", default=None, help="prometheus.yml (default monitoring/prometheus.yml)")
+    _add(group, "--alertmanager-config", default=None, help="alertmanager.yml (default monitoring/)")
+    _add(group, "--contract", default=None, help="metric contract TOML (default: the backend's names)")
+    _add(group, "--expectations", default=None, help="reconciliation table TOML (default: by contract name)")
+
+
+def options_from_pytest(config: pytest.Config) -> VerifyOptions:
+    opts = VerifyOptions()
+    run_dir = config.getoption("--run-dir")
+    opts.run_dir = Path(run_dir) if run_dir else None
+    opts.prometheus_url = config.getoption("--prometheus-url")
+    if config.getoption("--rules"):
+        opts.rules = [Path(p) for p in config.getoption("--rules")]
+    if config.getoption("--rule-tests"):
+        opts.rule_tests = [Path(p) for p in config.getoption("--rule-tests")]
+    for name in ("dashboard", "prometheus_config", "alertmanager_config", "contract", "expectations"):
+        value = config.getoption("--" + name.replace("_", "-"))
+        if value:
+            setattr(opts, name, Path(value))
+    return opts
+
+
+@pytest.fixture(scope="session")
+def verify_context(request: pytest.FixtureRequest) -> VerifyContext:
+    return VerifyContext(options_from_pytest(request.config))

@@ -1,0 +1,246 @@
+"""Everything a check may need, loaded on first use and named for the verdict table.
+
+    >>> ctx = VerifyContext(VerifyOptions(run_dir=Path("reports/runs/r1"), prometheus_url="http://127.0.0.1:9090"))
+    >>> ctx.rules[0].name, ctx.window.plateau, ctx.exported.has("up")
+    ('HighErrorRate', (1700000004.0, 1700000014.0), True)
+
+Inputs come from options (files default to monitoring/, the contract to the backend's
+names) and are read lazily, so a run without a Prometheus still gets every static check and
+a clear "skipped: no Prometheus" for the rest. `require(name)` raises MissingInput for an
+input that was not given; an input that was given but cannot be read raises HarnessError
+(bad path, unreachable URL), which ends the whole verification with one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from codesync_load.contract import Contract, ContractError, load_contract
+from codesync_load.errors import HarnessError
+from codesync_load.ledger import Ledger, LedgerError
+from verify.assets import Dashboard, Rule, load_dashboard, load_rules, load_yaml, scrape_intervals
+from verify.checks.base import MissingInput
+from verify.expectations import Expectations, load_expectations
+from verify.exported import ExportedSeries
+from verify.prom import Prom
+from verify.windows import LoadWindow
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MONITORING = REPO_ROOT / "monitoring"
+
+
+@dataclass
+class VerifyOptions:
+    """What `codesync-load verify` and `pytest verify` accept; None means "not given"."""
+
+    run_dir: Path | None = None
+    prometheus_url: str | None = None
+    rules: list[Path] = field(default_factory=lambda: [MONITORING / "alerts.yml"])
+    rule_tests: list[Path] | None = None  # default: <rules dir>/tests/*.yml
+    dashboard: Path | None = MONITORING / "grafana" / "dashboards" / "codesync.json"
+    prometheus_config: Path | None = MONITORING / "prometheus.yml"
+    alertmanager_config: Path | None = MONITORING / "alertmanager.yml"
+    contract: Path | None = None
+    expectations: Path | None = None
+    scrape_targets: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # job -> (url, token)
+    settle_timeout_s: float = 30.0
+    promtool: str = "promtool"
+
+
+def _exists(path: Path | None, what: str, option: str) -> Path:
+    if path is None:
+        raise MissingInput(f"no {what} given ({option})")
+    if not Path(path).exists():
+        raise HarnessError(f"{what} {path} does not exist; pass an existing file with {option}")
+    return Path(path)
+
+
+class VerifyContext:
+    """Lazily loaded inputs shared by all checks of one verification."""
+
+    def __init__(self, options: VerifyOptions) -> None:
+        self.options = options
+        self.artifacts: dict[str, Path] = {}  # files checks wrote (generated promtool tests ...)
+
+    # -- naming --------------------------------------------------------------------------
+    def require(self, need: str) -> Any:
+        """Load one input by name; MissingInput when it was not given."""
+        return getattr(self, need)
+
+    def describe(self, need: str) -> str:
+        o = self.options
+        text = {
+            "rules": ",".join(str(p) for p in o.rules),
+            "rule_tests": ",".join(str(p) for p in (o.rule_tests or [])) or "<rules dir>/tests/*.yml",
+            "dashboard": str(o.dashboard),
+            "prometheus_config": str(o.prometheus_config),
+            "alertmanager_config": str(o.alertmanager_config),
+            "contract": str(o.contract or "backend"),
+            "expectations": str(o.expectations or f"verify/expectations/{self._contract_name()}.toml"),
+            "ledger": str(o.run_dir / "ledger.json") if o.run_dir else "-",
+            "window": str(o.run_dir / "ledger.json") if o.run_dir else "-",
+            "prom": o.prometheus_url or "-",
+            "exported": o.prometheus_url or ",".join(o.scrape_targets) or "-",
+        }.get(need, need)
+        return text
+
+    def _contract_name(self) -> str:
+        try:
+            return self.contract.name
+        except (HarnessError, MissingInput):
+            return "?"
+
+    # -- files ---------------------------------------------------------------------------
+    @cached_property
+    def rules(self) -> list[Rule]:
+        if not self.options.rules:
+            raise MissingInput("no rules files given (--rules)")
+        return load_rules([_exists(p, "rules file", "--rules") for p in self.options.rules])
+
+    @cached_property
+    def rule_tests(self) -> list[Path]:
+        if self.options.rule_tests is not None:
+            paths = [_exists(p, "promtool test file", "--rule-tests") for p in self.options.rule_tests]
+        else:
+            paths = sorted(
+                {t for p in self.options.rules for t in (Path(p).parent / "tests").glob("*.yml")}
+                | {t for p in self.options.rules for t in (Path(p).parent / "tests").glob("*.yaml")}
+            )
+        if not paths:
+            raise MissingInput("no promtool test files next to the rules (tests/*.yml) and none given")
+        return paths
+
+    @cached_property
+    def dashboard(self) -> Dashboard:
+        return load_dashboard(_exists(self.options.dashboard, "dashboard", "--dashboard"))
+
+    @cached_property
+    def prometheus_config(self) -> dict[str, Any]:
+        return load_yaml(_exists(self.options.prometheus_config, "Prometheus config", "--prometheus-config"))
+
+    @cached_property
+    def alertmanager_config(self) -> dict[str, Any]:
+        return load_yaml(_exists(self.options.alertmanager_config, "Alertmanager config", "--alertmanager-config"))
+
+    @cached_property
+    def scrape_intervals(self) -> dict[str, float]:
+        return scrape_intervals(self.prometheus_config)
+
+    @cached_property
+    def contract(self) -> Contract:
+        try:
+            return load_contract(self.options.contract)
+        except ContractError as err:
+            raise HarnessError(str(err)) from None
+
+    @cached_property
+    def expectations(self) -> Expectations:
+        return load_expectations(self.options.expectations, self.contract.name)
+
+    # -- the run -------------------------------------------------------------------------
+    @cached_property
+    def ledger_path(self) -> Path:
+        if self.options.run_dir is None:
+            raise MissingInput("no run directory given (RUN_DIR / --run-dir)")
+        run_dir = Path(self.options.run_dir)
+        if not run_dir.is_dir():
+            raise HarnessError(f"run directory {run_dir} does not exist; pass the directory codesync-load run printed")
+        path = run_dir / "ledger.json"
+        if not path.exists():
+            raise HarnessError(f"{run_dir} holds no ledger.json; is it a run directory of `codesync-load run`?")
+        return path
+
+    @cached_property
+    def ledger_doc(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.ledger_path.read_text())
+        except json.JSONDecodeError as err:
+            raise HarnessError(f"{self.ledger_path} is not valid JSON ({err.msg}); regenerate the run") from None
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        try:
+            return Ledger.from_dict(self.ledger_doc, source=str(self.ledger_path))
+        except LedgerError as err:
+            raise HarnessError(str(err)) from None
+
+    @cached_property
+    def window(self) -> LoadWindow:
+        return LoadWindow.from_ledger_doc(self.ledger_doc, str(self.ledger_path))
+
+    # -- Prometheus ----------------------------------------------------------------------
+    @cached_property
+    def prom(self) -> Prom:
+        url = self.options.prometheus_url
+        if not url and self.options.run_dir is not None:
+            try:
+                url = (self.ledger_doc.get("meta") or {}).get("prometheus_url")
+            except HarnessError:
+                url = None
+        if not url:
+            raise MissingInput("no Prometheus given (--prometheus-url, or prometheus_url in the ledger's meta)")
+        prom = Prom(url)
+        prom.names()  # reachable now, or one HarnessError line
+        return prom
+
+    @cached_property
+    def live_scrape_intervals(self) -> dict[str, float]:
+        """Scrape interval per job of the Prometheus being queried (its running config)."""
+        import yaml
+
+        data = self.prom._call("status/config", self.prom._client._session.get, f"{self.prom.url}/api/v1/status/config")
+        try:
+            config = yaml.safe_load(data.json()["data"]["yaml"])
+        except Exception:
+            return dict(self.scrape_intervals) if self.options.prometheus_config else {}
+        return scrape_intervals(config)
+
+    @cached_property
+    def after_time(self) -> float:
+        """A moment at which every job has been scraped after the run's last event."""
+        window = self.window
+        times = []
+        for job in self.expectations.api_jobs + self.expectations.yjs_jobs:
+            if self.prom.last_scrape(job) is None:
+                continue  # a job this target does not have (reported by the presence check)
+            times.append(self.prom.wait_for_scrape_after(job, window.end, self.options.settle_timeout_s))
+        return (max(times) if times else window.end) + 0.001
+
+    @cached_property
+    def exported(self) -> ExportedSeries:
+        if self.options.prometheus_url or (self.options.run_dir and not self.options.scrape_targets):
+            try:
+                prom = self.prom
+            except MissingInput:
+                prom = None
+            if prom is not None:
+                try:
+                    start, end = self.window.start - 60, self.after_time
+                except MissingInput:
+                    end = time.time()
+                    start = end - 600
+                catalog = ExportedSeries.from_prometheus(prom, start, end)
+                self._add_records(catalog)
+                return catalog
+        if self.options.scrape_targets:
+            catalog = ExportedSeries.from_scrapes(self.options.scrape_targets)
+            self._add_records(catalog)
+            return catalog
+        raise MissingInput("nothing to read exported series from (--prometheus-url or scrape targets)")
+
+    def _add_records(self, catalog: ExportedSeries) -> None:
+        try:
+            rules = self.rules
+        except MissingInput:
+            return
+        records: dict[str, set[str]] = {}
+        for rule in rules:
+            if rule.kind == "record" and rule.refs is not None:
+                labels = set(rule.labels) | (rule.refs.grouping_labels or set()) | {"job", "instance"}
+                records[rule.name] = labels
+        catalog.add_recording_rules(records)

@@ -1,0 +1,268 @@
+"""Reconciliation expectations as data: which ledger entries predict which metric's change.
+
+    >>> table = load_expectations()                      # verify/expectations/backend.toml
+    >>> spec = table.counters[0]
+    >>> spec.metric, spec.ledger, spec.labels
+    ('codesync_http_requests_total', 'http', {'method': 'method', 'route': 'route', 'status_code': 'status'})
+    >>> table.predict_counter(ledger, spec)              # {(("method","GET"),...): (12, [ledger rows])}
+
+Why data: a deployment with other metric names or labels (the monitoring guide's, say) is a
+second TOML file, not new code. Each entry says which ledger kind it reads, which ledger
+entries count (`where`, `exclude`), how ledger labels become metric labels (`labels`, with
+`values` translating label values and `fixed` adding constant labels), and which scrape jobs
+export the metric. The prediction keeps the ledger rows behind each expected number, so a
+failure can show the evidence, not only the totals.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codesync_load.errors import HarnessError
+from codesync_load.ledger import KINDS, Ledger
+
+EXPECTATIONS_DIR = Path(__file__).resolve().parent / "expectations"
+
+LabelKey = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which ledger rows of one kind count: label -> allowed values (`where`) or refused values (`exclude`)."""
+
+    where: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    exclude: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def admits(self, row: Mapping[str, Any]) -> bool:
+        if any(str(row.get(k)) not in vals for k, vals in self.where.items()):
+            return False
+        return not any(str(row.get(k)) in vals for k, vals in self.exclude.items())
+
+
+@dataclass(frozen=True)
+class CounterSpec:
+    metric: str
+    jobs: tuple[str, ...]
+    ledger: str
+    labels: Mapping[str, str]  # metric label -> ledger label
+    select: Selection
+    values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # ledger label -> value map
+    fixed: Mapping[str, str] = field(default_factory=dict)  # metric label -> constant
+    note: str = ""
+
+    @property
+    def key_labels(self) -> tuple[str, ...]:
+        return tuple(sorted({*self.labels, *self.fixed}))
+
+
+@dataclass(frozen=True)
+class GaugeSpec:
+    metric: str
+    jobs: tuple[str, ...]
+    ledger: str
+    labels: Mapping[str, str]
+    up: Selection
+    down: Selection
+    values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def key_labels(self) -> tuple[str, ...]:
+        return tuple(sorted(self.labels))
+
+
+@dataclass(frozen=True)
+class HistogramSpec:
+    metric: str  # base name; _bucket/_count/_sum are appended
+    jobs: tuple[str, ...]
+    client_samples: tuple[str, ...]
+    quantiles: tuple[float, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class PanelSpec:
+    """A dashboard panel whose meaning is known, and how the ledger predicts its value."""
+
+    title: str
+    meaning: str  # request_rate | error_ratio | latency_quantile | gauge_peak | counter_rate
+    ledger: str = ""
+    select: Selection = field(default_factory=Selection)
+    errors: Selection = field(default_factory=Selection)  # for error_ratio: which rows are errors
+    gauge: str = ""  # for gauge_peak: metric name of a [[gauge]] entry
+    quantile: float = 0.95
+    client_samples: tuple[str, ...] = ()
+
+
+@dataclass
+class Expectations:
+    source: Path
+    contract: str
+    api_jobs: tuple[str, ...]
+    yjs_jobs: tuple[str, ...]
+    counters: list[CounterSpec]
+    gauges: list[GaugeSpec]
+    histograms: list[HistogramSpec]
+    panels: list[PanelSpec]
+
+    def jobs_for_process(self, process: str) -> tuple[str, ...]:
+        if process == "api":
+            return self.api_jobs
+        if process == "yjs":
+            return self.yjs_jobs
+        return self.api_jobs + self.yjs_jobs
+
+
+def _rows(ledger: Ledger, kind: str) -> list[tuple[dict[str, Any], int]]:
+    names = KINDS[kind]
+    return [(dict(zip(names, labels, strict=True)), count) for labels, count in ledger.entries(kind)]
+
+
+def _metric_key(spec: CounterSpec | GaugeSpec, row: Mapping[str, Any]) -> LabelKey:
+    out = {}
+    for metric_label, ledger_label in spec.labels.items():
+        raw = str(row.get(ledger_label))
+        out[metric_label] = spec.values.get(ledger_label, {}).get(raw, raw)
+    out.update(getattr(spec, "fixed", {}) or {})
+    return tuple(sorted(out.items()))
+
+
+def predict_counter(ledger: Ledger, spec: CounterSpec) -> dict[LabelKey, tuple[int, list[str]]]:
+    """Metric label set -> (predicted increase, the ledger rows behind it)."""
+    out: dict[LabelKey, tuple[int, list[str]]] = {}
+    for row, count in _rows(ledger, spec.ledger):
+        if not spec.select.admits(row):
+            continue
+        key = _metric_key(spec, row)
+        total, rows = out.get(key, (0, []))
+        rows.append(f"{spec.ledger}{_fmt_row(row)}={count}")
+        out[key] = (total + count, rows)
+    return out
+
+
+def predict_gauge(ledger: Ledger, spec: GaugeSpec) -> dict[LabelKey, tuple[int, int, list[str]]]:
+    """Label set -> (ups, downs, ledger rows): the gauge should end at start + ups - downs, peak <= start + ups."""
+    out: dict[LabelKey, tuple[int, int, list[str]]] = {}
+    for row, count in _rows(ledger, spec.ledger):
+        is_up, is_down = spec.up.admits(row), spec.down.admits(row)
+        if not (is_up or is_down):
+            continue
+        key = _metric_key(spec, row)
+        ups, downs, rows = out.get(key, (0, 0, []))
+        rows.append(f"{spec.ledger}{_fmt_row(row)}={count}")
+        out[key] = (ups + (count if is_up else 0), downs + (count if is_down else 0), rows)
+    return out
+
+
+def ledger_total(ledger: Ledger, kind: str, select: Selection) -> tuple[int, list[str]]:
+    total, rows = 0, []
+    for row, count in _rows(ledger, kind):
+        if select.admits(row):
+            total += count
+            rows.append(f"{kind}{_fmt_row(row)}={count}")
+    return total, rows
+
+
+def _fmt_row(row: Mapping[str, Any]) -> str:
+    return "{" + ",".join(f"{k}={v}" for k, v in row.items()) + "}"
+
+
+def _table(raw: Any, where: str) -> dict[str, tuple[str, ...]]:
+    """`{event = ["opened"]}` -> {"event": ("opened",)}; scalars become one-element tuples."""
+    raw = raw or {}
+    if not isinstance(raw, Mapping):
+        raise HarnessError(f"{where}: expected a table like {{event = [\"opened\"]}}, got {raw!r}")
+    return {str(k): tuple(str(x) for x in (v if isinstance(v, list) else [v])) for k, v in raw.items()}
+
+
+def _selection(raw: Mapping[str, Any], where: str, prefix: str = "") -> Selection:
+    return Selection(_table(raw.get(f"{prefix}where"), where), _table(raw.get(f"{prefix}exclude"), where))
+
+
+def load_expectations(path: str | Path | None = None, contract_name: str = "backend") -> Expectations:
+    """Read an expectations TOML (default: the file named after the contract)."""
+    source = Path(path) if path else EXPECTATIONS_DIR / f"{contract_name}.toml"
+    try:
+        data = tomllib.loads(source.read_text())
+    except FileNotFoundError:
+        raise HarnessError(
+            f"no reconciliation expectations at {source}; pass --expectations FILE "
+            f"(see verify/expectations/backend.toml for the format)"
+        ) from None
+    except tomllib.TOMLDecodeError as err:
+        raise HarnessError(f"{source} is not valid TOML ({err}); fix the syntax") from None
+    jobs = data.get("jobs") or {}
+    api_jobs = tuple(jobs.get("api", ["codesync-backend"]))
+    yjs_jobs = tuple(jobs.get("yjs", ["codesync-yjs"]))
+
+    def job_list(raw: dict[str, Any]) -> tuple[str, ...]:
+        value = raw.get("process", "api")
+        if isinstance(value, list):
+            return tuple(value)
+        return {"api": api_jobs, "yjs": yjs_jobs, "both": api_jobs + yjs_jobs}.get(value, (value,))
+
+    def check_kind(raw: dict[str, Any], where: str) -> str:
+        kind = raw.get("ledger", "")
+        if kind not in KINDS:
+            raise HarnessError(f"{source}: {where} names ledger kind {kind!r}; use one of {sorted(KINDS)}")
+        return kind
+
+    counters = []
+    for i, raw in enumerate(data.get("counter") or []):
+        where = f"[[counter]] #{i + 1} ({raw.get('metric')})"
+        counters.append(
+            CounterSpec(
+                metric=raw["metric"],
+                jobs=job_list(raw),
+                ledger=check_kind(raw, where),
+                labels=dict(raw.get("labels") or {}),
+                select=_selection(raw, where),
+                values={k: dict(v) for k, v in (raw.get("values") or {}).items()},
+                fixed=dict(raw.get("fixed") or {}),
+                note=raw.get("note", ""),
+            )
+        )
+    gauges = []
+    for i, raw in enumerate(data.get("gauge") or []):
+        where = f"[[gauge]] #{i + 1} ({raw.get('metric')})"
+        gauges.append(
+            GaugeSpec(
+                metric=raw["metric"],
+                jobs=job_list(raw),
+                ledger=check_kind(raw, where),
+                labels=dict(raw.get("labels") or {}),
+                up=Selection(_table(raw.get("up"), where)),
+                down=Selection(_table(raw.get("down"), where)),
+                values={k: dict(v) for k, v in (raw.get("values") or {}).items()},
+                note=raw.get("note", ""),
+            )
+        )
+    histograms = [
+        HistogramSpec(
+            metric=raw["metric"],
+            jobs=job_list(raw),
+            client_samples=tuple(raw.get("client_samples") or ()),
+            quantiles=tuple(float(q) for q in raw.get("quantiles") or (0.5, 0.95)),
+            note=raw.get("note", ""),
+        )
+        for raw in data.get("histogram") or []
+    ]
+    panels = [
+        PanelSpec(
+            title=raw["title"],
+            meaning=raw["meaning"],
+            ledger=raw.get("ledger", ""),
+            select=_selection(raw, f"panel {raw['title']}"),
+            errors=_selection(raw, f"panel {raw['title']}", prefix="errors_"),
+            gauge=raw.get("gauge", ""),
+            quantile=float(raw.get("quantile", 0.95)),
+            client_samples=tuple(raw.get("client_samples") or ()),
+        )
+        for raw in data.get("panel") or []
+    ]
+    return Expectations(source, data.get("contract", contract_name), api_jobs, yjs_jobs, counters, gauges,
+                        histograms, panels)

@@ -1,0 +1,105 @@
+"""What a target really exports: metric names and their label names, per scrape job.
+
+    >>> catalog = ExportedSeries.from_prometheus(prom, start, end)
+    >>> catalog = ExportedSeries.from_scrapes({"codesync-backend": ("http://127.0.0.1:4000/metrics", token)})
+    >>> catalog.has("codesync_http_requests_total", jobs={"codesync-backend"})
+    True
+    >>> catalog.labels("codesync_http_requests_total")
+    {'instance', 'job', 'method', 'route', 'status_code'}
+
+A rule or panel on a series that never existed returns nothing and can never fire, so the
+static checks hold every selector against this catalog rather than against a list of names
+someone wrote down. It is read from Prometheus (/api/v1/series over the load window: what
+was really scraped, exporters included) or, without a Prometheus, by scraping the targets'
+/metrics pages directly. Series Prometheus makes itself for every target (`up`,
+`scrape_*`) and the outputs of recording rules are added, since rules may read them too.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from codesync_load.errors import HarnessError
+
+# Series Prometheus writes for every scrape target.
+SYNTHETIC_PER_TARGET = (
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+)
+TARGET_LABELS = frozenset({"job", "instance"})
+
+
+@dataclass
+class ExportedSeries:
+    """name -> job -> label names seen on that name's series."""
+
+    source: str
+    by_name: dict[str, dict[str, set[str]]] = field(default_factory=dict)
+
+    def add(self, name: str, job: str, labels: Iterable[str]) -> None:
+        self.by_name.setdefault(name, {}).setdefault(job, set()).update(labels)
+
+    def jobs(self) -> set[str]:
+        return {job for per_job in self.by_name.values() for job in per_job}
+
+    def names(self, jobs: set[str] | None = None) -> set[str]:
+        if jobs is None:
+            return set(self.by_name)
+        return {name for name, per_job in self.by_name.items() if per_job.keys() & jobs}
+
+    def has(self, name: str, jobs: set[str] | None = None) -> bool:
+        per_job = self.by_name.get(name)
+        if not per_job:
+            return False
+        return jobs is None or bool(per_job.keys() & jobs)
+
+    def labels(self, name: str, jobs: set[str] | None = None) -> set[str]:
+        out: set[str] = set()
+        for job, labels in self.by_name.get(name, {}).items():
+            if jobs is None or job in jobs:
+                out |= labels
+        return out
+
+    def add_recording_rules(self, records: Mapping[str, set[str]]) -> None:
+        """Recording rules' outputs exist for every reader (their labels as the rule leaves them)."""
+        for name, labels in records.items():
+            self.add(name, "<recording rule>", labels)
+
+    @classmethod
+    def from_prometheus(cls, prom, start: float, end: float) -> ExportedSeries:
+        """Every series Prometheus held between `start` and `end`."""
+        catalog = cls(source=f"Prometheus {prom.url} series in [{start:.0f}, {end:.0f}]")
+        for labels in prom.series(['{job=~".+"}'], start, end):
+            name = labels.get("__name__", "")
+            catalog.add(name, labels.get("job", ""), (k for k in labels if k != "__name__"))
+        return catalog
+
+    @classmethod
+    def from_scrapes(cls, targets: Mapping[str, tuple[str, str | None]], timeout: float = 5.0) -> ExportedSeries:
+        """Scrape each job's /metrics URL once (bearer token optional) and read its exposition."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        catalog = cls(source="scrapes of " + ", ".join(f"{job}={url}" for job, (url, _) in targets.items()))
+        for job, (url, token) in targets.items():
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            try:
+                with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as resp:
+                    text = resp.read().decode("utf-8", errors="replace")
+            except urllib.error.HTTPError as err:
+                raise HarnessError(
+                    f"scraping {url} for job {job} answered HTTP {err.code}; pass the metrics token if it needs one"
+                ) from None
+            except OSError as err:
+                raise HarnessError(f"cannot scrape {url} for job {job} ({err}); is the target running?") from None
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    catalog.add(sample.name, job, set(sample.labels) | TARGET_LABELS)
+            for name in SYNTHETIC_PER_TARGET:
+                catalog.add(name, job, TARGET_LABELS)
+        return catalog

@@ -1,0 +1,119 @@
+"""Prometheus reads for the checks, through prometheus-api-client, with one-line failures.
+
+    >>> prom = Prom("http://127.0.0.1:9090")
+    >>> prom.instant('sum(codesync_sessions_active{job="codesync-backend"})', at=1700000000.0)
+    [Sample(labels={}, value=3.0)]
+    >>> prom.series(['{job="codesync-backend"}'], start, end)   # [{"__name__": ..., "job": ...}, ...]
+
+Why a wrapper: every check speaks in (labels, value) pairs at an epoch time, and an
+unreachable Prometheus or a query it rejects must end the verification with one line that
+names the URL and the query (HarnessError, exit 2), not with a requests traceback.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from codesync_load.errors import HarnessError
+
+
+@dataclass(frozen=True)
+class Sample:
+    labels: dict[str, str]
+    value: float
+
+    def key(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(self.labels.get(n, "") for n in names)
+
+
+@dataclass(frozen=True)
+class Series:
+    labels: dict[str, str]
+    points: list[tuple[float, float]]
+
+
+class Prom:
+    """A Prometheus HTTP API at `url`."""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        from prometheus_api_client.prometheus_connect import PrometheusConnect
+
+        self.url = url.rstrip("/")
+        self._client = PrometheusConnect(url=self.url, disable_ssl=True, timeout=timeout)
+
+    def _call(self, what: str, func, *args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except Exception as err:
+            text = str(err).replace("\\n", " ")
+            if "Connection" in type(err).__name__ or "Connection" in text or "Max retries" in text:
+                raise HarnessError(
+                    f"Prometheus at {self.url} is unreachable ({type(err).__name__}); start the stack "
+                    "(`codesync-load stack up`) or pass --prometheus-url"
+                ) from None
+            raise HarnessError(f"Prometheus at {self.url} rejected {what}: {text[:300]}") from None
+
+    def instant(self, expr: str, at: float | None = None) -> list[Sample]:
+        """Evaluate `expr` at epoch `at` (now when None); scalars come back as one unlabelled sample."""
+        params = {"time": f"{at:.3f}"} if at is not None else {}
+        data = self._call(f"query {expr!r}", self._client.custom_query, expr, params=params)
+        if isinstance(data, list) and len(data) == 2 and not isinstance(data[0], dict):
+            return [Sample({}, float(data[1]))]  # scalar / string result
+        return [Sample(dict(item.get("metric", {})), float(item["value"][1])) for item in data]
+
+    def scalar(self, expr: str, at: float | None = None) -> float | None:
+        """The single value of `expr`, None when it returns nothing (NaN counts as nothing)."""
+        samples = self.instant(expr, at)
+        if not samples:
+            return None
+        value = samples[0].value
+        return None if math.isnan(value) else value
+
+    def range(self, expr: str, start: float, end: float, step: float) -> list[Series]:
+        """Evaluate `expr` over [start, end] every `step` seconds."""
+        data = self._call(
+            f"range query {expr!r}",
+            self._client.custom_query_range,
+            expr,
+            start_time=datetime.fromtimestamp(start, UTC),
+            end_time=datetime.fromtimestamp(end, UTC),
+            step=f"{max(step, 0.001):g}",
+        )
+        return [
+            Series(dict(item.get("metric", {})), [(float(t), float(v)) for t, v in item.get("values", [])])
+            for item in data
+        ]
+
+    def series(self, matchers: list[str], start: float, end: float) -> list[dict[str, str]]:
+        """Label sets of every series matching any of `matchers` in [start, end] (/api/v1/series)."""
+        return self._call(
+            f"series {matchers}",
+            self._client.get_series,
+            datetime.fromtimestamp(start, UTC),
+            datetime.fromtimestamp(end, UTC),
+            params={"match[]": matchers},
+        )
+
+    def names(self) -> list[str]:
+        return self._call("label values of __name__", self._client.all_metrics)
+
+    def last_scrape(self, job: str) -> float | None:
+        """Epoch time of the newest `up` sample of `job` (None if never scraped)."""
+        return self.scalar(f'max(timestamp(up{{job="{job}"}}))')
+
+    def wait_for_scrape_after(self, job: str, after: float, timeout: float) -> float:
+        """Block until `job` has been scraped at or after `after`; returns that scrape's time."""
+        deadline = time.monotonic() + timeout
+        while True:
+            newest = self.last_scrape(job)
+            if newest is not None and newest >= after:
+                return newest
+            if time.monotonic() > deadline:
+                raise HarnessError(
+                    f"Prometheus at {self.url} has no scrape of job {job!r} after the load ended "
+                    f"(newest: {newest}); is the target up? check /targets"
+                )
+            time.sleep(0.2)

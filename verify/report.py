@@ -1,0 +1,81 @@
+"""The verdict table on the terminal, the JUnit XML for CI, and a JSON record for the reports.
+
+    >>> print(render_table(results))
+    check                          verdict  summary
+    rules-series-exported          FAIL     4 series used by rules are not exported: ...
+    >>> write_junit(results, run_dir / "verify-junit.xml")
+
+The same check names appear in all three, and in the pytest suite's test ids.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from pathlib import Path
+
+from verify.checks.base import REGISTRY, CheckResult
+
+
+def exit_code(results: Sequence[CheckResult]) -> int:
+    """0 every check passed or was skipped, 1 a check failed, 2 a check could not run (a bug)."""
+    if any(r.verdict == "error" for r in results):
+        return 2
+    return 1 if any(r.verdict == "fail" for r in results) else 0
+
+
+def render_table(results: Sequence[CheckResult], width: int = 100) -> str:
+    name_w = max([len("check")] + [len(r.name) for r in results])
+    lines = [f"{'check'.ljust(name_w)}  verdict  summary", f"{'-' * name_w}  -------  {'-' * 7}"]
+    for r in results:
+        summary = r.summary if len(r.summary) <= width else r.summary[: width - 3] + "..."
+        lines.append(f"{r.name.ljust(name_w)}  {r.verdict.upper().ljust(7)}  {summary}")
+    counts = {v: sum(1 for r in results if r.verdict == v) for v in ("pass", "fail", "skip", "error")}
+    lines.append("")
+    lines.append(", ".join(f"{n} {v}" for v, n in counts.items() if n) or "no checks ran")
+    return "\n".join(lines)
+
+
+def write_junit(results: Sequence[CheckResult], path: Path, suite: str = "codesync-verify") -> Path:
+    failures = sum(1 for r in results if r.verdict == "fail")
+    errors = sum(1 for r in results if r.verdict == "error")
+    skipped = sum(1 for r in results if r.verdict == "skip")
+    root = ET.Element(
+        "testsuite",
+        name=suite,
+        tests=str(len(results)),
+        failures=str(failures),
+        errors=str(errors),
+        skipped=str(skipped),
+        time=f"{sum(r.seconds for r in results):.3f}",
+        timestamp=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()),
+    )
+    for r in results:
+        group = REGISTRY[r.name].group if r.name in REGISTRY else "verify"
+        case = ET.SubElement(root, "testcase", classname=f"verify.{group}", name=r.name, time=f"{r.seconds:.3f}")
+        if r.verdict == "fail":
+            ET.SubElement(case, "failure", message=r.summary).text = r.render()
+        elif r.verdict == "error":
+            ET.SubElement(case, "error", message=r.summary).text = r.render()
+        elif r.verdict == "skip":
+            ET.SubElement(case, "skipped", message=r.summary)
+        else:
+            ET.SubElement(case, "system-out").text = r.render()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    return path
+
+
+def write_json(results: Sequence[CheckResult], path: Path, inputs: dict[str, str]) -> Path:
+    doc = {
+        "schema": "codesync-verify/1",
+        "written_at": time.time(),
+        "exit_code": exit_code(results),
+        "inputs": inputs,
+        "checks": [r.to_dict() for r in results],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1, default=str))
+    return path
