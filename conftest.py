@@ -81,10 +81,13 @@ def codesync_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
 
     backend, options = stack_options(request.config, str(tmp_path_factory.mktemp("codesync-stack")))
     stack = open_stack(backend, **options)
+    problem = None
     try:
         stack.up()
     except HarnessError as err:
-        pytest.fail(f"the {backend} stack did not come up: {err}", pytrace=False)
+        problem = str(err)
+    if problem is not None:  # outside the except: the report shows the one line, no chained traceback
+        pytest.fail(f"the {backend} stack did not come up: {problem}", pytrace=False)
     try:
         yield stack
     finally:

@@ -29,6 +29,7 @@ from scenarios.clients.yjs import YjsClient, YjsError
 
 FILE_PATH = "src/main.py"
 CHECK_TIMEOUT_S = 5.0
+ECHO_WAIT_S = 3.0
 
 
 class Collaborator(CodeSyncUser):
@@ -70,6 +71,9 @@ class Collaborator(CodeSyncUser):
         seat, self.seat = self.seat, None
         text = None
         if self.doc is not None and self.doc.failure is None:
+            # like the browser before unload: wait (briefly) until the server echoed our edits
+            with contextlib.suppress(YjsError):
+                self.doc.wait_for(lambda c: c.echoes_received >= c.updates_sent, ECHO_WAIT_S, "our echoes")
             text = self.doc.text()
         if seat is not None and self.sio is not None and self.joined and self.sio.connected:
             with contextlib.suppress(Exception):

@@ -30,8 +30,9 @@ class ProfileShape(LoadTestShape):
         self._drain_started: float | None = None
 
     def reset_time(self) -> None:
+        # Locust resets the clock when the shape starts, after a first tick may already have
+        # opened the first phase: keep that phase rather than record it twice.
         super().reset_time()
-        self._stage_name = None
         self._drain_started = None
 
     def tick(self) -> tuple[int, float, list] | None:

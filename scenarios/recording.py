@@ -43,11 +43,16 @@ class Recorder:
     def http(self, result: Any) -> None:
         """Observer for RestClient: one request by (method, route template, status).
 
+        Each response's elapsed time is kept raw as sample `http_s` (the client's view of
+        the server's duration histogram).
+
         A transport failure (no response) is counted with status 0 and as a failure, so the
         ledger's HTTP total equals the requests attempted; only responses reach the server's
         counter, and the verifier subtracts status 0.
         """
         self.ledger.count("http", result.method, result.route, int(result.status))
+        if result.status:
+            self.ledger.sample("http_s", result.elapsed)
         code = result.error_code
         if result.status == 0:
             self.ledger.count("failure", "http", f"{result.method} {result.route}", "TRANSPORT")

@@ -68,20 +68,41 @@ class RateLimiter(Protocol):
 
 
 class MemoryRateLimiter:
-    """Windows as deques of attempt times, for a twin without Redis."""
+    """Windows as deques of attempt times, for a twin without Redis.
+
+    Every `SWEEP_EVERY` hits, keys whose newest attempt left the longest window seen are
+    dropped, so a long load test with many users does not grow the dict without bound.
+    """
+
+    SWEEP_EVERY = 1024
 
     def __init__(self) -> None:
         self._windows: dict[str, deque[float]] = {}
         self._lock = asyncio.Lock()
+        self._hits = 0
+        self._longest_window = 0.0
 
     async def hit(self, key: str, limit: int, window_s: float) -> LimitDecision:
         now = time.time()
         async with self._lock:
+            self._hits += 1
+            self._longest_window = max(self._longest_window, window_s)
+            if self._hits % self.SWEEP_EVERY == 0:
+                self._sweep(now)
             window = self._windows.setdefault(key, deque())
             while window and window[0] <= now - window_s:
                 window.popleft()
             window.append(now)
             return _decide(len(window), limit, window[0], window_s)
+
+    def _sweep(self, now: float) -> None:
+        horizon = now - self._longest_window
+        for key in [k for k, w in self._windows.items() if not w or w[-1] <= horizon]:
+            del self._windows[key]
+
+    def keys(self) -> int:
+        """How many keys are held (for tests of the sweep)."""
+        return len(self._windows)
 
     async def close(self) -> None:
         self._windows.clear()

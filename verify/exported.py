@@ -17,6 +17,7 @@ was really scraped, exporters included) or, without a Prometheus, by scraping th
 
 from __future__ import annotations
 
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
@@ -35,15 +36,61 @@ SYNTHETIC_PER_TARGET = (
 TARGET_LABELS = frozenset({"job", "instance"})
 
 
+_SAMPLE_RE = re.compile(r"^([A-Za-z_:][A-Za-z0-9_:]*)(\{.*\})?\s+\S")
+_LABEL_RE = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"(?:[^"\\]|\\.)*"')
+
+
+def read_exposition(text: str) -> tuple[dict[str, str], dict[str, set[str]]]:
+    """({family: type} from `# TYPE` lines, {sample name: label names}) of a /metrics page.
+
+    Names are kept exactly as exposed (what Prometheus stores): prometheus_client's parser
+    would rename a counter `x` to `x_total`, which is not what any query can select.
+    """
+    declared: dict[str, str] = {}
+    sampled: dict[str, set[str]] = {}
+    for line in text.splitlines():
+        if line.startswith("#"):
+            parts = line.split()
+            if len(parts) >= 4 and parts[1] == "TYPE":
+                declared[parts[2]] = parts[3]
+            continue
+        match = _SAMPLE_RE.match(line)
+        if match:
+            labels = {m.group(1) for m in _LABEL_RE.finditer(match.group(2) or "")}
+            sampled.setdefault(match.group(1), set()).update(labels)
+    return declared, sampled
+
+
+def family_names(name: str, mtype: str) -> list[str]:
+    """The series names a family announced as `# TYPE name mtype` will have."""
+    if mtype == "counter":
+        return [name]  # exposed as declared (prom-client and prometheus_client both add _total to the family)
+    if mtype == "histogram":
+        return [f"{name}_bucket", f"{name}_count", f"{name}_sum"]
+    if mtype == "summary":
+        return [name, f"{name}_count", f"{name}_sum"]
+    return [name]
+
+
 @dataclass
 class ExportedSeries:
     """name -> job -> label names seen on that name's series."""
 
     source: str
     by_name: dict[str, dict[str, set[str]]] = field(default_factory=dict)
+    # Names declared (# TYPE) by a target that has no sample of them yet: a labelled family
+    # before its first event. They exist, but their label names cannot be known.
+    declared_only: set[str] = field(default_factory=set)
 
     def add(self, name: str, job: str, labels: Iterable[str]) -> None:
         self.by_name.setdefault(name, {}).setdefault(job, set()).update(labels)
+        self.declared_only.discard(name)
+
+    def declare(self, name: str, job: str) -> None:
+        """A family the target announces without samples (so far)."""
+        if name not in self.by_name or job not in self.by_name[name]:
+            self.by_name.setdefault(name, {}).setdefault(job, set(TARGET_LABELS))
+            self.declared_only.add(name)
 
     def jobs(self) -> set[str]:
         return {job for per_job in self.by_name.values() for job in per_job}
@@ -83,8 +130,6 @@ class ExportedSeries:
     @classmethod
     def from_scrapes(cls, targets: Mapping[str, tuple[str, str | None]], timeout: float = 5.0) -> ExportedSeries:
         """Scrape each job's /metrics URL once (bearer token optional) and read its exposition."""
-        from prometheus_client.parser import text_string_to_metric_families
-
         catalog = cls(source="scrapes of " + ", ".join(f"{job}={url}" for job, (url, _) in targets.items()))
         for job, (url, token) in targets.items():
             headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -97,9 +142,13 @@ class ExportedSeries:
                 ) from None
             except OSError as err:
                 raise HarnessError(f"cannot scrape {url} for job {job} ({err}); is the target running?") from None
-            for family in text_string_to_metric_families(text):
-                for sample in family.samples:
-                    catalog.add(sample.name, job, set(sample.labels) | TARGET_LABELS)
+            declared, sampled = read_exposition(text)
+            for name, labels in sampled.items():
+                catalog.add(name, job, labels | TARGET_LABELS)
+            for family, mtype in declared.items():
+                for name in family_names(family, mtype):
+                    if name not in sampled:
+                        catalog.declare(name, job)
             for name in SYNTHETIC_PER_TARGET:
                 catalog.add(name, job, TARGET_LABELS)
         return catalog

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 
@@ -40,8 +41,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument("--fault", action="append", default=[], metavar="NAME[=PARAM]", help="twin fault (repeatable)")
     up.add_argument("--compress", type=float, default=1.0, metavar="FACTOR", help="divide rule windows by FACTOR")
     up.add_argument("--scrape-interval", help="scrape and evaluation interval, e.g. 2s (default: as prometheus.yml)")
-    up.add_argument("--database-url", help="local: PostgreSQL URL for the twin (default: its SQLite file)")
-    up.add_argument("--redis-url", help="local: Redis URL for the twin (default: in-process state)")
+    up.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL") or None,
+        help="local: PostgreSQL URL for the twin (default $DATABASE_URL, else its SQLite file)",
+    )
+    up.add_argument(
+        "--redis-url",
+        default=os.environ.get("REDIS_URL") or None,
+        help="local: Redis URL for the twin (default $REDIS_URL, else in-process state)",
+    )
+    up.add_argument("--redis-prefix", help="local: the twin's Redis key prefix (default codesync:)")
     up.add_argument(
         "--port", action="append", default=[], metavar="NAME=PORT", help="local: fixed port, e.g. prometheus=9090"
     )
@@ -79,6 +89,20 @@ def _parse_ports(values: list[str]) -> dict[str, int]:
 
 
 def _options(args: argparse.Namespace) -> dict:
+    if args.backend != "local":
+        local_only = [
+            flag
+            for flag, value in (
+                ("--fault", args.fault),
+                ("--compress", args.compress != 1.0),
+                ("--scrape-interval", args.scrape_interval),
+                ("--port", args.port),
+                ("--monitoring-dir", args.monitoring_dir),
+            )
+            if value
+        ]
+        if local_only:
+            raise HarnessError(f"{', '.join(local_only)} only apply to --backend local; drop them or use it")
     if args.backend == "external":
         return {
             "api_url": args.api_url,
@@ -100,6 +124,7 @@ def _options(args: argparse.Namespace) -> dict:
         "scrape_interval": args.scrape_interval,
         "database_url": args.database_url,
         "redis_url": args.redis_url,
+        "redis_prefix": args.redis_prefix,
         "metrics_token": args.metrics_token,
         "ports": _parse_ports(args.port),
         "monitoring_dir": args.monitoring_dir,

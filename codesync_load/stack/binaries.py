@@ -29,8 +29,6 @@ DEBIAN_PACKAGES = {
 }
 
 
-
-
 def find_binary(name: str) -> str | None:
     """Absolute path of `name` on the current PATH, or None."""
     return shutil.which(name, path=os.environ.get("PATH", os.defpath))

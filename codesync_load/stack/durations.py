@@ -13,8 +13,15 @@ from __future__ import annotations
 
 import re
 
-_UNITS_MS = (("y", 365 * 86_400_000), ("w", 7 * 86_400_000), ("d", 86_400_000), ("h", 3_600_000),
-             ("m", 60_000), ("s", 1000), ("ms", 1))
+_UNITS_MS = (
+    ("y", 365 * 86_400_000),
+    ("w", 7 * 86_400_000),
+    ("d", 86_400_000),
+    ("h", 3_600_000),
+    ("m", 60_000),
+    ("s", 1000),
+    ("ms", 1),
+)
 _UNIT_MS = dict(_UNITS_MS)
 # Same grammar as Prometheus' model.ParseDuration: units in descending order, each at most once.
 DURATION_RE = re.compile(r"(?:\d+y)?(?:\d+w)?(?:\d+d)?(?:\d+h)?(?:\d+m(?!s))?(?:\d+s)?(?:\d+ms)?")

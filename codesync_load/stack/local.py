@@ -79,6 +79,7 @@ class LocalStack(Stack):
         scrape_interval: str | None = None,
         database_url: str | None = None,
         redis_url: str | None = None,
+        redis_prefix: str | None = None,
         metrics_token: str | None = None,
         ports: Mapping[str, int] | None = None,
         twin_args: Sequence[str] = (),
@@ -93,11 +94,14 @@ class LocalStack(Stack):
         self.scrape_interval = scrape_interval
         self.database_url = database_url or None
         self.redis_url = redis_url or None
+        self.redis_prefix = redis_prefix or None
+        self.twin_record: dict = {}
         self._token = metrics_token or None
         self.requested_ports = dict(ports or {})
         self.twin_args = list(twin_args)
         self.ready_timeout = ready_timeout
         self.jobs: list[str] = []
+        self.ports: dict[str, int] = {}
         self._procs: dict[str, ManagedProcess] = {}
         self._owns_state = False
         self._run_id: str | None = secrets.token_hex(6)
@@ -113,6 +117,7 @@ class LocalStack(Stack):
             if unknown:
                 raise HarnessError(f"--port {unknown[0]}=...: no such component; name one of {', '.join(PORT_NAMES)}")
             ports = pick_ports({name: self.requested_ports.get(name, 0) for name in PORT_NAMES})
+            self.ports = ports
             self._prepare_run_dir()
             token_file = self._write_token()
             webhook_url = f"http://{HOST}:{ports['webhook']}/alerts"
@@ -135,7 +140,7 @@ class LocalStack(Stack):
                 compress=self.compress,
             )
             self.jobs = rendered.jobs
-            self.notes = list(rendered.notes)
+            self.notes.extend(rendered.notes)
             check_configs(rendered, binaries["promtool"], binaries["amtool"])
             self._owns_state = True
             self._start_all(binaries, ports, rendered.prometheus_config, rendered.alertmanager_config)
@@ -155,9 +160,7 @@ class LocalStack(Stack):
             pids = " ".join(str(pid) for pid in sorted(set(live.values())))
             what = f"pids {pids}" if pids else f"{record.get('backend')} backend"
             where = "" if self.state_dir == resolve_state_dir(None) else f" --state-dir {self.state_dir}"
-            raise HarnessError(
-                f"a stack is already running ({what}); run `codesync-load stack down{where}` first"
-            )
+            raise HarnessError(f"a stack is already running ({what}); run `codesync-load stack down{where}` first")
         remove_state(self.state_dir)  # stale: every recorded process is gone
         self.notes.append("removed a stale state file whose processes were all gone")
 
@@ -272,6 +275,8 @@ class LocalStack(Stack):
             "REDIS_URL": self.redis_url or "",
             "METRICS_TOKEN": self._token or "",
         }
+        if self.redis_prefix:
+            env["CODESYNC_REDIS_PREFIX"] = self.redis_prefix
         # start_twin stops its child itself when the wait fails or is interrupted.
         twin = start_twin(
             self.run_dir,
@@ -283,6 +288,7 @@ class LocalStack(Stack):
             name="twin",
         )
         self._procs["twin"] = twin.process
+        self.twin_record = dict(twin.record)
         self._urls.update(api=twin.api_url, yjs=twin.yjs_url)
         self._components["twin"] = {
             "url": twin.api_url,
@@ -341,7 +347,9 @@ class LocalStack(Stack):
             "metrics_token": self._token,
             "alert_log": str(self.alert_log) if self.alert_log else None,
             "jobs": self.jobs,
+            "ports": self.ports,
             "faults": self.faults,
+            "twin": self.twin_record,
             "notes": self.notes,
             "components": self._components,
         }
@@ -361,7 +369,9 @@ class LocalStack(Stack):
         stack._token = record.get("metrics_token")
         stack.alert_log = Path(record["alert_log"]) if record.get("alert_log") else None
         stack.jobs = list(record.get("jobs") or [])
+        stack.ports = dict(record.get("ports") or {})
         stack.faults = list(record.get("faults") or [])
+        stack.twin_record = dict(record.get("twin") or {})
         stack.notes = list(record.get("notes") or [])
         stack._components = dict(record.get("components") or {})
         return stack

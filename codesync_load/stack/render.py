@@ -132,7 +132,6 @@ def render_prometheus(
         for key in _SD_KEYS:
             job.pop(key, None)
         job["static_configs"] = [{"targets": [targets[name]]}]
-        job.pop("relabel_configs", None)  # compose relabellings name container hosts
         if scrape_interval:
             job["scrape_interval"] = scrape_interval
             if job.get("scrape_timeout") and parse_duration(job["scrape_timeout"]) > parse_duration(scrape_interval):

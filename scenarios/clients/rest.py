@@ -10,7 +10,7 @@
 Why by hand: CodeSync sets `sessionId`, `csrf-token` and `token` with `Domain=localhost`, so a
 cookie jar talking to 127.0.0.1 drops them; this client keeps them itself and sends
 `Cookie: sessionId=..; csrf-token=..; token=..`, plus `x-csrf-token` on every state-changing
-call. The first call fetches `GET /health` to obtain the CSRF pair when none is held yet.
+call; when no CSRF pair is held yet, a state-changing call fetches `GET /health` first.
 
 Every call returns an `ApiResult` carrying the route TEMPLATE next to the concrete path, the
 status, the elapsed time, the envelope's error (code, statusCode, message) and the rate-limit

@@ -105,7 +105,21 @@ class SocketIOClient:
         self._lock = threading.Condition()
         self._waiting: dict[str, tuple[float, list[ChatRoundTrip]]] = {}
         self._refusal: str | None = None
-        self.sio = socketio.Client(reconnection=False, logger=False, engineio_logger=False, handle_sigint=False)
+        # No proxy from the environment: a load generator talks to its target directly.
+        # websocket-client reads http_proxy itself and honours `http_no_proxy` only when a
+        # proxy host is also given, hence the placeholder host that "*" then excludes.
+        # No reconnection: a dropped connection is a result, not something to hide.
+        self.sio = socketio.Client(
+            reconnection=False,
+            logger=False,
+            engineio_logger=False,
+            handle_sigint=False,
+            websocket_extra_options={
+                "http_proxy_host": "no-proxy.invalid",
+                "http_proxy_port": 9,
+                "http_no_proxy": ["*"],
+            },
+        )
         self.sio.on("connect", self._on_connect)
         self.sio.on("connect_error", self._on_connect_error)
         self.sio.on("disconnect", self._on_disconnect)

@@ -49,7 +49,9 @@ from scenarios.clients.propagation import DEFAULT_REGISTRY, AnnouncedEdits, Edit
 
 TEXT_NAME = "codesync"
 CLOSE_POLICY_VIOLATION = 1008
-_LEGACY_FLAG = {"legacy": True} if "legacy" in inspect.signature(ws_connect).parameters else {}
+_CONNECT_PARAMETERS = inspect.signature(ws_connect).parameters
+# websockets >= 15 reads proxy variables unless told not to; >= 16 warns unless legacy=True.
+_VERSION_FLAGS = {name: value for name, value in (("proxy", None), ("legacy", True)) if name in _CONNECT_PARAMETERS}
 _USE_DEFAULT_REGISTRY: Any = object()
 
 
@@ -95,13 +97,17 @@ class YjsEvent:
     value: float | None = None  # seconds, for latency
 
 
-def _utf16_len(text: str) -> int:
-    """Yjs clocks count UTF-16 code units of inserted strings."""
-    return len(text.encode("utf-16-le")) // 2
-
-
 class YjsClient:
-    """One editor of one document. Not for use by two emitting threads at once."""
+    """One editor of one document. Not for use by two emitting threads at once.
+
+    WebSocket options are explicit because the library's defaults do not suit a load
+    generator: no per-message deflate (y-websocket does not use it and it costs CPU), no proxy
+    from the environment, a 64 MiB message cap (a SyncStep2 of a large document exceeds the
+    default 1 MiB), and no client pings by default (the browser sends none; the server pings
+    every 30 s and `websockets` answers). `source_address` binds the socket to a loopback
+    address such as 127.0.0.2 so that the server's per-IP limit sees another client.
+    `registry=None` disables in-process latency matching (announcements still work).
+    """
 
     def __init__(
         self,
@@ -164,7 +170,7 @@ class YjsClient:
         self._synced = False
         self._awareness_clock = 0
         self._awareness_state: dict[str, Any] | None = None
-        self._sent_deletions: deque[bytes] = deque(maxlen=256)
+        self._sent_deletions: deque[tuple[tuple[int, int, int], ...] | None] = deque(maxlen=256)
         self._announced = AnnouncedEdits()
 
     # -- connection --------------------------------------------------------------------------
@@ -185,13 +191,12 @@ class YjsClient:
         started = time.perf_counter()
         options: dict[str, Any] = {
             "compression": None,
-            "proxy": None,
             "open_timeout": self.open_timeout,
             "close_timeout": self.close_timeout,
             "ping_interval": self.ping_interval,
             "ping_timeout": self.ping_timeout,
             "max_size": self.max_size,
-            **_LEGACY_FLAG,
+            **_VERSION_FLAGS,
         }
         if self.source_address:
             options["source_address"] = (self.source_address, 0)
@@ -347,11 +352,16 @@ class YjsClient:
     def _is_echo(self, update: bytes) -> bool:
         try:
             blocks, author = yp.update_authors(update)
+            if blocks:
+                return blocks == 1 and author == self.client_id
+            key = yp.deletion_key(update)
         except yp.FrameError as err:
             raise YjsProtocolError(f"{self.url} sent an unreadable update: {err}") from None
-        if blocks:
-            return blocks == 1 and author == self.client_id
-        return update in self._sent_deletions
+        # a deletion carries no author: it is ours if we sent exactly this delete set (once)
+        if key in self._sent_deletions:
+            self._sent_deletions.remove(key)
+            return True
+        return False
 
     def _on_update(self, update: bytes) -> None:
         with self._changed:
@@ -457,7 +467,7 @@ class YjsClient:
             mine_after = yp.decode_state_vector(self.doc.get_state()).get(self.client_id, 0)
         start = mine_before if mine_after > mine_before else None
         if start is None:
-            self._sent_deletions.append(update)
+            self._sent_deletions.append(yp.deletion_key(update))
         elif self.registry is not None:
             # recorded before the send: an in-process receiver may apply it before send() returns
             self.registry.record(self.client_id, start, time.perf_counter())

@@ -142,6 +142,35 @@ def update_authors(update: bytes) -> tuple[int, int | None]:
     return blocks, client
 
 
+def deletion_key(update: bytes) -> tuple[tuple[int, int, int], ...] | None:
+    """The delete set of a deletion-only update as sorted, merged (client, clock, length) ranges.
+
+    None when the update also carries structs. Two encoders may write the same delete set with
+    its clients in another order (Yjs sorts them, yrs need not): this key compares what was
+    deleted, not how it was written, so the server's re-encoded echo still matches our send.
+    """
+    blocks, pos = read_var_uint(update, 0)
+    if blocks:
+        return None
+    clients, pos = read_var_uint(update, pos)
+    ranges: list[tuple[int, int, int]] = []
+    for _ in range(clients):
+        client, pos = read_var_uint(update, pos)
+        count, pos = read_var_uint(update, pos)
+        for _ in range(count):
+            clock, pos = read_var_uint(update, pos)
+            length, pos = read_var_uint(update, pos)
+            ranges.append((client, clock, length))
+    merged: list[tuple[int, int, int]] = []
+    for client, clock, length in sorted(ranges):
+        if merged and merged[-1][0] == client and merged[-1][1] + merged[-1][2] >= clock:
+            last = merged[-1]
+            merged[-1] = (client, last[1], max(last[2], clock + length - last[1]))
+        else:
+            merged.append((client, clock, length))
+    return tuple(merged)
+
+
 def encode_awareness(entries: list[tuple[int, int, dict[str, Any] | None]]) -> bytes:
     """An awareness update from (client id, clock, state or None for "gone") entries."""
     out = bytearray(write_var_uint(len(entries)))

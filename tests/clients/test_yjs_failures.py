@@ -7,6 +7,7 @@ one scripted handler in a background thread of the test process.
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -31,7 +32,7 @@ Handler = Callable[[ServerConnection], Awaitable[None]]
 
 
 @contextmanager
-def scripted_server(handler: Handler) -> Iterator[str]:
+def scripted_server(handler: Handler, **options) -> Iterator[str]:
     """Run `handler` for every connection of a WebSocket server on a free loopback port."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
@@ -39,7 +40,7 @@ def scripted_server(handler: Handler) -> Iterator[str]:
     url: list[str] = []
 
     async def main() -> None:
-        async with serve(handler, "127.0.0.1", 0, compression=None) as server:
+        async with serve(handler, "127.0.0.1", 0, compression=None, **options) as server:
             port = next(iter(server.sockets)).getsockname()[1]
             url.append(f"ws://127.0.0.1:{port}")
             stop.append(loop.create_future())
@@ -197,3 +198,19 @@ def test_source_address_is_what_the_server_sees() -> None:
             with YjsClient(url, "doc", registry=EditRegistry(), source_address=address):
                 pass
     assert seen == ["127.0.0.2", "127.0.0.3"]
+
+
+def test_a_non_websocket_url_is_a_connect_error_naming_it() -> None:
+    with pytest.raises(YjsConnectError, match=re.escape("http://127.0.0.1:9/doc: WebSocket handshake failed")):
+        YjsClient("http://127.0.0.1:9", "doc", registry=EditRegistry()).connect()
+
+
+def test_an_http_server_refusing_the_upgrade_is_a_connect_error() -> None:
+    async def handler(ws: ServerConnection) -> None:  # never reached
+        await ws.wait_closed()
+
+    def refuse(connection, request):  # answers the upgrade request with a plain 403
+        return connection.respond(403, "forbidden\n")
+
+    with scripted_server(handler, process_request=refuse) as url, pytest.raises(YjsConnectError, match="HTTP 403"):
+        YjsClient(url, "doc", registry=EditRegistry()).connect()

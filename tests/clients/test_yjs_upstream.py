@@ -108,3 +108,23 @@ def test_source_address_binding(upstream_yws: str, doc_name: str) -> None:
     with YjsClient(upstream_yws, doc_name, source_address="127.0.0.7") as client:
         assert client._ws is not None
         assert client._ws.local_address[0] == "127.0.0.7"
+
+
+def test_five_editors_each_see_every_other_edit_once(upstream_yws: str, doc_name: str) -> None:
+    registry = EditRegistry()
+    editors = [YjsClient(upstream_yws, doc_name, name=f"e{i}", registry=registry) for i in range(5)]
+    try:
+        for editor in editors:
+            editor.connect()
+        rngs = [random.Random(i) for i in range(5)]
+        for _ in range(20):
+            for editor, rng in zip(editors, rngs, strict=True):
+                editor.type_near_start(rng)
+        for editor in editors:
+            editor.wait_for(lambda c: c.updates_received == 80 and c.echoes_received == 20, what="4x20 updates")
+        texts = {editor.text() for editor in editors}
+        assert len(texts) == 1 and len(texts.pop()) == 100
+        assert [len(editor.latencies) for editor in editors] == [80] * 5
+    finally:
+        for editor in editors:
+            editor.close()

@@ -104,3 +104,13 @@ def test_announcements_pair_in_either_order() -> None:
     assert announced.applied(9, 1, 2, wall=60.5) == [pytest.approx(0.5)]
     # a stale announcement for an edit never seen in an Update stays unmatched
     assert announced.announced(9, 40, sent_wall=1.0) is None
+
+
+def test_deletion_key_ignores_client_order_and_merges_ranges() -> None:
+    # two encodings of one delete set: clients 5 and 9, written in either order
+    ds_a = b"\x00" + b"\x02" + b"\x05\x01\x00\x02" + b"\x09\x02\x03\x01\x04\x01"
+    ds_b = b"\x00" + b"\x02" + b"\x09\x01\x03\x02" + b"\x05\x01\x00\x02"
+    assert yp.deletion_key(ds_a) == yp.deletion_key(ds_b) == ((5, 0, 2), (9, 3, 2))
+    doc = pycrdt.Doc()
+    doc.get("codesync", type=pycrdt.Text).insert(0, "abc")
+    assert yp.deletion_key(doc.get_update(b"\x00")) is None  # carries structs

@@ -139,15 +139,19 @@ def reconcile(ledger: Any, api: tuple[Samples, Samples], yjs: tuple[Samples, Sam
     for (method, route, status), count in ledger.entries("http"):
         if status == 0:
             continue  # no response: the server never counted it
-        check(f"http {method} {route} {status}", count, delta(a0, a1, http, method=method, route=route,
-                                                                status_code=str(status)))
+        check(
+            f"http {method} {route} {status}",
+            count,
+            delta(a0, a1, http, method=method, route=route, status_code=str(status)),
+        )
     check("http total", ledger.total("http") - ledger.total("http", status=0), delta(a0, a1, http))
     for (channel, code), count in ledger.entries("error"):
         if channel == "http" and code not in ("TRANSPORT",):
             check(f"errors {code}", count, delta(a0, a1, "codesync_errors_total", code=code))
     ws_total = "codesync_websocket_connections_total"
-    check("socketio connections", ledger.get("connection", "socketio", "opened"), delta(a0, a1, ws_total,
-                                                                                     type="socketio"))
+    check(
+        "socketio connections", ledger.get("connection", "socketio", "opened"), delta(a0, a1, ws_total, type="socketio")
+    )
     check("yjs connections", ledger.get("connection", "yjs", "opened"), delta(y0, y1, ws_total, type="yjs"))
     msgs = "codesync_websocket_messages_total"
     yjs_sent = ledger.total("message", channel="yjs", direction="sent")

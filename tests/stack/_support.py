@@ -1,11 +1,12 @@
 """Helpers for the stack tests: run the CLI, poll with a deadline, count our children.
 
-    >>> result = run_cli("stack", "status", "--json", "--state-dir", str(tmp))
-    >>> wait_for(lambda: alerts_delivered(log, "ServiceDown"), 60, "ServiceDown delivered")
+>>> result = run_cli("stack", "status", "--json", "--state-dir", str(tmp))
+>>> wait_for(lambda: alerts_delivered(log, "ServiceDown"), 60, "ServiceDown delivered")
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -28,7 +29,8 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120)
     return subprocess.run(
         [sys.executable, "-m", "codesync_load.cli", *args],
         cwd=REPO,
-        env={**os.environ, **(env or {})},
+        # A DATABASE_URL/REDIS_URL of the caller's shell must not leak into the stack's twin.
+        env={**os.environ, "DATABASE_URL": "", "REDIS_URL": "", **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -94,3 +96,45 @@ class Traffic:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+
+
+PROBE_TEST = """
+import json
+import os
+
+
+def test_probe(codesync_stack):
+    stack = codesync_stack
+    record = {
+        "backend": stack.backend,
+        "api_url": stack.api_url,
+        "yjs_url": stack.yjs_url,
+        "prometheus_url": stack.prometheus_url,
+        "alertmanager_url": stack.alertmanager_url,
+        "metrics_token": stack.metrics_token,
+        "components": stack.components,
+        "ready": stack.ready(),
+        "run_dir": str(getattr(stack, "run_dir", "")),
+    }
+    with open(os.environ["PROBE_OUT"], "w") as handle:
+        json.dump(record, handle)
+"""
+
+
+def run_fixture_probe(tmp_path: Path, *options: str) -> tuple[subprocess.CompletedProcess, dict | None]:
+    """Run a one-test pytest session that uses the root conftest's `codesync_stack` fixture.
+
+    Returns the session's result and what the fixture's stack looked like inside it.
+    """
+    test_file = tmp_path / "test_probe.py"
+    test_file.write_text(PROBE_TEST)
+    out = tmp_path / "probe.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "conftest", "-p", "no:cacheprovider", "-q", str(test_file), *options],
+        cwd=REPO,
+        env={**os.environ, "PROBE_OUT": str(out)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    return result, (json.loads(out.read_text()) if out.exists() else None)

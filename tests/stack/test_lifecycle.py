@@ -40,13 +40,20 @@ def _assert_nothing_left(components: dict, state_dir: Path) -> None:
     assert not state_path(state_dir).exists()
 
 
-def test_cli_up_status_down_runs_detached_and_leaves_nothing(tmp_path: Path) -> None:
-    up = run_cli("stack", "up", "--state-dir", str(tmp_path), "--compress", "30", "--scrape-interval", "1s", "--json")
+def test_cli_up_status_down_runs_detached_and_leaves_nothing(
+    tmp_path: Path, pg_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    up = run_cli(
+        "stack", "up", "--state-dir", str(tmp_path), "--compress", "30", "--scrape-interval", "1s", "--json",
+        "--database-url", pg_url, "--redis-url", redis_url, "--redis-prefix", redis_prefix,
+    )  # fmt: skip
     assert up.returncode == 0, up.stderr
     record = read_state(tmp_path)
     components = record["components"]
     try:
         assert list(components) == COMPONENTS
+        # The twin was given the database and Redis (and the exporter watches that database).
+        assert (record["twin"]["storage"], record["twin"]["state"]) == ("postgresql", "redis")
         printed = json.loads(up.stdout)
         assert {name: c["pid"] for name, c in printed["components"].items()} == {
             name: c["pid"] for name, c in components.items()

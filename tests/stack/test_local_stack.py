@@ -20,7 +20,7 @@ from codesync_load.stack.local import LocalStack
 from codesync_load.stack.render import REQUIRED_JOBS
 from codesync_load.stack.state import pid_alive, read_state
 from codesync_load.stack.webhook import alerts_delivered, read_deliveries
-from tests.stack._support import Traffic, child_pids, run_cli, wait_for
+from tests.stack._support import Traffic, child_pids, run_cli, run_fixture_probe, wait_for
 
 COMPONENTS = {"webhook", "twin", "node-exporter", "postgres-exporter", "redis-exporter", "alertmanager", "prometheus"}
 
@@ -152,6 +152,29 @@ def test_second_up_on_the_same_state_dir_is_refused(stack: LocalStack) -> None:
         open_stack("local", state_dir=stack.state_dir).up()
     # The refusal touched nothing: the first stack's record and processes are intact.
     assert read_state(stack.state_dir)["run_id"] == stack.record()["run_id"]
+    assert stack.ready()
+
+
+def test_fixture_with_external_options_uses_these_urls(stack: LocalStack, tmp_path: Path) -> None:
+    before = child_pids()
+    result, seen = run_fixture_probe(
+        tmp_path,
+        "--stack-backend=external",
+        f"--api-url={stack.api_url}",
+        f"--yjs-url={stack.yjs_url}",
+        f"--prometheus-url={stack.prometheus_url}",
+        f"--alertmanager-url={stack.alertmanager_url}",
+        f"--metrics-token={stack.metrics_token}",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert seen["backend"] == "external" and seen["ready"] is True
+    assert (seen["api_url"], seen["prometheus_url"], seen["metrics_token"]) == (
+        stack.api_url,
+        stack.prometheus_url,
+        stack.metrics_token,
+    )
+    assert {c["pid"] for c in seen["components"].values()} == {None}
+    assert child_pids() == before
     assert stack.ready()
 
 

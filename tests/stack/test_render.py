@@ -128,7 +128,7 @@ def test_a_rule_prometheus_rejects_gives_promtools_first_error(tmp_path: Path) -
     monitoring = tmp_path / "monitoring"
     shutil.copytree(MONITORING_DIR, monitoring)
     alerts = monitoring / "alerts.yml"
-    alerts.write_text(alerts.read_text().replace("pg_up{job=\"postgres-exporter\"} == 0", "pg_up{job= == 0", 1))
+    alerts.write_text(alerts.read_text().replace('pg_up{job="postgres-exporter"} == 0', "pg_up{job= == 0", 1))
     run = tmp_path / "run"
     run.mkdir()
     rendered = _render(run, monitoring)

@@ -60,6 +60,11 @@ def open_socket(base_url: str, document: str, source_ip: str | None = None, time
     )
 
 
+def sync_step2(update: bytes) -> bytes:
+    """A SyncStep2 frame carrying `update` (pycrdt only builds it as a reply to a SyncStep1)."""
+    return bytes([YMessageType.SYNC, YSyncMessageType.SYNC_STEP2]) + _framed(update)
+
+
 def encode_awareness(entries: list[tuple[int, int, Any]]) -> bytes:
     """An awareness update payload: (client id, clock, state) triples, state None = removed."""
     out = [write_var_uint(len(entries))]
@@ -142,8 +147,7 @@ class YjsTestClient:
             sub, payload = frame[1], read_message(frame[2:])
             if sub == YSyncMessageType.SYNC_STEP1:
                 kind = "step1"
-                reply = self.doc.get_update(payload)
-                self.send(bytes([YMessageType.SYNC, YSyncMessageType.SYNC_STEP2]) + _framed(reply))
+                self.send(sync_step2(self.doc.get_update(payload)))
             elif sub == YSyncMessageType.SYNC_STEP2:
                 kind = "step2"
                 self.doc.apply_update(payload)

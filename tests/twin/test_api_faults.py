@@ -7,13 +7,16 @@ since the CLI keeps CodeSync's 30 s.
 from __future__ import annotations
 
 import asyncio
+import gzip
+import http.server
 import random
+import threading
 import time
 from pathlib import Path
 
 import aiohttp
 
-from tests.twin._http import CookieClient, delta, scrape, value
+from tests.twin._http import CookieClient, delta, scrape, value, wait_for
 from twin.api.middleware import ERROR_BURST_SEED
 from twin.config import TwinConfig
 from twin.faults import parse_faults
@@ -138,3 +141,47 @@ def test_request_timeout_answers_408(tmp_path: Path) -> None:
     assert body == {"error": {"message": "Request timeout", "code": "REQUEST_TIMEOUT", "statusCode": 408}}
     assert 0.3 <= elapsed < 1.5
     assert b'codesync_errors_total{code="REQUEST_TIMEOUT",type="TimeoutError"} 1.0' in exposition
+
+
+class _SentryRecorder(http.server.BaseHTTPRequestHandler):
+    """Stands in for Sentry's ingest endpoint on loopback: keeps every envelope it is sent."""
+
+    envelopes: list[bytes] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        encoding = self.headers.get("Content-Encoding", "")
+        if encoding == "gzip":
+            body = gzip.decompress(body)
+        elif encoding == "br":
+            import brotli  # only when sentry-sdk itself found it installed
+
+            body = brotli.decompress(body)
+        type(self).envelopes.append(body)
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_5xx_answers_are_reported_to_sentry_and_4xx_are_not(twin_factory) -> None:
+    _SentryRecorder.envelopes = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SentryRecorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        dsn = f"http://publickey@127.0.0.1:{server.server_address[1]}/42"
+        twin = twin_factory(faults=["error-burst=1.0"], env={"SENTRY_DSN": dsn}, name="sentry")
+        with CookieClient(twin.api_url) as client:
+            assert client.get("/not/api/route").status_code == 404  # an answered 4xx
+            assert client.get("/api/sessions").status_code == 500  # every /api request fails
+        wait_for(lambda: _SentryRecorder.envelopes, timeout=15, what="an envelope at the fake Sentry")
+        events = b"\n".join(_SentryRecorder.envelopes)
+        assert b"InternalError" in events and b"error-burst" in events
+        assert b"NotFoundError" not in events  # sent in order: a 4xx report would have come first
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

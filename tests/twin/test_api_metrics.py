@@ -47,6 +47,7 @@ def test_every_response_is_counted_once_with_its_route_template(api: TwinProcess
         client.get("/no/such/thing")
         client.get("/api/nothing/here")
         client.post("/health")  # a known path with an unknown method is an unknown route
+        assert client.request("HEAD", "/health").status_code == 200  # as Express, HEAD for every GET
         scrape(metrics_url)  # scrapes in between are never counted
         after = scrape(metrics_url)
 
@@ -57,6 +58,7 @@ def test_every_response_is_counted_once_with_its_route_template(api: TwinProcess
         ("PUT", "/api/sessions/:id/files/:path/content", "200"): 2,
         ("GET", "unmatched", "404"): 2,
         ("POST", "unmatched", "404"): 1,
+        ("HEAD", "/health", "200"): 1,
     }
     for (method, route, status), count in expected.items():
         labels = {"method": method, "route": route, "status_code": status}

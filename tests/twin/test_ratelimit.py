@@ -105,3 +105,19 @@ def test_unreachable_redis_is_one_line(url: str) -> None:
         asyncio.run(open_limiter(TwinConfig(redis_url=url)))
     message = str(info.value)
     assert "REDIS_URL" in message and "\n" not in message and "hunter2" not in message
+
+
+def test_memory_limiter_forgets_idle_keys() -> None:
+    async def scenario() -> tuple[int, int]:
+        limiter = MemoryRateLimiter()
+        for i in range(100):
+            await limiter.hit(f"idle:{i}", 5, 0.2)
+        held = limiter.keys()
+        await asyncio.sleep(0.25)  # every one of those windows has passed
+        for _ in range(MemoryRateLimiter.SWEEP_EVERY - 100):
+            await limiter.hit("busy", 10**6, 0.2)
+        return held, limiter.keys()
+
+    held, after_sweep = asyncio.run(scenario())
+    assert held == 100
+    assert after_sweep == 1  # only "busy" is left

@@ -106,6 +106,7 @@ def test_sigterm_with_open_keepalive_connections_stops_within_5s(twin_factory) -
     finally:
         for sock in sockets:
             sock.close()
+    print(f"SIGTERM to exit with 9 open connections: {elapsed:.2f} s")
     assert code == 0
     assert elapsed < 5.0, f"took {elapsed:.2f} s"
 

@@ -102,7 +102,10 @@ def test_valid_token_in_auth_or_cookie_is_admitted(api: TwinProcess, alice: User
         by_auth, by_cookie = Peer(api.api_url), Peer(api.api_url)
         try:
             await by_auth.connect(token=alice.token)
-            await by_cookie.connect(headers={"Cookie": f"csrf-token=abc; token={alice.token}"})
+            # CodeSync's CORS setting shapes headers only: a foreign Origin is not refused.
+            await by_cookie.connect(
+                headers={"Cookie": f"csrf-token=abc; token={alice.token}", "Origin": "http://elsewhere.example"}
+            )
             session_id = alice.api.create_session()["id"]
             echo = await by_cookie.join(session_id)
             assert echo["userId"] == alice.id

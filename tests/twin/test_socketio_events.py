@@ -66,6 +66,61 @@ async def connected(target: Target, *people: User) -> list[Peer]:
     return peers
 
 
+def test_long_polling_client_takes_part_like_a_websocket_one(target: Target, users: dict[str, User]) -> None:
+    alice, bob = users["alice"], users["bob"]
+    session_id = new_session(alice)
+
+    async def scenario() -> None:
+        a, b = Peer(target.url), Peer(target.url)
+        try:
+            await a.connect(token=alice.token, transport="polling")
+            await b.connect(token=bob.token)
+            assert a.sio.transport() == "polling"
+            await b.join(session_id)
+            await a.join(session_id)
+            assert (await b.wait_for("user:joined"))["userId"] == alice.id
+            echo = await b.chat(session_id, "to the poller")
+            assert await a.wait_for("chat:message:new", where=lambda p: p["id"] == echo["id"]) == echo
+        finally:
+            await close_all(a, b)
+
+    asyncio.run(scenario())
+
+
+def test_packet_over_the_size_cap_drops_only_that_connection(target: Target, users: dict[str, User]) -> None:
+    """Past Engine.IO's 1 MB packet cap (Socket.IO's maxHttpBufferSize) the connection is closed."""
+    alice, bob = users["alice"], users["bob"]
+    session_id = new_session(alice)
+    url = target.url + "/metrics"
+
+    async def scenario() -> None:
+        before = scrape(url)
+        a, b = await connected(target, alice, bob)
+        try:
+            await a.join(session_id)
+            await b.join(session_id)
+            await b.emit("chat:message:send", {"sessionId": session_id, "content": "x" * 1_200_000})
+            left = await a.wait_for("user:left")
+            assert left["userId"] == bob.id
+            await asyncio.to_thread(wait_for, lambda: not b.sio.connected, 10.0, 0.05, "oversized sender dropped")
+            assert (await a.chat(session_id, "still fine"))["content"] == "still fine"
+            assert b.named("chat:message:new")[-1]["content"] != "x" * 1_200_000
+        finally:
+            await close_all(a, b)
+        await asyncio.to_thread(
+            wait_for,
+            lambda: (
+                value(scrape(url), "codesync_websocket_connections_active", type="socketio")
+                == value(before, "codesync_websocket_connections_active", type="socketio")
+            ),
+            10.0,
+            0.05,
+            "active connections back to the start",
+        )
+
+    asyncio.run(scenario())
+
+
 def test_join_tells_the_others_and_not_the_joiner(target: Target, users: dict[str, User]) -> None:
     alice, bob = users["alice"], users["bob"]
     session_id = new_session(alice)

@@ -50,6 +50,12 @@ def test_the_101st_connection_in_the_window_is_refused(
 
     async def scenario() -> None:
         before = scrape(metrics)
+        # The channel's series exist at zero before the first connection (initialise_channel).
+        for name in ("codesync_websocket_connections_active", "codesync_websocket_connections_total"):
+            assert before[(name, frozenset({("type", "socketio")}))] == 0
+        for direction in ("inbound", "outbound"):
+            labels = frozenset({("type", "socketio"), ("direction", direction)})
+            assert before[("codesync_websocket_messages_total", labels)] == 0
         for _ in range(LIMIT):
             await _connect_and_close(twin.api_url, alice)
         at_limit = scrape(metrics)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import time
+from pathlib import Path
 
 import socketio
 
@@ -20,7 +22,7 @@ from tests.twin.test_socketio_support import Peer, close_all, register_user
 SHUTDOWN_BOUND_S = 5.0
 
 
-def test_sigterm_with_open_socketio_clients_stops_within_bound(twin_factory) -> None:
+def test_sigterm_with_open_socketio_clients_stops_within_bound(twin_factory, tmp_path: Path) -> None:
     twin = twin_factory(name="sioterm")
     alice, bob = register_user(twin.api_url, "Alice"), register_user(twin.api_url, "Bob")
     session_id = alice.api.create_session()["id"]
@@ -47,6 +49,8 @@ def test_sigterm_with_open_socketio_clients_stops_within_bound(twin_factory) -> 
             while any(p.sio.connected for p in peers) or polling.connected:
                 assert time.monotonic() < deadline, "clients were not told that the server went away"
                 await asyncio.sleep(0.02)
+            # An orderly Socket.IO disconnect, not a dropped transport.
+            assert [p.disconnect_reason for p in peers] == ["server disconnect"] * len(peers)
             return elapsed
         finally:
             await close_all(*peers)
@@ -55,3 +59,10 @@ def test_sigterm_with_open_socketio_clients_stops_within_bound(twin_factory) -> 
     elapsed = asyncio.run(scenario())
     assert elapsed < SHUTDOWN_BOUND_S, f"twin took {elapsed:.2f} s to stop with open Socket.IO clients"
     assert "Traceback" not in (twin.process.log_path.read_text() if twin.process.log_path else "")
+    # The disconnect handlers ran during shutdown: both joined users are marked left.
+    with sqlite3.connect(f"file:{tmp_path / 'sioterm.sqlite3'}?mode=ro", uri=True) as conn:
+        rows = conn.execute(
+            "SELECT user_id, left_at IS NOT NULL FROM session_participants WHERE session_id = ? ORDER BY user_id",
+            (session_id,),
+        ).fetchall()
+    assert sorted(rows) == sorted([(alice.id, 1), (bob.id, 1)])

@@ -59,24 +59,34 @@ class Peer:
         self.url = url
         self.events: list[tuple[str, Any]] = []
         self.refusal: Any = None
+        self.disconnect_reason: str | None = None
         self.sio = socketio.AsyncClient(reconnection=False, logger=False, engineio_logger=False)
         self.sio.on("connect_error", self._on_connect_error)
+        self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("*", self._on_event)
 
     async def _on_connect_error(self, data: Any = None) -> None:
         self.refusal = data
 
+    async def _on_disconnect(self, reason: Any = None) -> None:
+        self.disconnect_reason = str(reason)
+
     async def _on_event(self, event: str, *args: Any) -> None:
         self.events.append((event, args[0] if args else None))
 
-    async def connect(self, *, token: str | None = None, auth: Any = None, headers: dict | None = None) -> None:
-        """Connect over websocket; raises Refused with the server's connect_error message."""
+    async def connect(
+        self,
+        *,
+        token: str | None = None,
+        auth: Any = None,
+        headers: dict | None = None,
+        transport: str = "websocket",
+    ) -> None:
+        """Connect (websocket, or long-polling only); raises Refused with the server's connect_error message."""
         if token is not None:
             auth = {"token": token}
         try:
-            await self.sio.connect(
-                self.url, auth=auth, headers=headers or {}, transports=["websocket"], wait_timeout=10
-            )
+            await self.sio.connect(self.url, auth=auth, headers=headers or {}, transports=[transport], wait_timeout=10)
         except socketio.exceptions.ConnectionError as err:
             data = self.refusal
             message = data.get("message") if isinstance(data, dict) else str(data or err)

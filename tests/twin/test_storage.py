@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -83,6 +84,8 @@ def test_yjs_state_round_trip_across_connections(config: TwinConfig, run_id: str
 
 
 def test_every_query_is_metered_with_prisma_names(config: TwinConfig) -> None:
+    email = f"dup-{uuid.uuid4().hex[:8]}@example.com"
+
     async def scenario() -> Samples:
         metrics = _metrics()
         store = await open_store(config, metrics)
@@ -91,19 +94,16 @@ def test_every_query_is_metered_with_prisma_names(config: TwinConfig) -> None:
             await store.save_yjs_state("cmeter:a.py", b"x")
             await store.load_yjs_state("cmeter:a.py")
             await store.load_yjs_state("cmeter:a.py")
+            user = await store.create_user(email, "Dup", "hash")
+            assert user["email"] == email
             with pytest.raises(StoreConflict):
-                user = await store.create_user("dup@example.com", "Dup", "hash")
-                await store.create_user("dup@example.com", "Dup", "hash")
-            assert user["email"] == "dup@example.com"
+                await store.create_user(email, "Dup again", "hash")
             after = _samples(metrics)
             return {k: after.get(k, 0) - before.get(k, 0) for k in after}
         finally:
             await store.close()
 
-    try:
-        moved = run(scenario())
-    except StoreConflict:  # pragma: no cover - a PG database reused by an earlier test
-        pytest.fail("dup@example.com existed before the test")
+    moved = run(scenario())
 
     def count(operation: str, model: str, status: str) -> float:
         key = (

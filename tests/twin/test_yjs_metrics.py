@@ -11,9 +11,10 @@ import time
 
 import pytest
 import requests
+from pycrdt import create_update_message
 
 from tests.twin._http import delta, scrape, value
-from tests.twin._yjs import YjsTestClient, unique_document
+from tests.twin._yjs import YjsTestClient, sync_step2, unique_document
 
 
 def metrics_url(twin) -> str:
@@ -90,6 +91,34 @@ def test_garbage_frames_are_counted_inbound_and_close_the_gauge_back_down(twin):
     assert delta(before, after, "codesync_websocket_messages_total", type="yjs", direction="inbound") == 4
     assert delta(before, after, "codesync_websocket_connections_total", type="yjs") == 2
     assert delta(before, after, "codesync_yjs_operations_total") == 0
+
+
+def test_an_update_that_brings_nothing_new_is_neither_echoed_nor_counted(twin):
+    """CodeSync counts and persists in a Yjs 'update' handler, which only fires on a change."""
+    doc = unique_document("known")
+    before = scrape(metrics_url(twin))
+    with YjsTestClient(twin.yjs_url, doc) as a, YjsTestClient(twin.yjs_url, doc) as b:
+        a.sync()
+        b.sync()
+        first = a.insert(0, "once")
+        b.wait_for(lambda: len(b.updates_received) == 1, what="the first update")
+        a.send(create_update_message(first))  # the same update again
+        a.insert(4, "!")  # frames are handled in order: when this arrives, the duplicate was handled
+        b.wait_for(lambda: len(b.updates_received) == 2, what="the second update")
+        a.wait_for(lambda: a.echoes == 2, what="both echoes")
+        assert b.content == "once!"
+        full_state = a.doc.get_update()
+        # A reconnecting editor's SyncStep2 carries everything it has: nothing new to the server.
+        with YjsTestClient(twin.yjs_url, doc) as again:
+            again.sync()
+            again.send(sync_step2(full_state))
+            again.insert(0, ">")
+            for client in (a, b, again):
+                client.wait_for(lambda c=client: c.content == ">once!", what="the third update")
+        assert len(b.updates_received) == 3
+        assert a.echoes == 2
+    after = wait_value(twin, "codesync_yjs_documents_active", 0)
+    assert delta(before, after, "codesync_yjs_operations_total", operation_type="update") == 3
 
 
 @pytest.mark.parametrize("state", ["in-process", "redis"])

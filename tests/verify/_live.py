@@ -103,7 +103,8 @@ class KnownTraffic:
 
 def drive_known_traffic(api_url: str, prom: Prom, run_dir: Path) -> KnownTraffic:
     """Exactly 37 HTTP requests, 2 sessions created and 1 deleted, one Socket.IO connection
-    (join + one chat) held until scraped, one search 429: all in the ledger at run_dir."""
+    (join + one chat) held until scraped, 31 searches of which the last is refused (429),
+    spread over several scrapes: all recorded in the ledger at run_dir."""
     run_dir.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(meta={"profile": "verify-test", "prometheus_url": prom.url})
     recorder = Recorder(ledger)
@@ -124,10 +125,12 @@ def drive_known_traffic(api_url: str, prom: Prom, run_dir: Path) -> KnownTraffic
         recorder.session("created")
         gone = api.create_session("verify deleted").raise_for_error().data["session"]  # 4
         recorder.session("created")
+        api.list_sessions().raise_for_error()  # 5
+        # Searches are paced over several scrapes, so rate()-based panels see a run, not a blip.
+        statuses = [api.search(kept["id"], "needle").status for _ in range(8)]  # 6..13
         wait_for(prom, 'sum(codesync_sessions_active{job="codesync-backend"})', base_sessions + 2)
-        api.delete_session(gone["id"]).raise_for_error()  # 5
+        api.delete_session(gone["id"]).raise_for_error()  # 14
         recorder.session("deleted")
-        api.list_sessions().raise_for_error()  # 6
 
         sio = SocketIOClient(api_url, api.token, observers=(recorder.socketio_event,))
         sio.connect()
@@ -141,8 +144,9 @@ def drive_known_traffic(api_url: str, prom: Prom, run_dir: Path) -> KnownTraffic
             sio.disconnect()
             recorder.connection("socketio", "closed")
             recorder.participant(kept["id"], "left")
-
-        statuses = [api.search(kept["id"], "needle").status for _ in range(31)]  # 7..37: 30 x 200, 1 x 429
+        for batch in (8, 8, 7):  # 15..37: the 31st search of the window is refused (limit 30)
+            statuses += [api.search(kept["id"], "needle").status for _ in range(batch)]
+            wait_for_next_scrape(prom, "codesync-backend")
         assert statuses.count(429) == 1 and statuses[-1] == 429, statuses
     finally:
         api.close()

@@ -68,6 +68,9 @@ def build_api_app(ctx: ProcessContext) -> web.Application:
     app[CTX] = ctx
     app[ERROR_BURST_RNG] = random.Random(ERROR_BURST_SEED)
     for method, template, handler in ROUTES:
-        app.router.add_route(method, aiohttp_path(template), handler)
+        if method == "GET":  # Express answers HEAD for every GET route; so does the twin
+            app.router.add_get(aiohttp_path(template), handler)
+        else:
+            app.router.add_route(method, aiohttp_path(template), handler)
     app.on_startup.append(_init_sessions_gauge)
     return app

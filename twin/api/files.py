@@ -42,7 +42,8 @@ READ_ONLY_ROLES = ("VIEWER", "COMMENTER")
 
 
 def _path(request: web.Request) -> str:
-    """The file path from the URL, decoded once more if the client double-encoded it."""
+    """The file path from the URL: aiohttp decodes it once, and CodeSync's route runs
+    decodeURIComponent on the already-decoded parameter, so a second decoding is applied too."""
     raw = request.match_info["path"]
     return validation.file_path(unquote(raw) if "%" in raw else raw, field="path")
 

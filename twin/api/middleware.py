@@ -73,15 +73,13 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
     if _passthrough(request) or (request.method == "GET" and request.path == "/metrics"):
         return await handler(request)
     started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    finally:
-        request.app[CTX].metrics.http_response(
-            request.method, route_template(request), status, time.perf_counter() - started, raw_path=request.path
-        )
+    # A request the client abandons raises CancelledError here and is not recorded: Express
+    # records on the response's `finish`, which an aborted request never reaches.
+    response = await handler(request)
+    request.app[CTX].metrics.http_response(
+        request.method, route_template(request), response.status, time.perf_counter() - started, raw_path=request.path
+    )
+    return response
 
 
 @web.middleware
@@ -130,7 +128,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             and request.app[ERROR_BURST_RNG].random() < faults.param("error-burst")
         ):
             raise InternalError("Internal server error (injected by the error-burst fault)")
-        response = await asyncio.wait_for(handler(request), timeout=ctx.config.request_timeout_s)
+        async with asyncio.timeout(ctx.config.request_timeout_s):
+            response = await handler(request)
     except ApiError as err:
         error = err
     except web.HTTPException as exc:

@@ -102,6 +102,7 @@ class RealtimeServer:
             engineio_logger=False,
         )
         self.connections: dict[str, Connection] = {}
+        self._requests: dict[int, web.Request] = {}  # by id(): aiohttp requests are unhashable
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         for event, action in (
@@ -116,8 +117,17 @@ class RealtimeServer:
             self.sio.on(event, self._guarded(event, action))
 
     def attach(self, app: web.Application) -> None:
-        self.sio.attach(app, socketio_path="socket.io")
+        """Route /socket.io/ (GET and POST, as Engine.IO needs) through `_handle_http`."""
+        app.router.add_route("*", "/socket.io/", self._handle_http)
         app.on_shutdown.append(self._on_shutdown)
+
+    async def _handle_http(self, request: web.Request) -> web.StreamResponse:
+        """Engine.IO's handler, with the request remembered while it runs (see `_on_shutdown`)."""
+        self._requests[id(request)] = request
+        try:
+            return await self.sio.handle_request(request)
+        finally:
+            self._requests.pop(id(request), None)
 
     def connection_count(self) -> int:
         return len(self.connections)
@@ -177,16 +187,41 @@ class RealtimeServer:
         connection.sessions.clear()
 
     async def _on_shutdown(self, app: web.Application) -> None:
-        """Disconnect every client quickly so open sockets never hold the twin's shutdown."""
+        """Disconnect every client and end every Socket.IO request, well inside the stop bound.
+
+        aiohttp runs this after it has stopped reading from open connections, so a client
+        can no longer complete a WebSocket close handshake and its handler would only end
+        when aiohttp cancels it, twice the runner's grace later (and an Engine.IO-level close
+        would wait for a poll that is never read). Hence: disconnect every client at the
+        Socket.IO level (its disconnect handler runs, participants are marked left, a held
+        long-poll returns the DISCONNECT packet), give the writers a moment to flush, then
+        close the transports of the requests still running.
+        """
         budget = max(0.5, self.ctx.config.shutdown_timeout_s / 4)
+        deadline = asyncio.get_running_loop().time() + budget
+
+        def left() -> float:
+            return max(0.05, deadline - asyncio.get_running_loop().time())
+
         sids = list(self.connections)
         if sids:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(
-                    asyncio.gather(*(self.sio.disconnect(sid) for sid in sids), return_exceptions=True), budget
+                    asyncio.gather(*(self.sio.disconnect(sid) for sid in sids), return_exceptions=True), left()
                 )
+        await self._wait_requests_done(min(0.2, left()))
+        for request in list(self._requests.values()):
+            if request.transport is not None:
+                request.transport.close()
+        await self._wait_requests_done(left())
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.sio.shutdown(), budget)
+            await asyncio.wait_for(self.sio.shutdown(), left())
+
+    async def _wait_requests_done(self, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        until = loop.time() + timeout
+        while self._requests and loop.time() < until:
+            await asyncio.sleep(0.01)
 
     # -- event plumbing ------------------------------------------------------------------------
     def _guarded(self, event: str, action: EventAction) -> Callable[..., Awaitable[None]]:

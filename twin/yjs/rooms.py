@@ -2,7 +2,7 @@
 
     >>> rooms = RoomRegistry(ctx)
     >>> room = await rooms.join("sess1:src/main.py", conn)    # loads the stored state once
-    >>> room.apply_update(update); room.broadcast(frame)
+    >>> for change in room.apply_update(update): room.broadcast(update_message(change))
     >>> await rooms.leave(room, conn)                          # last one out flushes, then unloads
     >>> await rooms.flush_all()                                # at shutdown
 
@@ -21,7 +21,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from pycrdt import Doc, Text
+from pycrdt import Doc, Text, TransactionEvent
 
 from twin.context import ProcessContext
 from twin.yjs.awareness import AwarenessTable
@@ -46,6 +46,10 @@ class Room:
         self.conns: dict[Connection, None] = {}  # insertion-ordered set
         self.awareness = AwarenessTable()
         self.dirty = False
+        # What the doc emits per transaction that changed it (Yjs' 'update' event); stays empty
+        # for an update that brings nothing new or is still missing what it depends on.
+        self._changes: list[bytes] = []
+        self._subscription = self.doc.observe(self._on_change)
         self._persist = not ctx.config.faults.active("yjs-drop-persist")
         self._timer: asyncio.TimerHandle | None = None
         self._flush_task: asyncio.Task[None] | None = None
@@ -56,14 +60,32 @@ class Room:
         for conn in self.conns:
             conn.send(frame)
 
-    def apply_update(self, update: bytes) -> None:
-        """Apply a client's update (ValueError if pycrdt rejects it), count it, schedule its write."""
+    def _on_change(self, event: TransactionEvent) -> None:
+        self._changes.append(event.update)
+
+    def load(self, state: bytes) -> None:
+        """Apply the stored full state; loading is not an edit, so it is neither counted nor sent."""
+        self.doc.apply_update(state)
+        self._changes.clear()
+
+    def apply_update(self, update: bytes) -> list[bytes]:
+        """Apply a client's update (ValueError if pycrdt rejects it); returns what it changed.
+
+        As in CodeSync (a Yjs 'update' handler), only a change counts and is persisted: an
+        update already known, such as a reconnecting client's SyncStep2, changes nothing.
+        """
         self.doc.apply_update(update)
-        self.ctx.metrics.yjs_update_persisted()
+        changes = self._changes
+        if not changes:
+            return changes
+        self._changes = []
+        for _ in changes:
+            self.ctx.metrics.yjs_update_persisted()
         if self._persist:
             self.dirty = True
             if self._timer is None and self._flush_task is None:
                 self._timer = asyncio.get_running_loop().call_later(PERSIST_DELAY_S, self._start_background_flush)
+        return changes
 
     def _start_background_flush(self) -> None:
         self._timer = None
@@ -146,7 +168,7 @@ class RoomRegistry:
                 room = Room(name, self.ctx)
                 state = await self.ctx.store.load_yjs_state(name)
                 if state:
-                    room.doc.apply_update(state)
+                    room.load(state)
                 self.rooms[name] = room
                 self.ctx.metrics.yjs_document_loaded()
             room.conns[conn] = None

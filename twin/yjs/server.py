@@ -5,8 +5,9 @@
 
 Per connection, as upstream y-websocket does it plus CodeSync's admission: upgrade, check the
 per-IP rate limit (refused: close 1008), load the document on first use, send SyncStep1 and the
-current awareness states, then answer SyncStep1 with SyncStep2, apply every update and echo it
-to all the document's connections (the sender too), relay awareness, and on close remove the
+current awareness states, then answer SyncStep1 with SyncStep2, apply every update and send what
+it changed to all the document's connections (the sender too; Yjs' 'update' event, so an update
+that brings nothing new is neither echoed nor counted), relay awareness, and on close remove the
 client's awareness states. A frame that is not the protocol closes that socket only (1003 for
 text, 1002 for the rest); the room and the other clients carry on.
 """
@@ -174,8 +175,8 @@ def _handle_frame(room: Room, conn: Connection, data: bytes) -> None:
         if change.added or change.updated or change.removed:
             room.broadcast(awareness_message(room.awareness.encode(change.changed)))
     elif payload != EMPTY_UPDATE:  # SyncStep2 or Update; an empty one changes nothing
-        room.apply_update(payload)
-        room.broadcast(update_message(payload))
+        for change in room.apply_update(payload):
+            room.broadcast(update_message(change))
 
 
 async def _depart(rooms: RoomRegistry, room: Room, conn: Connection) -> None:

@@ -59,28 +59,38 @@ def missing_series(refs: PromQLRefs, catalog: ExportedSeries) -> list[tuple[str,
 
 
 def unknown_labels(refs: PromQLRefs, catalog: ExportedSeries, contract_labels: dict[str, set[str]]) -> list[tuple]:
-    """(series, label, how used, labels it really has) for labels the series do not carry."""
+    """(series, label, how used, labels it really has) for labels the series do not carry.
+
+    A family the target declares without samples yet has unknown label names: the contract's
+    are assumed for it (and nothing is judged when the contract does not know it either).
+    """
     out = []
     known_jobs = catalog.jobs()
     available: set[str] = set(refs.created_labels) | TARGET_LABELS
+    unknown_scope = False
     for sel in refs.selectors:
-        if not sel.name or not catalog.has(sel.name):
-            continue  # missing series are the other check's finding
+        if not sel.name:
+            continue
+        if not catalog.has(sel.name):
+            unknown_scope = True  # a missing series is the other check's finding; its labels are unknowable
+            continue
         jobs = selector_jobs(sel, known_jobs)
-        labels = catalog.labels(sel.name, jobs) | TARGET_LABELS
-        base = _histogram_base(sel.name)
-        if base in contract_labels or sel.name in contract_labels:
-            allowed = contract_labels.get(sel.name, contract_labels.get(base, set())) | TARGET_LABELS
-            if sel.name.endswith("_bucket"):
-                allowed = allowed | {"le"}
-            labels = labels & allowed if labels & allowed else allowed & labels
+        if sel.name in catalog.declared_only:
+            declared = contract_labels.get(sel.name, contract_labels.get(_histogram_base(sel.name)))
+            if declared is None:
+                unknown_scope = True
+                continue
+            labels = declared | TARGET_LABELS | ({"le"} if sel.name.endswith("_bucket") else set())
+        else:
+            labels = catalog.labels(sel.name, jobs) | TARGET_LABELS
         available |= labels
         for m in sel.matchers:
             if m.label != "__name__" and m.label not in labels:
                 out.append((sel.name, m.label, f'matcher {m.label}{m.op}"{m.value}"', ",".join(sorted(labels))))
-    for label in sorted(refs.grouping_labels):
-        if label not in available:
-            out.append(("(grouping)", label, "by/without/on/ignoring", ",".join(sorted(available))))
+    if not unknown_scope:
+        for label in sorted(refs.grouping_labels):
+            if label not in available:
+                out.append(("(grouping)", label, "by/without/on/ignoring", ",".join(sorted(available))))
     return out
 
 

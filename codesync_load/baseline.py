@@ -1,0 +1,399 @@
+"""Baseline comparison: repeated trials of a metric, a stated test, an effect size with its interval.
+
+    >>> save_baseline([Path("reports/runs/t1"), Path("reports/runs/t2")], Path("gates/baselines/ci"), metrics)
+    >>> cmp = compare([0.010, 0.011, 0.0105], [0.013, 0.0135, 0.014], metric="p95(http)", settings=BaselineSettings())
+    >>> cmp.verdict, round(cmp.p_value, 3), round(cmp.ratio, 2), cmp.ratio_ci
+    ('fail', 0.05, 1.29, (1.24, 1.33))
+
+Why this shape: one run on a shared 2-core machine is noise, so a baseline is N trials and a
+candidate is M trials, each trial reduced to one number per metric (e.g. its p95). The
+decision rule, stated once and applied identically everywhere:
+
+- Test: one-sided Mann-Whitney U (H1: the candidate's values tend to be larger, i.e. worse),
+  p-value from the exact permutation distribution of U over all C(N+M, N) splits (midranks
+  for ties) when there are at most EXACT_LIMIT splits, else the normal approximation with a
+  tie correction. Non-parametric: no assumption that trial p95s are normal.
+- Effect size: the ratio of medians median(candidate) / median(baseline) (the difference of
+  medians when the baseline median is 0), with a percentile bootstrap confidence interval
+  (`resamples` resamples of both groups, random.Random(seed): same inputs, same interval).
+- Regression (verdict fail) iff p <= alpha AND ratio >= min_effect: significant and large
+  enough to matter. Everything is a pure function of the inputs and the settings, so the
+  same data always gives the same verdict.
+
+With N = M = 3 the smallest exact p-value is 1/20 = 0.05: alpha 0.05 then means "every
+candidate trial is worse than every baseline trial". Five trials a side reach 1/252.
+Higher values are worse for every metric the gates know (latencies, error rates, counts).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import random
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from codesync_load.errors import HarnessError
+from codesync_load.gates import BaselineSettings, Metric, WindowQuery, format_value, measure, parse_metric
+
+SCHEMA = "codesync-baseline/1"
+VALUES_FILE = Path("gate") / "values.json"  # inside a run directory, written by `codesync-load gate`
+EXACT_LIMIT = 200_000
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The outcome for one metric: the test, the effect with its interval, the verdict."""
+
+    metric: str
+    baseline: tuple[float, ...]
+    candidate: tuple[float, ...]
+    u: float
+    p_value: float
+    method: str
+    ratio: float  # median ratio, or the median difference when `effect_kind` is "difference"
+    ratio_ci: tuple[float, float]
+    effect_kind: str
+    alpha: float
+    min_effect: float
+    confidence: float
+    verdict: str  # "pass" | "fail"
+
+    def sentence(self) -> str:
+        what = "ratio of medians" if self.effect_kind == "ratio" else "difference of medians"
+        low, high = self.ratio_ci
+        return (
+            f"{what} {self.ratio:.3f} [{self.confidence:.0%} CI {low:.3f} .. {high:.3f}], "
+            f"Mann-Whitney U={self.u:g} p={self.p_value:.4f} ({self.method}, one-sided), "
+            f"N={len(self.baseline)} vs M={len(self.candidate)}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metric": self.metric,
+            "baseline": list(self.baseline),
+            "candidate": list(self.candidate),
+            "test": "Mann-Whitney U, one-sided (candidate larger)",
+            "u": self.u,
+            "p_value": self.p_value,
+            "method": self.method,
+            "effect": self.effect_kind,
+            "effect_value": self.ratio,
+            "effect_ci": list(self.ratio_ci),
+            "alpha": self.alpha,
+            "min_effect": self.min_effect,
+            "confidence": self.confidence,
+            "verdict": self.verdict,
+        }
+
+
+# -- statistics -------------------------------------------------------------------------------
+def _midranks(values: Sequence[float]) -> list[float]:
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    return ranks
+
+
+def mann_whitney_greater(baseline: Sequence[float], candidate: Sequence[float]) -> tuple[float, float, str]:
+    """(U of the candidate, one-sided p-value for "candidate larger", "exact" | "normal")."""
+    n, m = len(baseline), len(candidate)
+    if n == 0 or m == 0:
+        raise HarnessError("a comparison needs at least one baseline and one candidate trial; add trials")
+    pooled = [*baseline, *candidate]
+    ranks = _midranks(pooled)
+    offset = m * (m + 1) / 2.0
+    u = sum(ranks[n:]) - offset
+    if math.comb(n + m, m) <= EXACT_LIMIT:
+        at_least = 0
+        total = 0
+        for chosen in itertools.combinations(range(n + m), m):
+            total += 1
+            if sum(ranks[i] for i in chosen) - offset >= u - 1e-9:
+                at_least += 1
+        return u, at_least / total, "exact"
+    ties = {}
+    for value in pooled:
+        ties[value] = ties.get(value, 0) + 1
+    big_n = n + m
+    tie_term = sum(t**3 - t for t in ties.values()) / (big_n * (big_n - 1))
+    sigma = math.sqrt(n * m / 12.0 * ((big_n + 1) - tie_term))
+    if sigma == 0:
+        return u, 1.0, "normal"
+    z = (u - n * m / 2.0 - 0.5) / sigma
+    return u, 0.5 * math.erfc(z / math.sqrt(2)), "normal"
+
+
+def _effect(baseline: Sequence[float], candidate: Sequence[float]) -> tuple[float, str]:
+    base = statistics.median(baseline)
+    cand = statistics.median(candidate)
+    if base > 0:
+        return cand / base, "ratio"
+    return cand - base, "difference"
+
+
+def bootstrap_ci(
+    baseline: Sequence[float], candidate: Sequence[float], kind: str, confidence: float, resamples: int, seed: int
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the effect, resampling both groups with a seeded RNG."""
+    rng = random.Random(seed)
+    estimates = []
+    for _ in range(resamples):
+        b = [baseline[rng.randrange(len(baseline))] for _ in baseline]
+        c = [candidate[rng.randrange(len(candidate))] for _ in candidate]
+        mb, mc = statistics.median(b), statistics.median(c)
+        if kind == "ratio":
+            estimates.append(mc / mb if mb > 0 else math.inf)
+        else:
+            estimates.append(mc - mb)
+    estimates.sort()
+    tail = (1.0 - confidence) / 2.0
+
+    def at(q: float) -> float:
+        index = min(len(estimates) - 1, max(0, math.floor(q * (len(estimates) - 1) + 0.5)))
+        return estimates[index]
+
+    return at(tail), at(1.0 - tail)
+
+
+def compare(
+    baseline: Sequence[float], candidate: Sequence[float], metric: str, settings: BaselineSettings
+) -> Comparison:
+    """Apply the stated rule (module docstring) to one metric's per-trial values."""
+    base = tuple(float(v) for v in baseline)
+    cand = tuple(float(v) for v in candidate)
+    u, p, method = mann_whitney_greater(base, cand)
+    effect, kind = _effect(base, cand)
+    ci = bootstrap_ci(base, cand, kind, settings.confidence, settings.resamples, settings.seed)
+    big_enough = effect >= settings.min_effect if kind == "ratio" else effect > 0
+    verdict = "fail" if p <= settings.alpha and big_enough else "pass"
+    return Comparison(
+        metric, base, cand, u, p, method, effect, ci, kind, settings.alpha, settings.min_effect,
+        settings.confidence, verdict,
+    )
+
+
+def comparison_result(cmp: Comparison, unit_metric: Metric | None = None) -> Any:
+    """The comparison as a verify CheckResult named `baseline: <metric>`."""
+    from verify.checks.base import CheckResult, Evidence
+
+    evidence = Evidence(("group", "trial", "value"))
+    for label, values in (("baseline", cmp.baseline), ("candidate", cmp.candidate)):
+        for i, value in enumerate(values, 1):
+            evidence.add(label, i, format_value(unit_metric, value) if unit_metric else value)
+    rule = f"regression iff p <= {cmp.alpha:g} and ratio >= {cmp.min_effect:g}"
+    if cmp.verdict == "fail":
+        summary = f"{cmp.metric} regressed: {cmp.sentence()}"
+        result = CheckResult.failed(summary, evidence=evidence)
+    else:
+        summary = f"{cmp.metric} within baseline: {cmp.sentence()}"
+        result = CheckResult.passed(summary, evidence=evidence)
+    low, high = cmp.ratio_ci
+    result.measured = f"{cmp.effect_kind} {cmp.ratio:.3f} [{low:.3f}, {high:.3f}], p={cmp.p_value:.4f}"
+    result.expected = "no regression"
+    result.tolerance = rule
+    result.name = f"baseline: {cmp.metric}"
+    return result
+
+
+# -- per-trial values and the baseline file ---------------------------------------------------
+def trial_values(
+    run_dir: Path, metrics: Sequence[Metric], query: WindowQuery | None = None
+) -> dict[str, float | None]:
+    """Each metric's value on one run directory (server metrics need `query`)."""
+    doc = _ledger_doc(run_dir)
+    return {metric.text: measure(metric, doc, query) for metric in metrics}
+
+
+def write_values(run_dir: Path, values: dict[str, float | None]) -> Path:
+    path = Path(run_dir) / VALUES_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"schema": "codesync-gate-values/1", "values": values}, indent=1))
+    return path
+
+
+def read_values(run_dir: Path, metrics: Sequence[Metric]) -> dict[str, float | None]:
+    """Values recorded by the gate command; client metrics missing there come from the ledger."""
+    path = Path(run_dir) / VALUES_FILE
+    recorded: dict[str, Any] = {}
+    if path.exists():
+        try:
+            recorded = json.loads(path.read_text()).get("values") or {}
+        except ValueError:
+            raise HarnessError(f"{path} is not valid JSON; rerun `codesync-load gate` for that run") from None
+    out: dict[str, float | None] = {}
+    doc: dict[str, Any] | None = None
+    for metric in metrics:
+        if metric.text in recorded:
+            out[metric.text] = recorded[metric.text]
+        elif metric.side == "client":
+            doc = doc if doc is not None else _ledger_doc(run_dir)
+            out[metric.text] = measure(metric, doc, None)
+        else:
+            raise HarnessError(
+                f"{run_dir} has no recorded value of {metric.text!r} (server metrics are measured while "
+                "Prometheus runs); produce the run with `codesync-load gate` so gate/values.json holds it"
+            )
+    return out
+
+
+def _ledger_doc(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / "ledger.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise HarnessError(f"{run_dir} holds no ledger.json; pass run directories of `codesync-load run`") from None
+    except ValueError:
+        raise HarnessError(f"{path} is not valid JSON; regenerate that run") from None
+
+
+def save_baseline(run_dirs: Sequence[Path], out: Path, metrics: Sequence[Metric], note: str = "") -> Path:
+    """Write OUT/baseline.json with each metric's per-trial values from `run_dirs`."""
+    if not run_dirs:
+        raise HarnessError("baseline save needs at least one run directory; pass the trials' RUN_DIRs")
+    values: dict[str, list[float]] = {m.text: [] for m in metrics}
+    for run_dir in run_dirs:
+        for text, value in read_values(run_dir, metrics).items():
+            if value is None or math.isnan(value):
+                raise HarnessError(f"{run_dir} has no data for {text!r}; use a run where the metric was measured")
+            values[text].append(float(value))
+    doc = {
+        "schema": SCHEMA,
+        "saved_at": time.time(),
+        "note": note,
+        "runs": [str(Path(r).resolve()) for r in run_dirs],
+        "metrics": values,
+    }
+    out = Path(out)
+    path = out / "baseline.json" if out.suffix != ".json" else out
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1))
+    return path
+
+
+def load_baseline(where: Path) -> dict[str, list[float]]:
+    """Metric -> per-trial values of a saved baseline (a directory holding baseline.json, or the file)."""
+    where = Path(where)
+    path = where / "baseline.json" if where.is_dir() else where
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise HarnessError(f"no baseline at {path}; save one with `codesync-load baseline save RUN_DIR...`") from None
+    except ValueError:
+        raise HarnessError(f"{path} is not valid JSON; save the baseline again") from None
+    if doc.get("schema") != SCHEMA or not isinstance(doc.get("metrics"), dict):
+        raise HarnessError(f"{path} is not a {SCHEMA} file; save it with `codesync-load baseline save`")
+    return {str(k): [float(v) for v in vs] for k, vs in doc["metrics"].items()}
+
+
+def compare_to_baseline(
+    saved: dict[str, list[float]], candidate: dict[str, list[float]], settings: BaselineSettings, source: str
+) -> list[Any]:
+    """One CheckResult per baseline metric of `settings` (a metric missing from the file is an error)."""
+    results = []
+    for metric in settings.metrics:
+        if metric.text not in saved:
+            raise HarnessError(
+                f"baseline {source} has no values for {metric.text!r}; save it again with the current gate file"
+            )
+        values = [v for v in candidate.get(metric.text, []) if v is not None and not math.isnan(v)]
+        if not values:
+            from verify.checks.base import CheckResult
+
+            result = CheckResult.failed(f"{metric.text}: the candidate trials measured nothing; cannot compare")
+            result.name = f"baseline: {metric.text}"
+            results.append(result)
+            continue
+        cmp = compare(saved[metric.text], values, metric.text, settings)
+        results.append(comparison_result(cmp, metric))
+    return results
+
+
+def metric_list(texts: Sequence[str]) -> list[Metric]:
+    return [parse_metric(t, "--metric") for t in texts]
+
+
+# -- the `codesync-load baseline save|compare` subcommand -------------------------------------
+def register(subparsers: Any) -> None:
+    """`codesync-load baseline save RUN_DIR... --out DIR` and `baseline compare RUN_DIR... --baseline DIR`."""
+    parser = subparsers.add_parser(
+        "baseline",
+        help="save trials as a baseline, or compare trials with one (Mann-Whitney U, bootstrap CI)",
+        description="Baselines for the gate's comparison: per-trial metric values and a stated test.",
+    )
+    actions = parser.add_subparsers(dest="baseline_action", metavar="ACTION")
+    actions.required = True
+    save = actions.add_parser("save", help="write DIR/baseline.json from run (or gate) directories")
+    save.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    save.add_argument("--out", type=Path, required=True, help="baseline directory to write")
+    save.add_argument("--gates", type=Path, default=None, help="gate file whose [baseline] metrics are saved")
+    save.add_argument("--profile", default="ci", help="profile whose gate file is the default (gates/<P>.toml)")
+    save.set_defaults(func=_run_save)
+    comp = actions.add_parser("compare", help="compare run (or gate) directories with a saved baseline")
+    comp.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    comp.add_argument("--baseline", type=Path, required=True, help="baseline directory (or baseline.json)")
+    comp.add_argument("--gates", type=Path, default=None, help="gate file with the [baseline] settings")
+    comp.add_argument("--profile", default="ci", help="profile whose gate file is the default (gates/<P>.toml)")
+    comp.set_defaults(func=_run_compare)
+
+
+def expand_run_dirs(paths: Sequence[Path]) -> list[Path]:
+    """Run directories, with a gate directory (holding gate.json) standing for its trials."""
+    out: list[Path] = []
+    for path in paths:
+        path = Path(path)
+        gate_doc = path / "gate.json"
+        if gate_doc.exists():
+            try:
+                out += [Path(t) for t in json.loads(gate_doc.read_text()).get("trials") or []]
+            except ValueError:
+                raise HarnessError(f"{gate_doc} is not valid JSON; rerun the gate") from None
+        elif not path.is_dir():
+            raise HarnessError(f"{path} is not a directory; pass run directories of `codesync-load run` or `gate`")
+        else:
+            out.append(path)
+    return out
+
+
+def _settings(args: Any) -> BaselineSettings:
+    from codesync_load.gates import default_gate_file, load_gates
+
+    spec = load_gates(args.gates or default_gate_file(args.profile))
+    if not spec.baseline.metrics:
+        raise HarnessError(f"{spec.path} lists no [baseline] metrics; add `metrics = [...]` under [baseline]")
+    return spec.baseline
+
+
+def _run_save(args: Any) -> int:
+    settings = _settings(args)
+    path = save_baseline(expand_run_dirs(args.run_dirs), args.out, settings.metrics)
+    print(path)
+    return 0
+
+
+def _run_compare(args: Any) -> int:
+    settings = _settings(args)
+    runs = expand_run_dirs(args.run_dirs)
+    candidate: dict[str, list[float]] = {m.text: [] for m in settings.metrics}
+    for run_dir in runs:
+        for text, value in read_values(run_dir, settings.metrics).items():
+            if value is not None:
+                candidate[text].append(value)
+    results = compare_to_baseline(load_baseline(args.baseline), candidate, settings, str(args.baseline))
+    for result in results:
+        print(result.render())
+    failed = [r for r in results if r.verdict != "pass"]
+    print(f"baseline {'FAIL' if failed else 'PASS'}: {len(failed)} of {len(results)} metrics regressed")
+    return 1 if failed else 0

@@ -1,0 +1,259 @@
+"""`codesync-load gate`: stack, load, verification and gates in one command, with a CI exit code.
+
+    $ codesync-load gate --profile ci                          # healthy twin: exit 0
+    $ codesync-load gate --profile ci --fault slow-route=400   # exit 1, the failed gate named
+    $ codesync-load gate --profile ci --trials 3 --baseline gates/baselines/ci --junit junit.xml
+    ...
+    gate FAIL: 1 gate failed (gate: p95(http) < 250ms); report reports/runs/...-gate-ci/report/report.html
+
+Exit 0 = every gate, check and baseline comparison passed; 1 = one of them failed; 2 = the
+harness itself could not run (bad gate file, unknown profile, stack that would not start, a
+check that crashed). The last line always names the verdict and the report.
+
+Steps: parse the gate file (gates/<profile>.toml unless --gates) and the profile before
+anything starts; start a local stack (the twin with each --fault, Prometheus scraping every
+--scrape-interval); then per trial: the load run (the `run` command's own function, into
+OUT/trial-N), the verify checks the gate file selects (the `verify` command's checks and
+writers), the gates over that trial's ledger and Prometheus window, and the values of the
+baseline metrics (OUT/trial-N/gate/values.json); stop the stack; compare with --baseline;
+write OUT/gate.json, the JUnit XML (default OUT/junit.xml) and OUT/report/report.{html,md,json}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from codesync_load.errors import HarnessError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "gate",
+        help="run stack + load + verification + gates in one command; exit 0 pass, 1 fail, 2 harness error",
+        description=__doc__.split("\n\n")[0],
+    )
+    parser.add_argument("--profile", default="ci", help="load profile (scenarios/profiles/<name>.toml)")
+    parser.add_argument("--fault", action="append", default=[], metavar="NAME[=PARAM]", help="twin fault (repeatable)")
+    parser.add_argument("--gates", type=Path, default=None, help="gate file (default gates/<profile>.toml)")
+    parser.add_argument("--baseline", type=Path, default=None, help="baseline to compare with (DIR or baseline.json)")
+    parser.add_argument("--save-baseline", type=Path, default=None, metavar="DIR", help="save these trials as one")
+    parser.add_argument("--trials", type=int, default=1, help="load runs on the same stack (default 1)")
+    parser.add_argument("--junit", type=Path, default=None, help="JUnit XML path (default OUT/junit.xml)")
+    parser.add_argument("--out", type=Path, default=None, help="output directory (default reports/runs/<time>-gate-P)")
+    parser.add_argument("--duration-scale", type=float, default=None, help="multiply stage durations (CI: 0.05)")
+    parser.add_argument("--max-users", type=int, default=0, help="cap every stage's users (0 = no cap)")
+    parser.add_argument("--bcrypt-rounds", type=int, default=12, help="bcrypt cost of the twin (4 for quick runs)")
+    parser.add_argument("--scrape-interval", default="1s", help="Prometheus scrape interval (default 1s)")
+    parser.add_argument("--check", action="append", default=None, metavar="GLOB", help="verify checks (overrides "
+                        "the gate file's `checks`)")
+    parser.add_argument("--timeout", type=float, default=None, help="per-trial load limit in seconds")
+    parser.set_defaults(func=run)
+
+
+def _validate(args: argparse.Namespace) -> tuple[Any, Any, Path]:
+    """(gate spec, profile, output dir): everything that can be wrong before anything starts."""
+    from codesync_load.gates import default_gate_file, load_gates
+    from scenarios.profiles import load_profile
+    from twin.faults import parse_faults
+
+    if args.trials < 1:
+        raise HarnessError(f"--trials {args.trials} is less than 1; pass --trials 1 or more")
+    if not 4 <= args.bcrypt_rounds <= 31:
+        raise HarnessError(f"--bcrypt-rounds {args.bcrypt_rounds} is out of range; bcrypt takes 4-31")
+    parse_faults(args.fault)
+    profile = load_profile(args.profile, args.duration_scale)
+    spec = load_gates(args.gates or default_gate_file(profile.name))
+    if args.baseline is not None:
+        from codesync_load.baseline import load_baseline
+
+        saved = load_baseline(args.baseline)
+        missing = [m.text for m in spec.baseline.metrics if m.text not in saved]
+        if not spec.baseline.metrics:
+            raise HarnessError(f"--baseline given but {spec.path} lists no [baseline] metrics; add some or drop it")
+        if missing:
+            raise HarnessError(f"baseline {args.baseline} has no values for {missing[0]!r}; save it again")
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    out = (args.out or Path("reports") / "runs" / f"{stamp}-gate-{profile.name}").resolve()
+    if (out / "gate.json").exists() or (out / "trial-1").exists():
+        raise HarnessError(f"{out} already holds a gate run; pass a new --out")
+    return spec, profile, out
+
+
+def _run_load(args: argparse.Namespace, stack: Any, run_dir: Path) -> int:
+    """The run command's own function against the stack already up (no second stack)."""
+    from codesync_load.commands import run as run_command
+
+    parser = argparse.ArgumentParser(prog="codesync-load")
+    run_command.register(parser.add_subparsers())
+    argv = ["run", "--profile", args.profile, "--run-dir", str(run_dir), "--api-url", stack.api_url,
+            "--yjs-url", stack.yjs_url, "--bcrypt-rounds", str(args.bcrypt_rounds)]
+    if stack.metrics_token:
+        argv += ["--metrics-token", stack.metrics_token]
+    if args.duration_scale is not None:
+        argv += ["--duration-scale", repr(args.duration_scale)]
+    if args.max_users:
+        argv += ["--max-users", str(args.max_users)]
+    if args.timeout:
+        argv += ["--timeout", repr(args.timeout)]
+    return int(run_command.run(parser.parse_args(argv)) or 0)
+
+
+def _load_result(run_dir: Path, code: int) -> Any:
+    """A check-shaped verdict on the load run itself: its ledger must be complete."""
+    from codesync_load.ledger import LedgerError, read_status
+    from verify.checks.base import CheckResult
+
+    try:
+        complete, reason = read_status(run_dir / "ledger.json")
+    except LedgerError as err:
+        raise HarnessError(f"the load run left no usable ledger ({err})") from None
+    if complete:
+        result = CheckResult.passed("the load ran to the end; the ledger is complete", measured=f"locust exit {code}")
+    else:
+        result = CheckResult.failed(f"the load run did not finish: {reason}", measured=f"locust exit {code}")
+    result.name = "load-run-complete"
+    return result
+
+
+def _trial(args: argparse.Namespace, spec: Any, stack: Any, run_dir: Path, checks: list[Any]) -> dict[str, Any]:
+    from codesync_load.baseline import trial_values, write_values
+    from codesync_load.gates import WindowQuery, evaluate_gates
+    from verify.context import VerifyContext, VerifyOptions
+    from verify.report import write_json, write_junit
+
+    code = _run_load(args, stack, run_dir)
+    load = _load_result(run_dir, code)
+    ctx = VerifyContext(VerifyOptions(run_dir=run_dir, prometheus_url=stack.prometheus_url))
+    results = [chk.run(ctx) for chk in checks]
+    if results:
+        write_junit(results, run_dir / "verify" / "junit.xml")
+        inputs = {need: ctx.describe(need) for need in ("rules", "dashboard", "contract", "expectations", "prom")}
+        write_json(results, run_dir / "verify" / "results.json", inputs)
+    doc = ctx.ledger_doc
+    needs_prom = any(g.metric.side == "server" for g in spec.gates) or any(
+        m.side == "server" for m in spec.baseline.metrics
+    )
+    query = WindowQuery(ctx.prom, ctx.window.start, ctx.after_time) if needs_prom else None
+    gates = evaluate_gates(spec.gates, [doc], [query])
+    values = trial_values(run_dir, spec.baseline.metrics, query) if spec.baseline.metrics else {}
+    write_values(run_dir, values)
+    return {"dir": run_dir, "load": load, "checks": results, "gates": gates, "values": values, "doc": doc,
+            "query": query}
+
+
+def _merge_gates(spec: Any, trials: list[dict[str, Any]]) -> list[Any]:
+    """One result per gate over every trial (re-evaluated on all ledgers/windows together)."""
+    from codesync_load.gates import evaluate_gates
+
+    if len(trials) == 1:
+        return trials[0]["gates"]
+    return evaluate_gates(spec.gates, [t["doc"] for t in trials], [t["query"] for t in trials])
+
+
+def run(args: argparse.Namespace) -> int:
+    spec, profile, out = _validate(args)
+    try:
+        return _run_validated(args, spec, profile, out)
+    except HarnessError:
+        raise
+    except Exception as err:  # a bug must still end as "the harness could not run" (exit 2), not exit 1
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "gate-error.txt").write_text(traceback.format_exc())
+        raise HarnessError(
+            f"the gate crashed ({type(err).__name__}: {err}); traceback in {out / 'gate-error.txt'}"
+        ) from None
+
+
+def _run_validated(args: argparse.Namespace, spec: Any, profile: Any, out: Path) -> int:
+    from codesync_load.stack import open_stack
+    from verify.checks import selected
+
+    patterns = args.check if args.check is not None else list(spec.checks)
+    checks = selected(patterns) if patterns else []
+    if patterns and not checks:
+        raise HarnessError(f"no verify check matches {patterns}; list them with `pytest verify --collect-only -q`")
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"gate: profile {profile.name}, {len(spec.gates)} gates from {spec.path}, {len(checks)} checks, "
+          f"{args.trials} trial(s), faults {args.fault or 'none'}", flush=True)
+    stack = open_stack(
+        "local",
+        state_dir=str(out / "stack"),
+        faults=list(args.fault),
+        twin_args=["--bcrypt-rounds", str(args.bcrypt_rounds)],
+        scrape_interval=args.scrape_interval,
+    )
+    trials: list[dict[str, Any]] = []
+    try:
+        stack.up()
+        print(f"stack ready: api {stack.api_url} prometheus {stack.prometheus_url}", flush=True)
+        for number in range(1, args.trials + 1):
+            print(f"trial {number}/{args.trials} ...", flush=True)
+            trials.append(_trial(args, spec, stack, out / f"trial-{number}", checks))
+    finally:
+        stack.down()
+    return _conclude(args, spec, out, trials)
+
+
+def _conclude(args: argparse.Namespace, spec: Any, out: Path, trials: list[dict[str, Any]]) -> int:
+    from codesync_load.baseline import compare_to_baseline, load_baseline, save_baseline
+    from reports import write_reports
+    from reports.junit import write_junit_suites
+    from verify.report import render_table
+
+    gates = _merge_gates(spec, trials)
+    baseline: list[Any] = []
+    if args.baseline is not None:
+        candidate = {m.text: [t["values"].get(m.text) for t in trials] for m in spec.baseline.metrics}
+        baseline = compare_to_baseline(load_baseline(args.baseline), candidate, spec.baseline, str(args.baseline))
+    if args.save_baseline is not None and spec.baseline.metrics:
+        saved = save_baseline([t["dir"] for t in trials], args.save_baseline, spec.baseline.metrics,
+                              note=f"gate --profile {args.profile} faults {args.fault}")
+        print(f"baseline saved: {saved}")
+    checks_all = [t["load"] for t in trials]
+    suites: dict[str, list[Any]] = {}
+    for number, trial in enumerate(trials, 1):
+        label = "verify" if len(trials) == 1 else f"verify trial-{number}"
+        suites[label] = [trial["load"], *trial["checks"]]
+        checks_all += trial["checks"]
+    suites["gates"] = gates
+    if baseline:
+        suites["baseline"] = baseline
+    everything = [r for results in suites.values() for r in results]
+    code = 2 if any(r.verdict == "error" for r in everything) else int(any(r.verdict == "fail" for r in everything))
+    junit = write_junit_suites(suites, args.junit or out / "junit.xml")
+    doc = {
+        "schema": "codesync-gate/1",
+        "exit_code": code,
+        "faults": list(args.fault),
+        "profile": args.profile,
+        "gates_file": str(spec.path),
+        "trials": [str(t["dir"]) for t in trials],
+        "values": [t["values"] for t in trials],
+        "checks": [r.to_dict() for results in list(suites.values())[: len(trials)] for r in results],
+        "gates": [r.to_dict() for r in gates],
+        "baseline": [r.to_dict() for r in baseline],
+    }
+    (out / "gate.json").write_text(json.dumps(doc, indent=1, default=str))
+    verdict = {0: "pass", 1: "fail", 2: "error"}[code]
+    title = f"gate {args.profile}" + (f" with {', '.join(args.fault)}" if args.fault else "")
+    paths = write_reports(
+        [t["dir"] for t in trials], out / "report", checks=doc["checks"], gates=doc["gates"],
+        baseline=doc["baseline"], title=title,
+        notes=[f"gates from {spec.path}", f"faults: {', '.join(args.fault) or 'none'}", f"JUnit: {junit}"],
+        verdict=verdict,
+    )
+    print()
+    print(render_table(everything))
+    for result in everything:
+        if result.verdict in ("fail", "error"):
+            print()
+            print(result.render())
+    failed = [r.name for r in everything if r.verdict in ("fail", "error")]
+    reason = "every gate and check passed" if not failed else f"{len(failed)} failed ({'; '.join(failed[:3])})"
+    print(f"gate {verdict.upper()}: {reason}; report {paths['html']}")
+    return code

@@ -1,0 +1,53 @@
+"""`codesync-load report DIR`: HTML, Markdown and JSON reports of a run or gate directory.
+
+    $ codesync-load report reports/runs/20261127T050000Z-smoke
+    reports/runs/20261127T050000Z-smoke/report/report.html
+
+DIR is a run directory (ledger.json, and verify/results.json when `codesync-load verify`
+ran) or a gate directory (gate.json and its trial-N run directories). The reports land in
+DIR/report/ (or --out); the last line printed is the HTML path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from codesync_load.errors import HarnessError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="write HTML, Markdown and JSON reports of a run or gate directory",
+        description=__doc__.split("\n\n")[0],
+    )
+    parser.add_argument("run_dir", type=Path, metavar="DIR", help="run directory or gate directory")
+    parser.add_argument("--out", type=Path, default=None, help="where to write (default DIR/report)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from reports import write_reports
+    from reports.build import results_from_run
+
+    where: Path = args.run_dir
+    if not where.is_dir():
+        raise HarnessError(f"{where} is not a directory; pass the directory `codesync-load run` or `gate` printed")
+    gate_doc = where / "gate.json"
+    if gate_doc.exists():
+        try:
+            trials = [Path(t) for t in json.loads(gate_doc.read_text()).get("trials") or []]
+        except ValueError:
+            raise HarnessError(f"{gate_doc} is not valid JSON; rerun the gate") from None
+    elif (where / "ledger.json").exists():
+        trials = [where]
+    else:
+        raise HarnessError(f"{where} holds neither ledger.json nor gate.json; pass a run or gate directory")
+    checks, gates, baseline = results_from_run(where)
+    paths = write_reports(trials, args.out or where / "report", checks=checks, gates=gates, baseline=baseline)
+    print(paths["markdown"])
+    print(paths["json"])
+    print(paths["html"])
+    return 0

@@ -1,0 +1,150 @@
+"""The report document: one JSON-ready dict from run directories and check/gate/baseline results.
+
+    >>> doc = build_report([Path("reports/runs/r1")], checks=[...], gates=[...], baseline=[...])
+    >>> doc["verdict"], doc["latency"][0]["series"], doc["ledger"]["http_requests"]
+    ('pass', 'yjs_propagation_s', 412)
+
+Why a document first: the HTML, the Markdown and the JSON report are three renderings of
+this one dict, so they can never disagree. Results are taken as CheckResult.to_dict()
+dicts (the verify check shape), whatever produced them: a check, a gate, a comparison.
+Latency percentiles come from the ledger's raw samples (never Locust's whole milliseconds).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from codesync_load.gates import percentile
+
+SCHEMA = "codesync-report/1"
+PERCENTILES = (50.0, 90.0, 95.0, 99.0)
+# The check whose evidence puts each dashboard panel beside the harness's own count.
+PANEL_CHECK = "dashboard-panels-match-ledger"
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def latency_table(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per sample series: n, mean, p50/p90/p95/p99, max (seconds)."""
+    rows = []
+    for name, values in sorted((doc.get("samples") or {}).items()):
+        values = [float(v) for v in values]
+        if not values:
+            continue
+        row: dict[str, Any] = {"series": name, "n": len(values), "mean": sum(values) / len(values)}
+        for q in PERCENTILES:
+            row[f"p{q:g}"] = percentile(values, q)
+        row["max"] = max(values)
+        rows.append(row)
+    return rows
+
+
+def ledger_summary(doc: dict[str, Any]) -> dict[str, Any]:
+    """The ledger's totals a reader wants first, plus the HTTP table by route and status."""
+    counts = doc.get("counts") or {}
+
+    def total(kind: str, **where: Any) -> int:
+        return sum(int(r["count"]) for r in counts.get(kind, []) if all(r.get(k) == v for k, v in where.items()))
+
+    results = doc.get("results") or []
+    return {
+        "complete": bool(doc.get("complete")),
+        "incomplete_reason": doc.get("incomplete_reason", ""),
+        "http_requests": total("http"),
+        "http_5xx": sum(int(r["count"]) for r in counts.get("http", []) if int(r["status"]) >= 500),
+        "rate_limited": total("rate_limited"),
+        "errors": total("error"),
+        "failures": total("failure"),
+        "connections_opened": total("connection", event="opened"),
+        "connections_refused": total("connection", event="refused"),
+        "connections_closed": total("connection", event="closed"),
+        "yjs_updates_sent": total("yjs_update", event="sent"),
+        "yjs_updates_applied": total("yjs_update", event="applied"),
+        "sessions_created": total("session", event="created"),
+        "results": len(results),
+        "results_failed": sum(1 for r in results if not r.get("ok")),
+        "http": sorted(
+            ({"method": r["method"], "route": r["route"], "status": r["status"], "count": r["count"]}
+             for r in counts.get("http", [])),
+            key=lambda r: (str(r["route"]), str(r["method"]), str(r["status"])),
+        ),
+    }
+
+
+def run_section(run_dir: Path) -> dict[str, Any]:
+    """What one run directory says about itself (profile, window, target, ledger, latencies)."""
+    run_dir = Path(run_dir)
+    ledger = _read_json(run_dir / "ledger.json") or {}
+    meta = ledger.get("meta") or {}
+    phases = ledger.get("phases") or []
+    starts = [p["start"] for p in phases if p.get("start") is not None]
+    ends = [p["end"] for p in phases if p.get("end") is not None]
+    return {
+        "run_dir": str(run_dir),
+        "has_ledger": bool(ledger),
+        "profile": meta.get("profile", ""),
+        "run_id": meta.get("run_id", run_dir.name),
+        "target": _read_json(run_dir / "target.json") or {},
+        "phases": phases,
+        "window": [min(starts), max(ends)] if starts and ends else None,
+        "ledger": ledger_summary(ledger) if ledger else None,
+        "latency": latency_table(ledger) if ledger else [],
+    }
+
+
+def overall_verdict(groups: Sequence[Sequence[dict[str, Any]]]) -> str:
+    verdicts = [r.get("verdict") for group in groups for r in group]
+    if "error" in verdicts:
+        return "error"
+    if "fail" in verdicts:
+        return "fail"
+    return "pass" if verdicts else "unknown"
+
+
+def build_report(
+    run_dirs: Sequence[Path],
+    checks: Sequence[dict[str, Any]] = (),
+    gates: Sequence[dict[str, Any]] = (),
+    baseline: Sequence[dict[str, Any]] = (),
+    title: str = "",
+    notes: Sequence[str] = (),
+    verdict: str | None = None,
+) -> dict[str, Any]:
+    """The report document (see the module docstring); `verdict` overrides the computed one."""
+    runs = [run_section(Path(d)) for d in run_dirs]
+    panels = [c for c in checks if c.get("name", "").split(" ")[0] == PANEL_CHECK and c.get("evidence")]
+    return {
+        "schema": SCHEMA,
+        "title": title or f"codesync-load report: {', '.join(Path(d).name for d in run_dirs)}",
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "verdict": verdict or overall_verdict([checks, gates, baseline]),
+        "notes": list(notes),
+        "runs": runs,
+        "gates": list(gates),
+        "baseline": list(baseline),
+        "checks": list(checks),
+        "dashboard_panels": panels,
+        "counts": {
+            group: {v: sum(1 for r in items if r.get("verdict") == v) for v in ("pass", "fail", "skip", "error")}
+            for group, items in (("checks", checks), ("gates", gates), ("baseline", baseline))
+        },
+    }
+
+
+def results_from_run(run_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """(checks, gates, baseline) recorded in a run or gate directory, whichever files exist."""
+    run_dir = Path(run_dir)
+    gate_doc = _read_json(run_dir / "gate.json") or _read_json(run_dir / "gate" / "results.json") or {}
+    checks = list(gate_doc.get("checks") or [])
+    if not checks:
+        checks = list((_read_json(run_dir / "verify" / "results.json") or {}).get("checks") or [])
+    return checks, list(gate_doc.get("gates") or []), list(gate_doc.get("baseline") or [])

@@ -1,0 +1,124 @@
+"""The report document as one self-contained HTML page (inline CSS, no scripts, no external assets).
+
+    >>> page = render_html(build_report([run_dir], checks=checks, gates=gates))
+    >>> "<script" in page, "http" in page.split("<body>")[0]
+    (False, False)
+
+Self-contained on purpose: a CI artifact is opened from a zip or an object store where
+relative links and CDNs are gone. Every value is escaped, since check summaries quote
+PromQL and label values that may hold `<` and `&`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+from typing import Any
+
+MAX_ROWS = 200
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}
+h1 .pass,td.pass{color:#176f2c}h1 .fail,td.fail,h1 .error,td.error{color:#b3261e}td.skip{color:#777}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .5em;
+text-align:left;vertical-align:top;font-size:.9em}th{background:#f2f2f2}code{background:#f6f6f6}
+details{margin:.3em 0 1em}summary{cursor:pointer}.muted{color:#777}
+"""
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    text = f"{value:.4g}" if isinstance(value, float) else str(value)
+    return escape(text)
+
+
+def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], verdict_col: int | None = None) -> str:
+    head = "".join(f"<th>{_cell(c)}</th>" for c in columns)
+    body = []
+    for row in list(rows)[:MAX_ROWS]:
+        cells = []
+        for i, value in enumerate(row):
+            cls = f' class="{escape(str(value).lower())}"' if i == verdict_col else ""
+            cells.append(f"<td{cls}>{_cell(value)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    more = ""
+    if len(rows) > MAX_ROWS:
+        more = f'<p class="muted">... {len(rows) - MAX_ROWS} more rows in the JSON report</p>'
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>{more}"
+
+
+def _results(title: str, items: Sequence[dict[str, Any]]) -> str:
+    if not items:
+        return ""
+    parts = [f"<h2>{escape(title)}</h2>"]
+    parts.append(
+        table(
+            ("name", "verdict", "measured", "expected", "summary"),
+            [(r.get("name"), r.get("verdict"), r.get("measured"), r.get("expected"), r.get("summary")) for r in items],
+            verdict_col=1,
+        )
+    )
+    for r in items:
+        ev = r.get("evidence")
+        if not ev or not ev.get("rows"):
+            continue
+        open_attr = " open" if r.get("verdict") in ("fail", "error") else ""
+        tolerance = f"<p>tolerance: {_cell(r.get('tolerance'))}</p>" if r.get("tolerance") else ""
+        parts.append(
+            f"<details{open_attr}><summary><b>{_cell(r.get('name'))}</b> ({_cell(r.get('verdict'))}): "
+            f"{_cell(r.get('summary'))}</summary>{tolerance}{table(ev.get('columns') or [], ev['rows'])}</details>"
+        )
+    return "".join(parts)
+
+
+def _seconds(value: float) -> str:
+    return f"{value * 1000:.3g} ms" if value < 1 else f"{value:.3g} s"
+
+
+def render_html(doc: dict[str, Any]) -> str:
+    verdict = escape(doc["verdict"])
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{escape(doc['title'])}</title><style>{STYLE}</style></head><body>",
+        f"<h1>{escape(doc['title'])}: <span class='{verdict}'>{verdict.upper()}</span></h1>",
+        f"<p class='muted'>generated {escape(doc['generated_at'])}</p>",
+    ]
+    if doc.get("notes"):
+        parts.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in doc["notes"]) + "</ul>")
+    counts = doc.get("counts") or {}
+    rows = [(g, c["pass"], c["fail"], c["skip"], c["error"]) for g, c in counts.items() if any(c.values())]
+    if rows:
+        parts.append(table(("group", "pass", "fail", "skip", "error"), rows))
+    parts.append(_results("Gates", doc.get("gates") or []))
+    parts.append(_results("Baseline comparison", doc.get("baseline") or []))
+    parts.append(_results("Checks", doc.get("checks") or []))
+    for panel in doc.get("dashboard_panels") or []:
+        ev = panel["evidence"]
+        parts.append("<h2>Dashboard panels beside the harness's measurement</h2>")
+        parts.append(f"<p>{_cell(panel.get('summary'))}</p>{table(ev.get('columns') or [], ev.get('rows') or [])}")
+    for run in doc.get("runs") or []:
+        parts.append(f"<h2>Run {escape(str(run['run_id']))}</h2>")
+        parts.append(f"<p>directory <code>{escape(run['run_dir'])}</code>, profile "
+                     f"<code>{escape(str(run.get('profile') or '?'))}</code></p>")
+        if run.get("latency"):
+            parts.append("<h3>Latency percentiles (raw ledger samples)</h3>")
+            parts.append(
+                table(
+                    ("series", "n", "mean", "p50", "p90", "p95", "p99", "max"),
+                    [(r["series"], r["n"], _seconds(r["mean"]), _seconds(r["p50"]), _seconds(r["p90"]),
+                      _seconds(r["p95"]), _seconds(r["p99"]), _seconds(r["max"])) for r in run["latency"]],
+                )
+            )
+        ledger = run.get("ledger")
+        if ledger:
+            state = "complete" if ledger["complete"] else f"INCOMPLETE ({ledger.get('incomplete_reason')})"
+            parts.append(f"<h3>Ledger ({escape(state)})</h3>")
+            scalars = [(k, v) for k, v in ledger.items() if isinstance(v, int | float) and not isinstance(v, bool)]
+            parts.append(table(("count", "value"), scalars))
+            parts.append("<h4>HTTP by route</h4>")
+            parts.append(table(("method", "route", "status", "count"),
+                               [(r["method"], r["route"], r["status"], r["count"]) for r in ledger["http"]]))
+        else:
+            parts.append("<p class='muted'>no ledger in this run directory</p>")
+    parts.append("</body></html>")
+    return "\n".join(p for p in parts if p)

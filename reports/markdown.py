@@ -1,0 +1,107 @@
+"""The report document as Markdown, for a CI job summary or a pull-request comment.
+
+    >>> text = render_markdown(build_report([run_dir], checks=checks))
+    >>> text.splitlines()[0]
+    '# codesync-load report: r1 - PASS'
+
+Sections in reading order: verdict, gates, baseline comparison, checks (each failure with
+its evidence), dashboard panels beside the harness's measurement, latency percentiles and
+the ledger summary of every run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+MAX_ROWS = 40
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    text = f"{value:.4g}" if isinstance(value, float) else str(value)
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], max_rows: int = MAX_ROWS) -> list[str]:
+    lines = ["| " + " | ".join(_cell(c) for c in columns) + " |", "|" + "---|" * len(columns)]
+    for row in list(rows)[:max_rows]:
+        cells = [_cell(v) for v in row] + [""] * (len(columns) - len(row))
+        lines.append("| " + " | ".join(cells[: len(columns)]) + " |")
+    if len(rows) > max_rows:
+        lines.append(f"\n_... {len(rows) - max_rows} more rows (see the JSON report)_")
+    return lines
+
+
+def _results(title: str, items: Sequence[dict[str, Any]]) -> list[str]:
+    if not items:
+        return []
+    out = [f"## {title}", ""]
+    out += table(
+        ("name", "verdict", "measured", "expected", "summary"),
+        [(r.get("name"), r.get("verdict", "").upper(), r.get("measured"), r.get("expected"), r.get("summary"))
+         for r in items],
+        max_rows=1000,
+    )
+    for r in items:
+        if r.get("verdict") in ("fail", "error") and r.get("evidence"):
+            ev = r["evidence"]
+            out += ["", f"**{_cell(r.get('name'))}**: {_cell(r.get('summary'))}", ""]
+            if r.get("tolerance"):
+                out += [f"tolerance: {_cell(r['tolerance'])}", ""]
+            out += table(ev.get("columns") or [], ev.get("rows") or [])
+    out.append("")
+    return out
+
+
+def _seconds(value: float) -> str:
+    return f"{value * 1000:.3g} ms" if value < 1 else f"{value:.3g} s"
+
+
+def render_markdown(doc: dict[str, Any]) -> str:
+    out = [f"# {doc['title']} - {doc['verdict'].upper()}", "", f"generated {doc['generated_at']}", ""]
+    for note in doc.get("notes") or []:
+        out.append(f"- {note}")
+    if doc.get("notes"):
+        out.append("")
+    counts = doc.get("counts") or {}
+    summary = []
+    for group, c in counts.items():
+        if any(c.values()):
+            summary.append(f"{group}: " + ", ".join(f"{n} {v}" for v, n in c.items() if n))
+    if summary:
+        out += ["; ".join(summary), ""]
+    out += _results("Gates", doc.get("gates") or [])
+    out += _results("Baseline comparison", doc.get("baseline") or [])
+    out += _results("Checks", doc.get("checks") or [])
+    for panel in doc.get("dashboard_panels") or []:
+        ev = panel["evidence"]
+        out += ["## Dashboard panels beside the harness's measurement", "", _cell(panel.get("summary")), ""]
+        out += table(ev.get("columns") or [], ev.get("rows") or [])
+        out.append("")
+    for run in doc.get("runs") or []:
+        where = f"directory `{run['run_dir']}`, profile `{run.get('profile') or '?'}`"
+        out += [f"## Run {run['run_id']}", "", where, ""]
+        if run.get("latency"):
+            out += ["### Latency percentiles (raw ledger samples)", ""]
+            out += table(
+                ("series", "n", "mean", "p50", "p90", "p95", "p99", "max"),
+                [(r["series"], r["n"], _seconds(r["mean"]), _seconds(r["p50"]), _seconds(r["p90"]),
+                  _seconds(r["p95"]), _seconds(r["p99"]), _seconds(r["max"])) for r in run["latency"]],
+            )
+            out.append("")
+        ledger = run.get("ledger")
+        if ledger:
+            out += ["### Ledger", ""]
+            state = "complete" if ledger["complete"] else f"INCOMPLETE ({ledger.get('incomplete_reason')})"
+            out += [f"ledger {state}", ""]
+            scalars = [(k, v) for k, v in ledger.items() if isinstance(v, int | float) and not isinstance(v, bool)]
+            out += table(("count", "value"), scalars)
+            out += ["", "#### HTTP by route", ""]
+            out += table(("method", "route", "status", "count"),
+                         [(r["method"], r["route"], r["status"], r["count"]) for r in ledger["http"]])
+            out.append("")
+        else:
+            out += ["_no ledger in this run directory_", ""]
+    return "\n".join(out).rstrip() + "\n"

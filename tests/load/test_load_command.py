@@ -1,0 +1,106 @@
+"""`codesync-load run`: one command, a run directory, its path as the last line."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from _loadrun import REPO
+
+from codesync_load.ledger import Ledger, read_status
+from codesync_load.stack.ports import free_port
+
+
+def _cli(tmp_path: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env["CODESYNC_STATE_DIR"] = str(tmp_path / "state")  # never pick up another stack of this machine
+    env.pop("CODESYNC_DURATION_SCALE", None)
+    return subprocess.run(
+        [sys.executable, "-m", "codesync_load.cli", "run", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        start_new_session=True,
+    )
+
+
+def _refuses(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname, parts.port), timeout=1).close()
+    except OSError:
+        return True
+    return False
+
+
+def test_run_against_a_given_target_prints_the_run_dir_last(twin, tmp_path: Path) -> None:
+    run_dir = tmp_path / "runs" / "one"
+    done = _cli(
+        tmp_path,
+        *("--profile", "smoke", "--duration-scale", "0.4", "--run-dir", str(run_dir)),
+        *("--api-url", twin.api_url, "--yjs-url", twin.yjs_url),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines()[-1] == str(run_dir.resolve())
+    assert "ledger: complete" in done.stdout
+    assert read_status(run_dir / "ledger.json") == (True, "")
+    ledger = Ledger.read(run_dir / "ledger.json")
+    assert ledger.meta["api_url"] == twin.api_url and ledger.meta["profile"] == "smoke"
+    target = json.loads((run_dir / "target.json").read_text())
+    assert target == {"api_url": twin.api_url, "yjs_url": twin.yjs_url, "metrics_token": None} or (
+        target["api_url"] == twin.api_url
+    )
+    for name in ("locust.json", "locust.html", "locust_stats.csv", "phases.json", "run.json"):
+        assert (run_dir / name).is_file(), name
+
+
+def test_run_starts_a_local_stack_and_stops_it(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    done = _cli(
+        tmp_path, "--profile", "smoke", "--duration-scale", "0.4", "--bcrypt-rounds", "4", "--run-dir", str(run_dir)
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    assert lines[-1] == str(run_dir.resolve())
+    ready = next(line for line in lines if line.startswith("local stack ready:"))
+    urls = ready.split()[4::2]  # api URL, yjs URL, prometheus URL
+    assert len(urls) == 3
+    assert all(_refuses(url.replace("ws://", "http://")) for url in urls), "the stack was left running"
+    assert read_status(run_dir / "ledger.json") == (True, "")
+    assert not (tmp_path / "state" / "stack.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--profile", "nope"), "unknown profile 'nope'; choose one of: baseline"),
+        (("--api-url", "http://127.0.0.1:1"), "--api-url and --yjs-url go together"),
+        (("--duration-scale", "-1"), "--duration-scale -1.0 is not a positive number"),
+        (("--processes", "-3"), "--processes -3 is negative"),
+    ],
+)
+def test_run_bad_input_is_one_line(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    run_dir = tmp_path / "run"
+    done = _cli(tmp_path, "--run-dir", str(run_dir), *args, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert not run_dir.exists()
+
+
+def test_run_against_an_unreachable_target_is_one_line(tmp_path: Path) -> None:
+    api, yjs = f"http://127.0.0.1:{free_port()}", f"ws://127.0.0.1:{free_port()}"
+    run_dir = tmp_path / "run"
+    done = _cli(tmp_path, "--api-url", api, "--yjs-url", yjs, "--run-dir", str(run_dir), timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"codesync-load: error: target API {api} is unreachable")
+    assert done.stderr.count("\n") == 1
+    assert not run_dir.exists()

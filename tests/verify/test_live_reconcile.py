@@ -1,0 +1,158 @@
+"""Reconciliation against a real Prometheus scraping a real twin, with a small known traffic.
+
+The healthy twin passes every live check; each metric fault of the twin fails in the check
+named for its symptom, with the evidence row that names the metric, labels, expected and
+observed values. One twin and one Prometheus per case (1 s scrapes), about 15 s each.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from codesync_load.twin_process import TwinProcess
+from tests.verify._live import HTTP_REQUESTS, LiveProm, drive_known_traffic
+from verify.checks import REGISTRY, CheckResult
+from verify.checks.reconcile import read_by
+from verify.context import VerifyContext, VerifyOptions
+
+LIVE_CHECKS = (
+    "metrics-present",
+    "metrics-labels-match-contract",
+    "counters-match-ledger",
+    "gauges-return-to-baseline",
+    "gauges-reach-plateau",
+    "latency-quantiles-consistent",
+    "dashboard-panels-match-ledger",
+    "rules-promtool-generated",
+)
+REPO = Path(__file__).resolve().parents[2]
+
+
+def verify_run(run_dir: Path, live: LiveProm) -> dict[str, CheckResult]:
+    ctx = VerifyContext(VerifyOptions(run_dir=run_dir, prometheus_url=live.url))
+    return {name: REGISTRY[name].run(ctx) for name in LIVE_CHECKS}
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "codesync_load.cli", "verify", *args],
+        capture_output=True, text=True, timeout=120, cwd=REPO, check=False,
+    )
+
+
+def test_healthy_twin_passes_every_live_check(
+    twin: TwinProcess, live_prom_for: Callable[[TwinProcess], LiveProm], tmp_path: Path
+) -> None:
+    live = live_prom_for(twin)
+    traffic = drive_known_traffic(twin.api_url, live.prom, tmp_path / "run")
+    results = verify_run(traffic.run_dir, live)
+    for name, result in results.items():
+        assert result.verdict == "pass", result.render()
+    # The ground truth, independently of the checks: the counter moved by exactly 37.
+    ctx = VerifyContext(VerifyOptions(run_dir=traffic.run_dir, prometheus_url=live.url))
+    labels = ("method", "route", "status_code")
+    before = read_by(ctx, "codesync_http_requests_total", ("codesync-backend",), labels, ctx.window.start)
+    after = read_by(ctx, "codesync_http_requests_total", ("codesync-backend",), labels, ctx.after_time)
+    assert sum(after.values()) - sum(before.values()) == HTTP_REQUESTS
+    search_429 = (("method", "POST"), ("route", "/api/sessions/:id/search"), ("status_code", "429"))
+    assert after[search_429] - before.get(search_429, 0) == 1
+    generated = traffic.run_dir / "verify" / "generated_rules_test.yml"
+    assert "codesync_http_requests_total" in generated.read_text()
+
+    # The command runs the same checks under the same names and writes JUnit into the run dir.
+    done = cli(str(traffic.run_dir), "--prometheus-url", live.url, *sum((["--check", n] for n in LIVE_CHECKS), []))
+    assert done.returncode == 0, done.stdout + done.stderr
+    junit = ET.parse(traffic.run_dir / "verify" / "junit.xml").getroot()
+    assert [case.get("name") for case in junit.iter("testcase")] == [
+        "rules-promtool-generated",
+        "dashboard-panels-match-ledger",
+        "metrics-present",
+        "metrics-labels-match-contract",
+        "counters-match-ledger",
+        "gauges-return-to-baseline",
+        "gauges-reach-plateau",
+        "latency-quantiles-consistent",
+    ]
+    assert junit.get("failures") == "0"
+    record = json.loads((traffic.run_dir / "verify" / "results.json").read_text())
+    assert record["exit_code"] == 0 and len(record["checks"]) == len(LIVE_CHECKS)
+
+    # And so does the pytest suite, one test id per check.
+    suite = subprocess.run(
+        [sys.executable, "-m", "pytest", "verify", "-q", "-rA", "-p", "no:cacheprovider",
+         "--run-dir", str(traffic.run_dir), "--prometheus-url", live.url, "-k", "counters or gauges"],
+        capture_output=True, text=True, timeout=120, cwd=REPO, check=False,
+    )
+    assert suite.returncode == 0, suite.stdout[-3000:]
+    for name in ("counters-match-ledger", "gauges-return-to-baseline", "gauges-reach-plateau"):
+        assert f"PASSED verify/test_checks.py::test_check[{name}]" in suite.stdout
+
+
+def _rows(result: CheckResult) -> list[tuple]:
+    assert result.evidence is not None
+    return result.evidence.rows
+
+
+FAULT_SYMPTOMS = {
+    "http-counter-frozen": "counters-match-ledger",
+    "ws-gauge-leak": "gauges-return-to-baseline",
+    "sessions-gauge-leak": "gauges-return-to-baseline",
+    "label-drift": "metrics-labels-match-contract",
+    "rate-limit-uncounted": "counters-match-ledger",
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULT_SYMPTOMS))
+def test_each_metric_fault_fails_in_the_check_named_for_its_symptom(
+    fault: str,
+    twin_factory: Callable[..., TwinProcess],
+    live_prom_for: Callable[[TwinProcess], LiveProm],
+    tmp_path: Path,
+) -> None:
+    twin = twin_factory(faults=[fault])
+    live = live_prom_for(twin)
+    traffic = drive_known_traffic(twin.api_url, live.prom, tmp_path / "run")
+    results = verify_run(traffic.run_dir, live)
+    symptom = results[FAULT_SYMPTOMS[fault]]
+    assert symptom.verdict == "fail", symptom.render()
+    rows = _rows(symptom)
+
+    if fault == "http-counter-frozen":
+        assert {r[0] for r in rows} == {"codesync_http_requests_total"}
+        assert sum(r[2] for r in rows) == HTTP_REQUESTS  # every request is missing from the counter
+        assert {r[3] for r in rows} == {"absent"}
+        # The histogram still counts: its _count agrees, so the finding is the counter alone.
+        assert not any(r[0].endswith("_count") for r in rows)
+    elif fault == "ws-gauge-leak":
+        assert [r[:5] for r in rows] == [("codesync_websocket_connections_active", "type=socketio", "0", "0", "1")]
+        assert "connection{channel=socketio,event=closed}=1" in rows[0][5]
+    elif fault == "sessions-gauge-leak":
+        assert len(rows) == 1 and rows[0][0] == "codesync_sessions_active"
+        before, expected, observed = float(rows[0][2]), float(rows[0][3]), float(rows[0][4])
+        assert (expected - before, observed - before) == (1.0, 2.0)  # 2 created, 1 deleted, never decremented
+    elif fault == "label-drift":
+        assert {(r[0], r[4], r[5]) for r in rows} == {
+            ("codesync_http_requests_total", "path,status", "route,status_code"),
+            ("codesync_http_request_duration_seconds", "path,status", "route,status_code"),
+        }
+    elif fault == "rate-limit-uncounted":
+        assert [r[:4] for r in rows] == [("codesync_rate_limit_hits_total", "type=API", 1, "absent")]
+        assert "rate_limited{limiter=search}=1" in rows[0][4]
+
+    if fault in ("ws-gauge-leak", "sessions-gauge-leak"):
+        # A leak is not a counting error: the counters still agree exactly.
+        assert results["counters-match-ledger"].verdict == "pass", results["counters-match-ledger"].render()
+    if fault == "ws-gauge-leak":
+        done = cli(str(traffic.run_dir), "--prometheus-url", live.url, "--check", "gauges-*", "--check", "counters-*")
+        assert done.returncode == 1, done.stdout + done.stderr
+        table = done.stdout.splitlines()
+        assert any(line.startswith("gauges-return-to-baseline") and " FAIL " in line for line in table)
+        assert any(line.startswith("counters-match-ledger") and " PASS " in line for line in table)
+        assert "codesync_websocket_connections_active  type=socketio" in done.stdout
