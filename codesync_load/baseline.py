@@ -214,7 +214,7 @@ def trial_values(
 ) -> dict[str, float | None]:
     """Each metric's value on one run directory (server metrics need `query`)."""
     doc = _ledger_doc(run_dir)
-    return {metric.text: measure(metric, doc, query) for metric in metrics}
+    return {metric.name: measure(metric, doc, query) for metric in metrics}
 
 
 def write_values(run_dir: Path, values: dict[str, float | None]) -> Path:
@@ -236,14 +236,14 @@ def read_values(run_dir: Path, metrics: Sequence[Metric]) -> dict[str, float | N
     out: dict[str, float | None] = {}
     doc: dict[str, Any] | None = None
     for metric in metrics:
-        if metric.text in recorded:
-            out[metric.text] = recorded[metric.text]
+        if metric.name in recorded:
+            out[metric.name] = recorded[metric.name]
         elif metric.side == "client":
             doc = doc if doc is not None else _ledger_doc(run_dir)
-            out[metric.text] = measure(metric, doc, None)
+            out[metric.name] = measure(metric, doc, None)
         else:
             raise HarnessError(
-                f"{run_dir} has no recorded value of {metric.text!r} (server metrics are measured while "
+                f"{run_dir} has no recorded value of {metric.name!r} (server metrics are measured while "
                 "Prometheus runs); produce the run with `codesync-load gate` so gate/values.json holds it"
             )
     return out
@@ -263,7 +263,7 @@ def save_baseline(run_dirs: Sequence[Path], out: Path, metrics: Sequence[Metric]
     """Write OUT/baseline.json with each metric's per-trial values from `run_dirs`."""
     if not run_dirs:
         raise HarnessError("baseline save needs at least one run directory; pass the trials' RUN_DIRs")
-    values: dict[str, list[float]] = {m.text: [] for m in metrics}
+    values: dict[str, list[float]] = {m.name: [] for m in metrics}
     for run_dir in run_dirs:
         for text, value in read_values(run_dir, metrics).items():
             if value is None or math.isnan(value):
@@ -304,19 +304,19 @@ def compare_to_baseline(
     """One CheckResult per baseline metric of `settings` (a metric missing from the file is an error)."""
     results = []
     for metric in settings.metrics:
-        if metric.text not in saved:
+        if metric.name not in saved:
             raise HarnessError(
-                f"baseline {source} has no values for {metric.text!r}; save it again with the current gate file"
+                f"baseline {source} has no values for {metric.name!r}; save it again with the current gate file"
             )
-        values = [v for v in candidate.get(metric.text, []) if v is not None and not math.isnan(v)]
+        values = [v for v in candidate.get(metric.name, []) if v is not None and not math.isnan(v)]
         if not values:
             from verify.checks.base import CheckResult
 
-            result = CheckResult.failed(f"{metric.text}: the candidate trials measured nothing; cannot compare")
-            result.name = f"baseline: {metric.text}"
+            result = CheckResult.failed(f"{metric.name}: the candidate trials measured nothing; cannot compare")
+            result.name = f"baseline: {metric.name}"
             results.append(result)
             continue
-        cmp = compare(saved[metric.text], values, metric.text, settings)
+        cmp = compare(saved[metric.name], values, metric.name, settings)
         results.append(comparison_result(cmp, metric))
     return results
 
@@ -386,7 +386,7 @@ def _run_save(args: Any) -> int:
 def _run_compare(args: Any) -> int:
     settings = _settings(args)
     runs = expand_run_dirs(args.run_dirs)
-    candidate: dict[str, list[float]] = {m.text: [] for m in settings.metrics}
+    candidate: dict[str, list[float]] = {m.name: [] for m in settings.metrics}
     for run_dir in runs:
         for text, value in read_values(run_dir, settings.metrics).items():
             if value is not None:

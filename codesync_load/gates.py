@@ -73,7 +73,7 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
 
 _GATE_RE = re.compile(r"^(?P<expr>.*\S)\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<num>[0-9]*\.?[0-9]+)\s*(?P<unit>ms|s|%)?$")
 _FUNC_RE = re.compile(r"^(?P<func>[a-z][a-z0-9.]*)\((?P<arg>[a-z_][a-z0-9_]*)\)$")
-_PCT_RE = re.compile(r"^p(?P<q>\d{1,2}(?:\.\d+)?)$")
+_PCT_RE = re.compile(r"^p(?P<q>\d{1,3}(?:\.\d+)?)$")
 _SAMPLE_FUNCS = ("median", "mean", "min", "max", "count")
 _BASELINE_KEYS = {"metrics", "alpha", "min_effect", "confidence", "resamples", "seed"}
 
@@ -131,6 +131,11 @@ class Metric:
     func: str = ""  # client samples: p95, mean, ...; scalars: the scalar name
     series: str = ""  # client samples: the ledger sample name
     promql: str = ""
+    label: str = ""  # a short name given in the file ([baseline.metrics] NAME = "..."), else the text
+
+    @property
+    def name(self) -> str:
+        return self.label or self.text
 
 
 @dataclass(frozen=True)
@@ -253,8 +258,8 @@ def load_gates(path: Path) -> GateSpec:
         data = tomllib.loads(raw)
     except tomllib.TOMLDecodeError as err:
         line = re.search(r"line (\d+)", str(err))
-        where = f"{path}:{line[1]}" if line else str(path)
-        raise GateError(f"{where}: not valid TOML ({str(err).split(' (at')[0]}); fix the syntax") from None
+        number = line[1] if line else max(1, len(raw.splitlines()))  # "at end of document"
+        raise GateError(f"{path}:{number}: not valid TOML ({str(err).split(' (at')[0]}); fix the syntax") from None
     lines = raw.splitlines()
 
     def line_of_key(key: str) -> int:
@@ -306,15 +311,25 @@ def _baseline_settings(table: Any, path: Path, lines: Sequence[str]) -> Baseline
         return value
 
     metrics_raw = table.get("metrics", [])
-    if not isinstance(metrics_raw, list) or not all(isinstance(m, str) for m in metrics_raw):
-        raise GateError(f"{path}:{_line_of(lines, 'metrics', start)}: [baseline] metrics must be a list of strings")
+    if isinstance(metrics_raw, dict):
+        named = list(metrics_raw.items())
+    elif isinstance(metrics_raw, list):
+        named = [("", m) for m in metrics_raw]
+    else:
+        named = [("", None)]
+    if not all(isinstance(m, str) for _, m in named):
+        raise GateError(
+            f"{path}:{_line_of(lines, 'metrics', start)}: [baseline] metrics must be a list of metric strings "
+            "or a table [baseline.metrics] NAME = \"metric\""
+        )
     metrics = []
     cursor = start
-    for text in metrics_raw:
+    for label, text in named:
         cursor = _line_of(lines, text, cursor)
         if _GATE_RE.match(text.strip()):
             raise GateError(f"{path}:{cursor}: baseline metric {text!r} has a threshold; list the metric only")
-        metrics.append(parse_metric(text, f"{path}:{cursor}"))
+        metric = parse_metric(text, f"{path}:{cursor}")
+        metrics.append(Metric(**{**metric.__dict__, "label": label}))
     return BaselineSettings(
         metrics=tuple(metrics),
         alpha=float(number("alpha", 0.05, 0.0001, 0.5)),

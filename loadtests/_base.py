@@ -2,7 +2,7 @@
 
     >>> class EditorUser(CodeSyncUser):
     ...     kind = "editor"                       # the profile's weight key
-    ...     def on_start(self):
+    ...     def begin(self):                      # Locust's on_start, made safe
     ...         self.sign_in()                    # register + log in once, as a person does
     ...         self.sio = self.open_socketio()   # counted: connection opened/refused/closed
 
@@ -25,6 +25,7 @@ from typing import Any
 
 from _runtime import RUNTIME
 from locust import User
+from locust.exception import StopUser
 
 from scenarios.clients.locust_events import report, rest_observer, yjs_observer
 from scenarios.clients.rest import ApiResult, RestClient
@@ -96,6 +97,31 @@ class CodeSyncUser(User):
         self.user_id: str | None = None
         self.email = ""
         self._closers: list[Callable[[], None]] = []
+
+    # -- life cycle ------------------------------------------------------------------------
+    def on_start(self) -> None:
+        """Run `begin()`; a failure ends this user through on_stop, so what it opened is closed.
+
+        (Locust lets an exception escape on_start without calling on_stop: connections would
+        stay open and the ledger would miss their closing.)
+        """
+        try:
+            self.begin()
+        except StopUser:
+            raise
+        except Exception as err:
+            RUNTIME.recorder.failure("user", f"{self.kind} start", err)
+            raise StopUser() from err
+
+    def on_stop(self) -> None:
+        self.end()
+
+    def begin(self) -> None:
+        """What the user does once when it starts (sign in, join, ...)."""
+
+    def end(self) -> None:
+        """What the user does when it stops; by default close what it opened."""
+        self.close_all()
 
     # -- timing ----------------------------------------------------------------------------
     def pause(self, span: tuple[float, float]) -> None:

@@ -75,17 +75,19 @@ class Collaborator(CodeSyncUser):
             with contextlib.suppress(YjsError):
                 self.doc.wait_for(lambda c: c.echoes_received >= c.updates_sent, ECHO_WAIT_S, "our echoes")
             text = self.doc.text()
-        if seat is not None and self.sio is not None and self.joined and self.sio.connected:
-            with contextlib.suppress(Exception):
-                self.sio.leave(seat.session.id)
-                RUNTIME.recorder.participant(seat.session.id, "left")
+        if seat is not None and self.joined:
+            if self.sio is not None and self.sio.connected:
+                with contextlib.suppress(Exception):
+                    self.sio.leave(seat.session.id)
+            # out of the room either by session:leave or by the disconnect that follows
+            RUNTIME.recorder.participant(seat.session.id, "left")
         self.joined = False
         if seat is None:
             self.close_all()
             return
         self.final_save(seat, text)
         assert RUNTIME.pool is not None
-        last = RUNTIME.pool.leave(seat, text, who=str(self.number))
+        last = RUNTIME.pool.leave(seat)
         if last and text is not None and self.doc is not None:
             self._check_convergence(seat, self.doc)
             text = self.doc.text()  # late updates of the others arrived while checking

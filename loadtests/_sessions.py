@@ -33,7 +33,6 @@ class SharedSession:
     owner: Any = None  # the creator's RestClient: only the owner may delete
     seats_given: int = 0
     present: int = 0
-    texts: dict[str, str] = field(default_factory=dict)  # last text seen by each leaver
     error: str | None = None
     ready: threading.Event = field(default_factory=threading.Event)
 
@@ -94,12 +93,10 @@ class SessionPool:
         with self._lock:
             session.present -= 1
 
-    def leave(self, seat: Seat, last_text: str | None = None, who: str = "") -> bool:
+    def leave(self, seat: Seat) -> bool:
         """Give the seat back; True when this was the last user present (delete it then)."""
         with self._lock:
             seat.session.present -= 1
-            if last_text is not None:
-                seat.session.texts[who or str(len(seat.session.texts))] = last_text
             last = seat.session.present == 0
             if last and self._filling is seat.session:
                 self._filling = None  # never hand out seats of a session being deleted

@@ -37,7 +37,7 @@ class BrowserUser(CodeSyncUser):
     def wait_time(self) -> float:
         return self.rng.uniform(*self.think.browser)
 
-    def on_start(self) -> None:
+    def begin(self) -> None:
         self.own_session: str | None = None
         self.known: list[str] = []
         api = self.sign_in()
@@ -50,7 +50,7 @@ class BrowserUser(CodeSyncUser):
             api.put_file_content(self.own_session, "README.py", SAMPLE_CODE)
         self.known = [self.own_session]
 
-    def on_stop(self) -> None:
+    def end(self) -> None:
         own = getattr(self, "own_session", None)
         if self.api is not None and own and self.api.delete_session(own).ok:
             RUNTIME.recorder.session("deleted")

@@ -31,13 +31,13 @@ class EditorUser(Collaborator):
     def wait_time(self) -> float:
         return self.rng.uniform(*self.think.between_bursts)
 
-    def on_start(self) -> None:
+    def begin(self) -> None:
         self._autosaver = None
         self._stopping = gevent.event.Event()
         self.join_session()
         self._autosaver = gevent.spawn(self._autosave_loop)
 
-    def on_stop(self) -> None:
+    def end(self) -> None:
         # Ask the autosaver to stop rather than kill it: a request killed in flight reaches
         # the server but never the ledger, and the counts must stay exact.
         if getattr(self, "_autosaver", None) is not None:

@@ -23,10 +23,10 @@ class ViewerUser(Collaborator):
     def wait_time(self) -> float:
         return self.rng.uniform(*self.think.viewer)
 
-    def on_start(self) -> None:
+    def begin(self) -> None:
         self.join_session()
 
-    def on_stop(self) -> None:
+    def end(self) -> None:
         self.leave_session()
 
     @task

@@ -72,7 +72,7 @@ def _validate(args: argparse.Namespace) -> tuple[Any, Any, Path]:
         from codesync_load.baseline import load_baseline
 
         saved = load_baseline(args.baseline)
-        missing = [m.text for m in spec.baseline.metrics if m.text not in saved]
+        missing = [m.name for m in spec.baseline.metrics if m.name not in saved]
         if not spec.baseline.metrics:
             raise HarnessError(f"--baseline given but {spec.path} lists no [baseline] metrics; add some or drop it")
         if missing:
@@ -208,7 +208,7 @@ def _conclude(args: argparse.Namespace, spec: Any, out: Path, trials: list[dict[
     gates = _merge_gates(spec, trials)
     baseline: list[Any] = []
     if args.baseline is not None:
-        candidate = {m.text: [t["values"].get(m.text) for t in trials] for m in spec.baseline.metrics}
+        candidate = {m.name: [t["values"].get(m.name) for t in trials] for m in spec.baseline.metrics}
         baseline = compare_to_baseline(load_baseline(args.baseline), candidate, spec.baseline, str(args.baseline))
     if args.save_baseline is not None and spec.baseline.metrics:
         saved = save_baseline([t["dir"] for t in trials], args.save_baseline, spec.baseline.metrics,

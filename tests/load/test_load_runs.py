@@ -162,7 +162,6 @@ LONG_OR_BIG = {
     # profile: (duration scale, expected stage names)
     "baseline": (0.03, ["ramp", "steady"]),
     "spike": (0.08, ["before", "spike", "recovery"]),
-    "stress": (0.05, ["ramp", "overload"]),
     "capacity": (0.02, [f"step-{i}" for i in range(1, 11)]),
     "soak": (0.0015, ["ramp", "hold"]),
 }
@@ -233,3 +232,19 @@ def test_locust_loads_the_directory_cleanly(tmp_path: Path) -> None:
     assert result.code == 0, result.output
     listed = [line.strip() for line in result.output.splitlines() if line.startswith("    ")]
     assert sorted(listed) == ["BrowserUser", "EditorUser", "OnboardingUser", "ViewerUser"]
+
+
+def test_stress_crosses_the_limits_and_counts_every_429(twin, tmp_path: Path) -> None:
+    """The profile that says it crosses the limits meets 429s; each is in the ledger, by limiter."""
+    api0, yjs0 = scrape(twin.api_url), scrape(twin.yjs_url)
+    run_dir = tmp_path / "run"
+    argv = locust_argv(twin, run_dir, "--profile", "stress", "--duration-scale", "0.1", "--max-users", "4")
+    result = run_locust(argv, tmp_path / "locust.out", 150)
+    assert result.code == 0, result.output[-3000:]  # 429s are expected here, not failures
+    ledger = _assert_run_dir(run_dir, ["ramp", "overload"])
+    assert ledger.meta["crosses_rate_limits"] is True
+    limited = ledger.get("rate_limited", "files") + ledger.get("rate_limited", "search")
+    assert limited > 0
+    assert limited == ledger.total("http", status=429) == ledger.get("error", "http", "RATE_LIMIT")
+    api1, yjs1 = _settled(twin)
+    assert reconcile(ledger, (api0, api1), (yjs0, yjs1)) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import socket
@@ -178,6 +179,30 @@ def test_a_process_that_dies_early_is_named_with_its_log_tail(tmp_path: Path) ->
     assert 'database "codesync_stack_no_such_db" does not exist' in message
     assert list(stack.components) == ["webhook"]  # started before the twin, stopped after it failed
     _assert_nothing_left(stack.components, tmp_path)
+    assert child_pids() == before
+
+
+def test_an_exporter_that_dies_at_start_is_named_with_its_log_tail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in BINARIES:
+        if name != "prometheus-node-exporter":
+            (bin_dir / name).symlink_to(find_binary(name))
+    broken = bin_dir / "prometheus-node-exporter"
+    broken.write_text("#!/bin/sh\necho 'listen tcp: address already in use (simulated)'\nexit 3\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.defpath}")
+    before = child_pids()
+    stack = open_stack("local", state_dir=tmp_path / "state")
+    with pytest.raises(HarnessError) as err:
+        stack.up()
+    message = str(err.value)
+    assert message.startswith("node-exporter exited with code 3 before answering at http://127.0.0.1:")
+    assert "listen tcp: address already in use (simulated)" in message
+    assert list(stack.components) == ["webhook", "twin", "node-exporter"]
+    _assert_nothing_left(stack.components, tmp_path / "state")
     assert child_pids() == before
 
 

@@ -213,7 +213,7 @@ def test_cursor_and_typing_reach_the_others_only(target: Target, users: dict[str
             await b.join(session_id)
             await a.emit("cursor:update", {"sessionId": session_id, "line": 3, "column": 14})
             await a.emit("typing:start", session_id)
-            await a.emit("typing:stop", session_id)
+            await a.emit("typing:stop", {"sessionId": session_id})  # the object form is accepted too
             move = await b.wait_for("cursor:move")
             assert (move["userId"], move["line"], move["column"], move["sessionId"]) == (alice.id, 3, 14, session_id)
             assert await b.wait_for("user:typing") == {"userId": alice.id, "name": "Alice", "sessionId": session_id}
@@ -310,6 +310,30 @@ def test_disconnect_marks_the_participant_left_in_postgresql(twin_factory, pg_ur
         return (row is not None, row[0] if row else None)
 
     _disconnect_scenario(twin.api_url, alice, bob, session_id, left_at)
+
+
+def test_storage_failure_answers_error_and_the_connection_goes_on(twin_factory, pg_url: str) -> None:
+    """PostgreSQL refuses NUL characters in text: a real storage error, answered as `error`."""
+    twin = twin_factory(env={"DATABASE_URL": pg_url}, name="siopgfail")
+    alice = register_user(twin.api_url, "Alice")
+    session_id = new_session(alice)
+
+    async def scenario() -> None:
+        a = Peer(twin.api_url)
+        try:
+            await a.connect(token=alice.token)
+            await a.join(session_id)
+            await a.emit("chat:message:send", {"sessionId": session_id, "content": "nul \x00 byte"})
+            assert await a.wait_for("error") == {"message": "chat:message:send: failed, please retry"}
+            assert (await a.chat(session_id, "after the failure"))["content"] == "after the failure"
+            assert [p["content"] for p in a.named("chat:message:new")].count("nul \x00 byte") == 0
+        finally:
+            await close_all(a)
+
+    asyncio.run(scenario())
+    with psycopg.connect(pg_url) as conn:
+        stored = conn.execute("SELECT content FROM chat_messages WHERE session_id = %s", (session_id,)).fetchall()
+    assert "after the failure" in [row[0] for row in stored] and len(stored) == 2  # join echo + this one
 
 
 BAD_PAYLOADS: list[tuple[str, tuple, str]] = [
