@@ -30,7 +30,7 @@ Operators: < <= > >= == !=. File format (gates/ci.toml):
     gates = [
       "p95(edit_propagation) < 250ms",
       "error_rate < 1%",
-      'server: sum(increase(codesync_errors_total{job="codesync-backend"}[$__range])) < 5',
+      {name = "server-errors", gate = 'server: sum(increase(codesync_errors_total[$__range])) < 5'},
     ]
     checks = ["*"]                  # verify checks that are part of the gate (globs; [] = none)
     [baseline]                      # what --baseline compares (see codesync_load/baseline.py)
@@ -46,7 +46,7 @@ import math
 import re
 import tomllib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +148,11 @@ class Gate:
     threshold: float
     threshold_text: str
     source: str  # "file:line"
+    label: str = ""  # short name given in the file ({name = "...", gate = "..."}), else the text
+
+    @property
+    def name(self) -> str:
+        return self.label or self.text
 
     def holds(self, value: float) -> bool:
         return OPERATORS[self.op](value, self.threshold)
@@ -279,15 +284,32 @@ def load_gates(path: Path) -> GateSpec:
         raise GateError(f"{path}:{line_of_key('checks')}: `checks` must be a list of check-name globs, e.g. "
                         'checks = ["counters-*"] (or [] for none)')
     items = data.get("gates")
-    if not isinstance(items, list) or not items or not all(isinstance(i, str) for i in items):
+    if not isinstance(items, list) or not items:
         raise GateError(f"{path}:{line_of_key('gates')}: `gates` must be a non-empty list of strings, e.g. "
                         'gates = ["error_rate < 1%"]')
     gates = []
+    names: set[str] = set()
     cursor = line_of_key("gates")
     for item in items:
-        cursor = _line_of(lines, item, cursor)
-        gates.append(parse_gate(item, f"{path}:{cursor}"))
+        label, text = _named(item, f"{path}:{cursor}")
+        cursor = _line_of(lines, text, cursor)
+        gate = replace(parse_gate(text, f"{path}:{cursor}"), label=label)
+        if gate.name in names:
+            raise GateError(f"{path}:{cursor}: gate {gate.name!r} is listed twice; give one of them another name")
+        names.add(gate.name)
+        gates.append(gate)
     return GateSpec(path, tuple(gates), _baseline_settings(data.get("baseline"), path, lines), tuple(checks))
+
+
+def _named(item: Any, where: str) -> tuple[str, str]:
+    """("", text) for a plain string, (name, text) for {name = "...", gate = "..."}."""
+    if isinstance(item, str):
+        return "", item
+    if isinstance(item, dict) and set(item) == {"name", "gate"} and all(isinstance(v, str) for v in item.values()):
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", item["name"]):
+            raise GateError(f"{where}: gate name {item['name']!r} may hold only letters, digits, _ . -")
+        return item["name"], item["gate"]
+    raise GateError(f"{where}: a gate is a string or {{name = \"...\", gate = \"...\"}}, not {item!r}")
 
 
 def _baseline_settings(table: Any, path: Path, lines: Sequence[str]) -> BaselineSettings:
@@ -383,9 +405,14 @@ def client_value(metric: Metric, doc: dict[str, Any]) -> tuple[float | None, str
     return value, f"n={len(samples)}"
 
 
-def format_value(metric: Metric, value: float | None) -> str:
+def format_value(metric: Metric, value: float | None, unit: str = "") -> str:
+    """A value as a reader wants it: latencies in ms/s, ratios in %, server values in the threshold's unit."""
     if value is None or math.isnan(value):
         return "no data"
+    if unit == "ms":
+        return f"{value * 1000:.4g}ms"
+    if unit == "%":
+        return f"{value * 100:.3g}%"
     if metric.kind == "latency":
         return f"{value * 1000:.3g}ms" if value < 1 else f"{value:.3g}s"
     if metric.kind == "ratio":
@@ -451,14 +478,16 @@ def evaluate_gate(gate: Gate, docs: Sequence[dict[str, Any]], queries: Sequence[
         for series, value, note in rows:
             holds = value is not None and not math.isnan(value) and gate.holds(value)
             ok = ok and holds
-            evidence.add(trial, series, format_value(gate.metric, value), "yes" if holds else "NO", note)
-            measured.append(format_value(gate.metric, value))
+            shown_value = format_value(gate.metric, value, gate.threshold_text[-2:].lstrip("0123456789."))
+            evidence.add(trial, series, shown_value, "yes" if holds else "NO", note)
+            measured.append(shown_value)
     shown = ", ".join(measured[:6]) + (f", ... ({len(measured)} values)" if len(measured) > 6 else "")
     expected = f"{gate.op} {gate.threshold_text}"
+    what = gate.label or gate.metric.text
     if ok:
-        summary = f"{gate.metric.text} = {shown} ({expected})"
+        summary = f"{what} = {shown} ({expected})"
         return CheckResult.passed(summary, measured=shown, expected=expected, evidence=evidence)
-    summary = f"{gate.metric.text} = {shown}, expected {expected}"
+    summary = f"{what} = {shown}, expected {expected}"
     return CheckResult.failed(summary, measured=shown, expected=expected, evidence=evidence)
 
 
@@ -477,7 +506,7 @@ def evaluate_gates(
     for gate in gates:
         started = time.monotonic()
         result = evaluate_gate(gate, docs, queries)
-        result.name = f"gate: {gate.text}"
+        result.name = f"gate: {gate.name}"
         result.inputs = {"gates": gate.source}
         result.seconds = time.monotonic() - started
         results.append(result)

@@ -125,6 +125,12 @@ class ExportedSeries:
         for labels in prom.series(['{job=~".+"}'], start, end):
             name = labels.get("__name__", "")
             catalog.add(name, labels.get("job", ""), (k for k in labels if k != "__name__"))
+        # Families a target declares but has no sample of yet (a labelled counter before its
+        # first event): they exist, a rule on them can fire.
+        for item in prom.target_metadata():
+            job = (item.get("target") or {}).get("job", "")
+            for name in family_names(str(item.get("metric", "")), str(item.get("type", ""))):
+                catalog.declare(name, job)
         return catalog
 
     @classmethod

@@ -97,6 +97,16 @@ class Prom:
             params={"match[]": matchers},
         )
 
+    def target_metadata(self) -> list[dict]:
+        """/api/v1/targets/metadata: every family each target declares (# TYPE), samples or not."""
+        client = self._client
+        response = self._call(
+            "targets/metadata", client._session.get, f"{self.url}/api/v1/targets/metadata", timeout=10
+        )
+        if response.status_code != 200:
+            return []
+        return response.json().get("data") or []
+
     def names(self) -> list[str]:
         return self._call("label values of __name__", self._client.all_metrics)
 

@@ -90,10 +90,10 @@ def _run_load(args: argparse.Namespace, stack: Any, run_dir: Path) -> int:
 
     parser = argparse.ArgumentParser(prog="codesync-load")
     run_command.register(parser.add_subparsers())
-    argv = ["run", "--profile", args.profile, "--run-dir", str(run_dir), "--api-url", stack.api_url,
-            "--yjs-url", stack.yjs_url, "--bcrypt-rounds", str(args.bcrypt_rounds)]
+    argv = ["run", f"--profile={args.profile}", f"--run-dir={run_dir}", f"--api-url={stack.api_url}",
+            f"--yjs-url={stack.yjs_url}", f"--bcrypt-rounds={args.bcrypt_rounds}"]
     if stack.metrics_token:
-        argv += ["--metrics-token", stack.metrics_token]
+        argv.append(f"--metrics-token={stack.metrics_token}")  # a token may start with "-"
     if args.duration_scale is not None:
         argv += ["--duration-scale", repr(args.duration_scale)]
     if args.max_users:
@@ -153,6 +153,17 @@ def _merge_gates(spec: Any, trials: list[dict[str, Any]]) -> list[Any]:
     if len(trials) == 1:
         return trials[0]["gates"]
     return evaluate_gates(spec.gates, [t["doc"] for t in trials], [t["query"] for t in trials])
+
+
+def _clipped(result: Any, width: int = 60) -> Any:
+    """A copy whose name fits the verdict table (server gates quote whole PromQL expressions)."""
+    import copy
+
+    if len(result.name) <= width:
+        return result
+    short = copy.copy(result)
+    short.name = result.name[: width - 3] + "..."
+    return short
 
 
 def run(args: argparse.Namespace) -> int:
@@ -248,12 +259,13 @@ def _conclude(args: argparse.Namespace, spec: Any, out: Path, trials: list[dict[
         verdict=verdict,
     )
     print()
-    print(render_table(everything))
+    print(render_table([_clipped(r) for r in everything]))
     for result in everything:
         if result.verdict in ("fail", "error"):
             print()
             print(result.render())
-    failed = [r.name for r in everything if r.verdict in ("fail", "error")]
+    failed = [f"{r.name}: {r.summary}"[:140] if r.name.startswith(("gate: ", "baseline: ")) else r.name
+              for r in everything if r.verdict in ("fail", "error")]
     reason = "every gate and check passed" if not failed else f"{len(failed)} failed ({'; '.join(failed[:3])})"
     print(f"gate {verdict.upper()}: {reason}; report {paths['html']}")
     return code

@@ -115,3 +115,23 @@ def test_named_baseline_metrics(tmp_path: Path) -> None:
     spec = load_gates(path)
     assert [(m.name, m.side) for m in spec.baseline.metrics] == [("prop", "client"), ("put", "server")]
     assert spec.baseline.alpha == 0.01
+
+
+def test_named_gates_and_their_mistakes(tmp_path: Path) -> None:
+    path = write(tmp_path, 'gates = [\n  {name = "put-p95", gate = "server: x < 250ms"},\n  "failures == 0",\n]\n')
+    spec = load_gates(path)
+    assert [(g.name, g.text, g.source) for g in spec.gates] == [
+        ("put-p95", "server: x < 250ms", f"{path}:2"),
+        ("failures == 0", "failures == 0", f"{path}:3"),
+    ]
+    cases = {
+        'gates = [\n  {name = "a b", gate = "failures == 0"},\n]\n': "gate name 'a b' may hold only letters",
+        'gates = [\n  {name = "a", gate = "failures == 0"},\n  {name = "a", gate = "requests > 1"},\n]\n':
+            "gate 'a' is listed twice",
+        'gates = [\n  {gate = "failures == 0"},\n]\n': 'a gate is a string or {name = "...", gate = "..."}',
+    }
+    for body, message in cases.items():
+        path = write(tmp_path, body)
+        with pytest.raises(GateError) as err:
+            load_gates(path)
+        assert message in str(err.value) and str(err.value).startswith(f"{path}:"), str(err.value)

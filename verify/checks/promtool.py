@@ -8,7 +8,8 @@ The generated test replays the run's measured state for longer than any rule nee
 series the alert rules read is written as an input series holding the value (gauges) or the
 per-second rate (counters) Prometheus measured over the plateau, sustained past the largest
 range window plus the longest `for`. The expected alerts are the ones whose condition
-Prometheus itself found true at the end of the plateau. So the test asks: held at this run's
+Prometheus itself finds true at the end of the plateau at those same rates (the rule's
+expression with its range windows set to the plateau). So the test asks: held at this run's
 rates, do exactly these alerts fire after their `for`, with these labels? It catches rules
 whose windows or `for` cannot work at the configured intervals, and it documents, in a file a
 reviewer can rerun with promtool, which alerts this load would raise if it lasted.
@@ -33,6 +34,7 @@ from verify.checks.base import CheckResult, Evidence, MissingInput, check
 if TYPE_CHECKING:
     from verify.context import VerifyContext
 
+_RANGE_RE = re.compile(r"\[\s*(?:\d+(?:ms|[smhdwy]))+\s*\]")
 COUNTER_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
 RATE_FUNCTIONS = {"rate", "irate", "increase", "delta", "idelta", "deriv"}
 
@@ -132,7 +134,10 @@ def generate_test(ctx: VerifyContext) -> tuple[dict[str, Any], list[tuple[str, s
     tests_expr = []
     rows = []
     for rule in rules:
-        firing = ctx.prom.instant(rule.expr, plateau_end)
+        # The oracle: the rule's condition at the run's measured rates, i.e. its expression with
+        # every range window set to the plateau (the window the input rates were measured over).
+        measured_expr = _RANGE_RE.sub(f"[{math.floor(rate_window)}s]", rule.expr)
+        firing = ctx.prom.instant(measured_expr, plateau_end)
         expected = []
         for s in firing:
             labels = {k: v for k, v in s.labels.items() if k != "__name__"}

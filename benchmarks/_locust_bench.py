@@ -1,0 +1,295 @@
+"""The Locust side of the load-generator benchmark: one user class per measure, one process.
+
+    $ CODESYNC_BENCH='{"mode": "throughput", "out": "r.json", ...}' \\
+        locust -f benchmarks/_locust_bench.py --headless -u 100 -r 100 LeanEditorUser
+
+Started by load_generator.py as a subprocess (Locust must be imported first in its process:
+it monkey-patches with gevent). A coordinator greenlet, started with the test, waits until
+every user is ready, measures from the clients' own counters (and /proc/self/status VmRSS),
+writes one JSON object to `out` and stops the runner; Locust's `-t` is only a safety net.
+
+User classes:
+- `YjsClientEditorUser`: the project's YjsClient (websockets.sync, a reader thread that is a
+  greenlet here), typing near the start at `constant_pacing(interval)`.
+- `LeanEditorUser`: the same typing on `LeanYjsConnection` (a hub watcher reads, no thread).
+- `YjsClientViewerUser` / `LeanViewerUser`: one synced idle connection per user.
+- `LeanViewerPoolUser`: one user holding `pool` idle connections (what a viewer crowd costs
+  when a user stands for a group of tabs rather than one).
+- `CodeSyncHealthUser`: RestClient on LocustHttpTransport, GET /health, reported through
+  `rest_observer`; `PlainHealthUser`: a plain FastHttpUser on the same endpoint.
+"""
+
+from __future__ import annotations
+
+import locust  # noqa: I001  (first: Locust's gevent patching must precede ssl/urllib3)
+from locust import FastHttpUser, User, constant, constant_pacing, events, task
+
+import gc
+import json
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+import gevent.pool
+
+from scenarios.clients.locust_events import rest_observer
+from scenarios.clients.locust_transport import LocustHttpTransport
+from scenarios.clients.rest import RestClient
+from scenarios.clients.yjs import YjsClient
+from scenarios.clients.yjs_lean import LeanYjsConnection
+
+CFG: dict[str, Any] = json.loads(os.environ.get("CODESYNC_BENCH", "{}"))
+CONNECTIONS: list[Any] = []  # every YjsClient / LeanYjsConnection that synced
+FAILURES: list[str] = []
+REQUESTS = {"ok": 0, "failed": 0}
+_NEXT_INDEX = iter(range(10**9))
+_RNG = random.Random(CFG.get("seed", 1))
+
+
+def rss_kb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def source_address(index: int) -> str | None:
+    """127.<source_base>.x.y, `per_address` connections each (as the raw client spreads them)."""
+    base = CFG.get("source_base")
+    if base is None:
+        return None
+    slot = index // CFG["per_address"]
+    return f"127.{base}.{slot // 254}.{slot % 254 + 1}"
+
+
+def document(index: int) -> str:
+    return f"{CFG['doc_prefix']}-{index // CFG['per_doc']}"
+
+
+def _note_failure(err: BaseException) -> None:
+    if len(FAILURES) < 20:
+        FAILURES.append(f"{type(err).__name__}: {err}")
+
+
+# -- Yjs editors --------------------------------------------------------------------------------
+
+
+class YjsClientEditorUser(User):
+    wait_time = constant_pacing(CFG.get("interval", 0.01))
+
+    def on_start(self) -> None:
+        index = next(_NEXT_INDEX)
+        self.rng = random.Random(_RNG.random())
+        self.conn = YjsClient(self.host, document(index), registry=None, source_address=source_address(index))
+        try:
+            self.conn.connect()
+        except Exception as err:
+            _note_failure(err)
+            raise
+        CONNECTIONS.append(self.conn)
+
+    @task
+    def type(self) -> None:
+        self.conn.type_near_start(self.rng)
+
+    def on_stop(self) -> None:
+        self.conn.close()
+
+
+class LeanEditorUser(User):
+    wait_time = constant_pacing(CFG.get("interval", 0.01))
+
+    def on_start(self) -> None:
+        index = next(_NEXT_INDEX)
+        self.rng = random.Random(_RNG.random())
+        self.conn = LeanYjsConnection(self.host, document(index), source_address=source_address(index))
+        try:
+            self.conn.connect()
+        except Exception as err:
+            _note_failure(err)
+            raise
+        CONNECTIONS.append(self.conn)
+
+    @task
+    def type(self) -> None:
+        self.conn.type_near_start(self.rng)
+
+    def on_stop(self) -> None:
+        self.conn.close()
+
+
+# -- idle viewers -------------------------------------------------------------------------------
+
+
+class YjsClientViewerUser(YjsClientEditorUser):
+    wait_time = constant(3600)
+
+    @task
+    def type(self) -> None:  # a viewer never types; the reader greenlet does the work
+        self.conn.raise_if_failed()
+
+
+class LeanViewerUser(LeanEditorUser):
+    wait_time = constant(3600)
+
+    @task
+    def type(self) -> None:  # a viewer never types; the hub watcher does the work
+        if self.conn.failure is not None:
+            raise self.conn.failure
+
+
+class LeanViewerPoolUser(User):
+    """`pool` idle connections per user, opened `connect_concurrency` at a time."""
+
+    wait_time = constant(3600)
+
+    def on_start(self) -> None:
+        size = CFG.get("pool", 100)
+        indexes = [next(_NEXT_INDEX) for _ in range(size)]
+        self.conns = [LeanYjsConnection(self.host, document(i), source_address=source_address(i)) for i in indexes]
+
+        def open_one(conn: LeanYjsConnection) -> None:
+            try:
+                conn.connect()
+                CONNECTIONS.append(conn)
+            except Exception as err:
+                _note_failure(err)
+
+        gevent.pool.Pool(CFG.get("connect_concurrency", 20)).map(open_one, self.conns)
+
+    @task
+    def hold(self) -> None:
+        pass
+
+    def on_stop(self) -> None:
+        for conn in self.conns:
+            conn.close()
+
+
+# -- REST -------------------------------------------------------------------------------------
+
+
+class CodeSyncHealthUser(User):
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        self.api = RestClient(self.host, LocustHttpTransport(), observers=(rest_observer(self.environment),))
+
+    @task
+    def health(self) -> None:
+        self.api.health()
+
+    def on_stop(self) -> None:
+        self.api.transport.close()
+
+
+class PlainHealthUser(FastHttpUser):
+    wait_time = constant(0)
+
+    @task
+    def health(self) -> None:
+        self.client.get("/health")
+
+
+@events.request.add_listener
+def _count_request(exception: BaseException | None = None, **_: Any) -> None:
+    REQUESTS["failed" if exception else "ok"] += 1
+
+
+# -- the coordinator ----------------------------------------------------------------------------
+
+
+def _yjs_totals() -> dict[str, int]:
+    return {
+        "sent": sum(c.updates_sent for c in CONNECTIONS),
+        "applied": sum(c.updates_applied for c in CONNECTIONS),
+        "echoes": sum(c.echoes_received for c in CONNECTIONS),
+    }
+
+
+def _wait_ready(environment: Any, expected: int, timeout: float) -> bool:
+    """Until `expected` connections synced (Yjs) or users are running (REST)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready = len(CONNECTIONS) if CFG["mode"] != "rest" else environment.runner.user_count
+        if ready >= expected:
+            return True
+        if CFG["mode"] != "rest" and len(CONNECTIONS) + len(FAILURES) >= expected and FAILURES:
+            return False
+        gevent.sleep(0.05)
+    return False
+
+
+def _measure(environment: Any, before: int) -> dict[str, Any]:
+    mode = CFG["mode"]
+    expected = CFG["expected"]
+    if not _wait_ready(environment, expected, CFG.get("ready_timeout", 120)):
+        ready = len(CONNECTIONS) if mode != "rest" else environment.runner.user_count
+        return {"error": f"only {ready} of {expected} ready", "failures": FAILURES[:5]}
+    if mode == "idle":
+        gc.collect()
+        after = rss_kb()
+        gevent.sleep(CFG["hold"])
+        held = sum(1 for c in CONNECTIONS if (c.failure is None and c.synced))
+        return {
+            "requested": expected,
+            "synced": len(CONNECTIONS),
+            "held": held,
+            "rss_before_kb": before,
+            "rss_after_kb": after,
+            "kb_per_connection": (after - before) / max(len(CONNECTIONS), 1),
+            "pings_answered": sum(getattr(c, "pings_answered", 0) for c in CONNECTIONS),
+            "first_failure": FAILURES[0] if FAILURES else None,
+        }
+    gevent.sleep(CFG["warmup"])
+    if mode == "rest":
+        start, cpu0, t0 = dict(REQUESTS), time.process_time(), time.perf_counter()
+        gevent.sleep(CFG["duration"])
+        end, cpu1, t1 = dict(REQUESTS), time.process_time(), time.perf_counter()
+        seconds = t1 - t0
+        done = end["ok"] - start["ok"]
+        return {
+            "users": expected,
+            "seconds": seconds,
+            "requests": done,
+            "failed": end["failed"] - start["failed"],
+            "requests_per_s": done / seconds,
+            "cpu_share": (cpu1 - cpu0) / seconds,
+        }
+    start, cpu0, t0 = _yjs_totals(), time.process_time(), time.perf_counter()
+    gevent.sleep(CFG["duration"])
+    end, cpu1, t1 = _yjs_totals(), time.process_time(), time.perf_counter()
+    seconds = t1 - t0
+    return {
+        "editors": expected,
+        "seconds": seconds,
+        "sent": end["sent"] - start["sent"],
+        "applied": end["applied"] - start["applied"],
+        "echoes": end["echoes"] - start["echoes"],
+        "sent_per_s": (end["sent"] - start["sent"]) / seconds,
+        "applied_per_s": (end["applied"] - start["applied"]) / seconds,
+        "cpu_share": (cpu1 - cpu0) / seconds,
+        "lost": sum(1 for c in CONNECTIONS if c.failure is not None),
+    }
+
+
+def _coordinate(environment: Any, before: int) -> None:
+    try:
+        result = _measure(environment, before)
+    except Exception as err:  # the driver reports it as this measure's error
+        result = {"error": f"{type(err).__name__}: {err}"}
+    Path(CFG["out"]).write_text(json.dumps(result))
+    environment.runner.quit()
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Any, **_: Any) -> None:
+    if CFG:
+        gc.collect()
+        gevent.spawn(_coordinate, environment, rss_kb())  # RSS taken now, before any user exists
+
+
+assert locust  # the import above is for its side effect

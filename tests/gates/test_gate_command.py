@@ -1,0 +1,99 @@
+"""`codesync-load gate` end to end as a real child process: the healthy twin passes (exit 0), a
+slow autosave route fails (exit 1) in the gate that names it, bad input is one line (exit 2).
+
+The gate starts the whole local stack (twin, Prometheus, Alertmanager, exporters) and Locust as
+its own children and stops them; each run is bounded and stopped by PID if it overruns.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from codesync_load.processes import ManagedProcess
+
+REPO = Path(__file__).resolve().parents[2]
+CI_GATES = REPO / "gates" / "ci.toml"
+# smoke scaled to half (a ~7 s load); no ci profile exists yet, so the CI gate file runs on smoke
+ARGS = ["--profile", "smoke", "--gates", str(CI_GATES), "--bcrypt-rounds", "4", "--duration-scale", "0.5"]
+
+
+def _not_usable() -> str | None:
+    """Why the load runner or the stack cannot run here (None when both can)."""
+    for module in ("locust", "codesync_load.commands.run", "codesync_load.stack.local", "scenarios.profiles"):
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not importable yet"
+    for binary in ("prometheus", "alertmanager", "promtool"):
+        if shutil.which(binary) is None and not Path(f"/usr/bin/prometheus-{binary}").exists():
+            return f"{binary} is not installed; the local stack needs it"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_not_usable() is not None, reason=str(_not_usable()))
+
+
+def gate(tmp_path: Path, *extra: str, timeout: float = 200.0) -> tuple[int | None, list[str]]:
+    log = tmp_path / "gate.log"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.pop("CODESYNC_DURATION_SCALE", None)
+    proc = ManagedProcess.start([sys.executable, "-m", "codesync_load.cli", "gate", *extra], name="gate",
+                                log_path=log, cwd=REPO, env=env)
+    try:
+        deadline = time.monotonic() + timeout
+        while proc.alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        overran = proc.alive()
+    finally:
+        code = proc.stop(grace=30)
+    lines = log.read_text(errors="replace").splitlines()
+    assert not overran, "the gate did not finish in time:\n" + "\n".join(lines[-40:])
+    return code, lines
+
+
+def test_healthy_twin_passes(tmp_path: Path) -> None:
+    out = tmp_path / "gate"
+    code, lines = gate(tmp_path, *ARGS, "--out", str(out))
+    assert code == 0, "\n".join(lines[-60:])
+    assert lines[-1] == f"gate PASS: every gate and check passed; report {out / 'report' / 'report.html'}"
+    doc = json.loads((out / "gate.json").read_text())
+    assert doc["exit_code"] == 0
+    assert [g["verdict"] for g in doc["gates"]] == ["pass"] * 8
+    assert doc["values"][0]["autosave_put_mean"] < 0.5  # the route was measured on this trial
+    root = ET.parse(out / "junit.xml").getroot()
+    assert root.get("failures") == "0" and root.get("errors") == "0"
+    assert sorted(s.get("name") for s in root.findall("testsuite")) == ["gates", "verify"]
+    assert (out / "report" / "report.md").read_text().startswith("# gate smoke - PASS")
+
+
+def test_slow_route_fails_the_gate_that_names_it(tmp_path: Path) -> None:
+    out = tmp_path / "gate"
+    code, lines = gate(tmp_path, *ARGS, "--fault", "slow-route=1000", "--out", str(out),
+                       "--junit", str(tmp_path / "ci.xml"))
+    assert code == 1, "\n".join(lines[-60:])
+    assert lines[-1].startswith("gate FAIL: ") and "gate: autosave-put-p95: autosave-put-p95 = " in lines[-1]
+    assert lines[-1].endswith(f"report {out / 'report' / 'report.html'}")
+    doc = json.loads((out / "gate.json").read_text())
+    verdicts = {g["name"]: g["verdict"] for g in doc["gates"]}
+    assert verdicts["gate: autosave-put-p95"] == "fail"
+    assert verdicts["gate: error_rate < 1%"] == "pass"  # slow, not broken
+    case = ET.parse(tmp_path / "ci.xml").getroot().find(".//testcase[@name='gate: autosave-put-p95']")
+    assert case is not None and case.find("failure") is not None
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('gates = [\n  "p95(http) < 250",\n]\n')
+    code, lines = gate(tmp_path, "--profile", "smoke", "--gates", str(bad), timeout=60)
+    assert code == 2
+    assert lines == [f"codesync-load: error: {bad}:2: p95(http) is a latency; give the threshold a unit, "
+                     "e.g. 250ms or 250s"]
+    code, lines = gate(tmp_path, "--profile", "no-such-profile", timeout=60)
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("codesync-load: error: ")

@@ -1,0 +1,70 @@
+"""The whole suite on the local stack (twin, Prometheus, Alertmanager, the three exporters):
+every check passes on a healthy run, and the guide's files are reported precisely.
+
+Uses the session's `codesync_stack` (root conftest.py). The run's ledger names the stack's
+Prometheus in its meta, so `codesync-load verify RUN` needs no URL option.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from codesync_load.contract import CONTRACT_DIR
+from codesync_load.stack import Stack
+from tests.verify._live import KnownTraffic, drive_known_traffic
+from verify.checks import REGISTRY
+from verify.context import MONITORING
+from verify.prom import Prom
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def stack_run(codesync_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> KnownTraffic:
+    prom = Prom(codesync_stack.prometheus_url)
+    return drive_known_traffic(codesync_stack.api_url, prom, tmp_path_factory.mktemp("stackrun") / "run")
+
+
+def verify(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "codesync_load.cli", "verify", *args],
+        capture_output=True, text=True, timeout=180, cwd=REPO, check=False,
+    )
+
+
+def test_healthy_stack_passes_every_check(stack_run: KnownTraffic) -> None:
+    done = verify(str(stack_run.run_dir))
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    verdicts = {line.split()[0]: line.split()[1] for line in lines[2 : 2 + len(REGISTRY)]}
+    assert verdicts == dict.fromkeys(REGISTRY, "PASS")
+    assert lines[-1] == f"{len(REGISTRY)} pass"
+
+
+def test_guide_files_and_names_are_reported_precisely(stack_run: KnownTraffic) -> None:
+    guide = MONITORING / "guide"
+    done = verify(
+        str(stack_run.run_dir),
+        "--rules", str(guide / "alerts.yml"),
+        "--dashboard", str(guide / "codesync.json"),
+        "--contract", str(CONTRACT_DIR / "guide.toml"),
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    out = done.stdout
+    table = {line.split()[0]: line.split()[1] for line in out.splitlines()[2 : 2 + len(REGISTRY)]}
+    for name in ("rules-series-exported", "dashboard-series-exported", "dashboard-panels-return-data",
+                 "dashboard-panels-job-scoped", "metrics-present", "counters-match-ledger"):
+        assert table[name] == "FAIL", out
+    assert (
+        "4 series used by rules are not exported: http_request_duration_seconds_bucket, http_requests_total, "
+        "rate_limit_hits_total, ws_connection_failures_total" in out
+    )
+    # The guide's Memory and CPU panels read process metrics of every job (exporters included).
+    assert "Memory Usage" in out and "process_resident_memory_bytes" in out
+    # The guide's names are absent from what the backend exports, each named.
+    for name in ("http_requests_total", "sessions_active", "ws_connections_active", "rate_limit_hits_total"):
+        assert name in out

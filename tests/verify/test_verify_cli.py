@@ -1,0 +1,181 @@
+"""`codesync-load verify` on bad input: one line naming cause and fix, exit 2, never a traceback.
+And the pieces the command is made of (verdict table, JUnit XML, expectations, windows) on
+real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from codesync_load.errors import HarnessError
+from codesync_load.ledger import Ledger
+from codesync_load.stack.ports import free_port
+from verify.checks import REGISTRY, CheckResult, Evidence
+from verify.expectations import load_expectations, predict_counter, predict_gauge
+from verify.report import exit_code, render_table, write_junit
+from verify.windows import LoadWindow
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "codesync_load.cli", "verify", *args],
+        capture_output=True, text=True, timeout=60, cwd=REPO, check=False,
+    )
+
+
+def one_line_error(done: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def small_run(tmp_path: Path, **meta: object) -> Path:
+    run_dir = tmp_path / "run"
+    ledger = Ledger(meta=dict(meta))
+    ledger.phase_start("steady", at=1000.0)
+    ledger.count("http", "GET", "/health", 200, n=3)
+    ledger.phase_end(at=1010.0)
+    ledger.write(run_dir / "ledger.json", complete=True)
+    return run_dir
+
+
+def test_missing_run_dir(tmp_path: Path) -> None:
+    one_line_error(cli(str(tmp_path / "nope")), "does not exist", "codesync-load run")
+
+
+def test_run_dir_without_ledger(tmp_path: Path) -> None:
+    one_line_error(cli(str(tmp_path)), "holds no ledger.json")
+
+
+def test_unreachable_prometheus(tmp_path: Path) -> None:
+    run_dir = small_run(tmp_path)
+    port = free_port()
+    one_line_error(
+        cli(str(run_dir), "--prometheus-url", f"http://127.0.0.1:{port}", "--check", "counters-*"),
+        f"Prometheus at http://127.0.0.1:{port} is unreachable",
+        "--prometheus-url",
+    )
+
+
+def test_external_backend_needs_a_url(tmp_path: Path) -> None:
+    one_line_error(cli(str(small_run(tmp_path)), "--backend", "external"), "--backend external needs --prometheus-url")
+
+
+def test_missing_rules_file(tmp_path: Path) -> None:
+    run_dir = small_run(tmp_path)
+    done = cli(str(run_dir), "--prometheus-url", "http://127.0.0.1:1", "--rules", str(tmp_path / "x.yml"),
+               "--check", "rules-windows-fit-scrape")
+    one_line_error(done, "x.yml does not exist", "--rules")
+
+
+def test_unknown_check_name(tmp_path: Path) -> None:
+    done = cli(str(small_run(tmp_path)), "--prometheus-url", "http://127.0.0.1:1", "--check", "no-such-check")
+    one_line_error(done, "no check matches")
+
+
+def test_static_checks_run_from_the_command_without_touching_prometheus(tmp_path: Path) -> None:
+    """Static checks that need no series pass on the project's files; exit 0; JUnit written."""
+    run_dir = small_run(tmp_path)
+    done = cli(str(run_dir), "--prometheus-url", "http://127.0.0.1:1",
+               "--check", "rules-windows-fit-scrape", "--check", "alerts-severities-routed")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[2].startswith("rules-windows-fit-scrape")
+    root = ET.parse(run_dir / "verify" / "junit.xml").getroot()
+    assert (root.get("tests"), root.get("failures")) == ("2", "0")
+
+
+def test_verdict_table_junit_and_exit_codes(tmp_path: Path) -> None:
+    ev = Evidence(("metric", "expected", "observed"))
+    ev.add("codesync_http_requests_total", 37, 0)
+    results = [
+        CheckResult.passed("fine", name="rules-windows-fit-scrape"),
+        CheckResult.failed("1 counter series disagree", name="counters-match-ledger", evidence=ev),
+        CheckResult.skipped("no run directory", name="gauges-reach-plateau"),
+    ]
+    assert exit_code(results) == 1
+    assert exit_code([results[0], results[2]]) == 0
+    assert exit_code([CheckResult("error", "boom", name="x")]) == 2
+    table = render_table(results)
+    assert "counters-match-ledger     FAIL     1 counter series disagree" in table
+    assert table.splitlines()[-1] == "1 pass, 1 fail, 1 skip"
+    root = ET.parse(write_junit(results, tmp_path / "j.xml")).getroot()
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    assert cases["counters-match-ledger"].get("classname") == "verify.reconcile"
+    failure = cases["counters-match-ledger"].find("failure")
+    assert failure is not None and "codesync_http_requests_total  37" in (failure.text or "")
+    assert cases["gauges-reach-plateau"].find("skipped") is not None
+
+
+def test_every_check_has_a_group_and_a_symptom() -> None:
+    assert len(REGISTRY) == 16
+    for chk in REGISTRY.values():
+        assert chk.group in ("static", "alerts", "dashboard", "reconcile"), chk.name
+        assert chk.symptom, chk.name
+
+
+def test_expectations_predict_from_ledger_rows() -> None:
+    ledger = Ledger()
+    ledger.count("http", "GET", "/health", 200, n=5)
+    ledger.count("http", "POST", "/api/sessions/:id/search", 429)
+    ledger.count("http", "GET", "/health", 0, n=2)  # never reached the server
+    ledger.count("rate_limited", "search")
+    ledger.count("rate_limited", "yjs", n=2)
+    ledger.count("connection", "socketio", "opened", n=4)
+    ledger.count("connection", "socketio", "closed", n=3)
+    ledger.count("message", "socketio", "session:join", "sent", n=2)
+    ledger.count("message", "socketio", "chat:message:send", "sent", n=7)
+    ledger.count("message", "yjs", "update", "sent", n=11)
+    table = load_expectations()
+    by_metric = {}
+    for spec in table.counters:
+        for key, (n, _rows) in predict_counter(ledger, spec).items():
+            by_metric[(spec.metric, key)] = by_metric.get((spec.metric, key), 0) + n
+    assert by_metric[("codesync_http_requests_total",
+                      (("method", "GET"), ("route", "/health"), ("status_code", "200")))] == 5
+    assert ("codesync_http_requests_total", (("method", "GET"), ("route", "/health"), ("status_code", "0"))) \
+        not in by_metric
+    assert by_metric[("codesync_rate_limit_hits_total", (("type", "API"),))] == 1
+    assert by_metric[("codesync_rate_limit_hits_total", (("type", "WS"),))] == 2
+    assert by_metric[("codesync_websocket_connections_total", (("type", "socketio"),))] == 4
+    assert by_metric[("codesync_websocket_messages_total", (("direction", "inbound"), ("type", "socketio")))] == 2
+    assert by_metric[("codesync_websocket_messages_total", (("direction", "outbound"), ("type", "socketio")))] == 7
+    assert by_metric[("codesync_websocket_messages_total", (("direction", "inbound"), ("type", "yjs")))] == 11
+    gauge = next(g for g in table.gauges if g.metric == "codesync_websocket_connections_active")
+    ups, downs, rows = predict_gauge(ledger, gauge)[(("type", "socketio"),)]
+    assert (ups, downs) == (4, 3)
+    assert rows == ["connection{channel=socketio,event=closed}=3", "connection{channel=socketio,event=opened}=4"]
+
+
+def test_guide_expectations_map_to_guide_names() -> None:
+    table = load_expectations(contract_name="guide")
+    assert {s.metric for s in table.counters} == {
+        "http_requests_total", "http_request_duration_seconds_count", "rate_limit_hits_total",
+        "ws_connection_failures_total",
+    }
+    assert table.counters[0].labels == {"method": "method", "path": "route", "status": "status"}
+
+
+def test_window_from_ledger_phases_and_meta(tmp_path: Path) -> None:
+    doc = {"phases": [{"name": "ramp", "start": 100.0, "end": 110.0}, {"name": "steady", "start": 110.0, "end": 115.0},
+                      {"name": "cool", "start": 115.0, "end": 140.0}],
+           "meta": {"started_at": 95.0}, "complete": True, "written_at": 141.5}
+    window = LoadWindow.from_ledger_doc(doc)
+    assert (window.start, window.end, window.plateau) == (95.0, 141.5, (110.0, 115.0))  # named plateau wins
+    doc["phases"][1]["end"] = None
+    with pytest.raises(HarnessError, match="phase 'steady' never ended"):
+        LoadWindow.from_ledger_doc(doc)
+    with pytest.raises(HarnessError, match="no load phases"):
+        LoadWindow.from_ledger_doc({"phases": []})
+    path = tmp_path / "ledger.json"
+    path.write_text(json.dumps({"phases": [{"name": "a", "start": 1, "end": 2}, {"name": "b", "start": 2, "end": 9}]}))
+    assert LoadWindow.from_ledger_file(path).plateau == (2.0, 9.0)  # else the longest phase
