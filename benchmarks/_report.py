@@ -91,8 +91,11 @@ def build_rows(results: dict[str, dict[str, Any]], idle_goal: int) -> list[dict[
             raw = idle.get("raw")
             held_raw, held = _get(raw, "held"), _get(locust, "held")
             requested = _get(locust, "requested") or 0
-            count_met = None if requested < idle_goal else (held is not None and held >= idle_goal)
-            add(target, f"idle synced connections held ({label})", held_raw, held, f">= {idle_goal}", count_met)
+            if client == "lean":
+                count_met = None if requested < idle_goal else (held is not None and held >= idle_goal)
+                add(target, f"idle synced connections held ({label})", held_raw, held, f">= {idle_goal}", count_met)
+            else:
+                label = f"{label}, {int(requested)} connections"
             kb_raw, kb = _get(raw, "kb_per_connection"), _get(locust, "kb_per_connection")
             add(target, f"idle KB per connection ({label})", kb_raw, kb, f"<= {IDLE_KB_MAX:g} KB",
                 None if kb is None else kb <= IDLE_KB_MAX)

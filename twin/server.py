@@ -93,7 +93,7 @@ class TwinServer:
         for app, sock in ((api_app, api_sock), (yjs_app, yjs_sock)):
             runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=grace)
             await runner.setup()
-            await web.SockSite(runner, sock, shutdown_timeout=grace).start()
+            await web.SockSite(runner, sock).start()
             self._runners.append(runner)
 
     def ready_record(self) -> dict[str, object]:

@@ -87,6 +87,7 @@ class Panel:
     panel_id: Any
     exprs: tuple[str, ...]
     panel_type: str = ""
+    unit: str = ""
 
 
 @dataclass
@@ -139,7 +140,8 @@ def load_dashboard(path: Path) -> Dashboard:
     panels = []
     for raw in raw_panels:
         exprs = tuple(str(t["expr"]) for t in raw.get("targets") or [] if t.get("expr") and not t.get("hide"))
-        panels.append(Panel(str(raw.get("title", "")), raw.get("id"), exprs, str(raw.get("type", ""))))
+        unit = ((raw.get("fieldConfig") or {}).get("defaults") or {}).get("unit") or raw.get("format") or ""
+        panels.append(Panel(str(raw.get("title", "")), raw.get("id"), exprs, str(raw.get("type", "")), str(unit)))
     variables = {}
     for var in (data.get("templating") or {}).get("list") or []:
         if var.get("type") in ("datasource",):

@@ -96,6 +96,7 @@ class PanelSpec:
     gauge: str = ""  # for gauge_peak: metric name of a [[gauge]] entry
     quantile: float = 0.95
     client_samples: tuple[str, ...] = ()
+    reference: str = ""  # the correct PromQL for this meaning; $__rate_interval = the panel's own window
 
 
 @dataclass
@@ -175,7 +176,7 @@ def _table(raw: Any, where: str) -> dict[str, tuple[str, ...]]:
     """`{event = ["opened"]}` -> {"event": ("opened",)}; scalars become one-element tuples."""
     raw = raw or {}
     if not isinstance(raw, Mapping):
-        raise HarnessError(f"{where}: expected a table like {{event = [\"opened\"]}}, got {raw!r}")
+        raise HarnessError(f'{where}: expected a table like {{event = ["opened"]}}, got {raw!r}')
     return {str(k): tuple(str(x) for x in (v if isinstance(v, list) else [v])) for k, v in raw.items()}
 
 
@@ -261,8 +262,10 @@ def load_expectations(path: str | Path | None = None, contract_name: str = "back
             gauge=raw.get("gauge", ""),
             quantile=float(raw.get("quantile", 0.95)),
             client_samples=tuple(raw.get("client_samples") or ()),
+            reference=str(raw.get("reference", "")),
         )
         for raw in data.get("panel") or []
     ]
-    return Expectations(source, data.get("contract", contract_name), api_jobs, yjs_jobs, counters, gauges,
-                        histograms, panels)
+    return Expectations(
+        source, data.get("contract", contract_name), api_jobs, yjs_jobs, counters, gauges, histograms, panels
+    )

@@ -18,7 +18,7 @@ from typing import Any
 
 from codesync_load.promql import Matcher
 
-_MATCHER_RE = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$')
+_MATCHER_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
 
 
 def parse_matcher(text: str) -> Matcher:
@@ -63,7 +63,7 @@ def route_alert(root: dict[str, Any], labels: dict[str, str]) -> list[Reached]:
         for i, child in enumerate(route.get("routes") or []):
             if not _matches(child, labels):
                 continue
-            own = tuple(f"{m.label}{m.op}\"{m.value}\"" for m in route_matchers(child))
+            own = tuple(f'{m.label}{m.op}"{m.value}"' for m in route_matchers(child))
             found.extend(walk(child, receiver, f"{path}.routes[{i}]", matchers + own))
             if not child.get("continue"):
                 break

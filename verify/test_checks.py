@@ -1,6 +1,6 @@
 """Every registered check as one test, its id the check's name.
 
-    $ pytest verify --run-dir reports/runs/R --prometheus-url http://127.0.0.1:9090 -k counters
+$ pytest verify --run-dir reports/runs/R --prometheus-url http://127.0.0.1:9090 -k counters
 """
 
 from __future__ import annotations

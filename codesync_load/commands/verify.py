@@ -100,7 +100,9 @@ def build_options(args: argparse.Namespace) -> VerifyOptions:
     for item in args.scrape:
         job, sep, url = item.partition("=")
         if not sep or not url:
-            raise HarnessError(f"--scrape {item!r} is not JOB=URL; e.g. --scrape codesync-backend=http://h:4000/metrics")
+            raise HarnessError(
+                f"--scrape {item!r} is not JOB=URL; e.g. --scrape codesync-backend=http://h:4000/metrics"
+            )
         opts.scrape_targets[job] = (url, args.metrics_token)
     if args.rules:
         opts.rules = list(args.rules)

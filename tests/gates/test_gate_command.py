@@ -41,7 +41,7 @@ pytestmark = pytest.mark.skipif(_not_usable() is not None, reason=str(_not_usabl
 
 
 def gate(tmp_path: Path, *extra: str, timeout: float = 200.0) -> tuple[int | None, list[str]]:
-    log = tmp_path / "gate.log"
+    log = tmp_path / f"gate-{len(list(tmp_path.glob('gate-*.log')))}.log"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env.pop("CODESYNC_DURATION_SCALE", None)
     proc = ManagedProcess.start([sys.executable, "-m", "codesync_load.cli", "gate", *extra], name="gate",

@@ -39,7 +39,9 @@ def exporter_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
         ):
             port = free_port()
             proc = ManagedProcess.start(
-                [binary, *args, f"--web.listen-address=127.0.0.1:{port}"], name=job, log_path=work / f"{job}.log",
+                [binary, *args, f"--web.listen-address=127.0.0.1:{port}"],
+                name=job,
+                log_path=work / f"{job}.log",
                 env=env,
             )
             started.append(proc)

@@ -43,7 +43,11 @@ def verify_run(run_dir: Path, live: LiveProm) -> dict[str, CheckResult]:
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "codesync_load.cli", "verify", *args],
-        capture_output=True, text=True, timeout=120, cwd=REPO, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        check=False,
     )
 
 
@@ -87,9 +91,27 @@ def test_healthy_twin_passes_every_live_check(
 
     # And so does the pytest suite, one test id per check.
     suite = subprocess.run(
-        [sys.executable, "-m", "pytest", "verify", "-q", "-rA", "-p", "no:cacheprovider",
-         "--run-dir", str(traffic.run_dir), "--prometheus-url", live.url, "-k", "counters or gauges"],
-        capture_output=True, text=True, timeout=120, cwd=REPO, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "verify",
+            "-q",
+            "-rA",
+            "-p",
+            "no:cacheprovider",
+            "--run-dir",
+            str(traffic.run_dir),
+            "--prometheus-url",
+            live.url,
+            "-k",
+            "counters or gauges",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        check=False,
     )
     assert suite.returncode == 0, suite.stdout[-3000:]
     for name in ("counters-match-ledger", "gauges-return-to-baseline", "gauges-reach-plateau"):

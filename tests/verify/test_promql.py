@@ -33,7 +33,7 @@ def test_grouping_after_the_call_and_histogram_quantile() -> None:
 
 def test_keywords_numbers_and_operators_are_not_series() -> None:
     refs = extract(
-        "1 - avg by (job) (rate(node_cpu_seconds_total{mode=\"idle\"}[5m])) > bool 0.80 "
+        '1 - avg by (job) (rate(node_cpu_seconds_total{mode="idle"}[5m])) > bool 0.80 '
         "and on (job) group_left (instance) up unless ignoring (mode) Inf"
     )
     assert refs.metric_names == ["node_cpu_seconds_total", "up"]
@@ -48,8 +48,12 @@ def test_subquery_offset_and_label_replace() -> None:
     assert [s.name for s in refs.selectors] == ["a_total", "x", "y"]
     assert refs.selectors[0].range_s == 60.0
     assert refs.selectors[2].range_s is None  # y[5m:] is a subquery, not a range selector
-    assert refs.windows == [("1m", 60.0, "range"), ("10m", 600.0, "subquery"), ("30s", 30.0, "step"),
-                            ("5m", 300.0, "subquery")]
+    assert refs.windows == [
+        ("1m", 60.0, "range"),
+        ("10m", 600.0, "subquery"),
+        ("30s", 30.0, "step"),
+        ("5m", 300.0, "subquery"),
+    ]
     assert refs.created_labels == {"dst"}
 
 
@@ -75,9 +79,7 @@ def test_durations(text: str, seconds: float) -> None:
     assert parse_duration_s(text) == seconds
 
 
-@pytest.mark.parametrize(
-    "bad", ["rate(x[5m]", "x{job=}", "x{job=\"a\"", "x[]", "sum(x) by (le", "x ~ y", "rate(x[5q])"]
-)
+@pytest.mark.parametrize("bad", ["rate(x[5m]", "x{job=}", 'x{job="a"', "x[]", "sum(x) by (le", "x ~ y", "rate(x[5q])"])
 def test_unreadable_expressions_raise_with_position(bad: str) -> None:
     with pytest.raises(PromQLError):
         extract(bad)

@@ -32,7 +32,11 @@ def stack_run(codesync_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -
 def verify(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "codesync_load.cli", "verify", *args],
-        capture_output=True, text=True, timeout=180, cwd=REPO, check=False,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=REPO,
+        check=False,
     )
 
 
@@ -49,15 +53,24 @@ def test_guide_files_and_names_are_reported_precisely(stack_run: KnownTraffic) -
     guide = MONITORING / "guide"
     done = verify(
         str(stack_run.run_dir),
-        "--rules", str(guide / "alerts.yml"),
-        "--dashboard", str(guide / "codesync.json"),
-        "--contract", str(CONTRACT_DIR / "guide.toml"),
+        "--rules",
+        str(guide / "alerts.yml"),
+        "--dashboard",
+        str(guide / "codesync.json"),
+        "--contract",
+        str(CONTRACT_DIR / "guide.toml"),
     )
     assert done.returncode == 1, done.stdout + done.stderr
     out = done.stdout
     table = {line.split()[0]: line.split()[1] for line in out.splitlines()[2 : 2 + len(REGISTRY)]}
-    for name in ("rules-series-exported", "dashboard-series-exported", "dashboard-panels-return-data",
-                 "dashboard-panels-job-scoped", "metrics-present", "counters-match-ledger"):
+    for name in (
+        "rules-series-exported",
+        "dashboard-series-exported",
+        "dashboard-panels-return-data",
+        "dashboard-panels-job-scoped",
+        "metrics-present",
+        "counters-match-ledger",
+    ):
         assert table[name] == "FAIL", out
     assert (
         "4 series used by rules are not exported: http_request_duration_seconds_bucket, http_requests_total, "

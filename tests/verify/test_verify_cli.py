@@ -26,7 +26,11 @@ REPO = Path(__file__).resolve().parents[2]
 def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "codesync_load.cli", "verify", *args],
-        capture_output=True, text=True, timeout=60, cwd=REPO, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        check=False,
     )
 
 
@@ -73,8 +77,15 @@ def test_external_backend_needs_a_url(tmp_path: Path) -> None:
 
 def test_missing_rules_file(tmp_path: Path) -> None:
     run_dir = small_run(tmp_path)
-    done = cli(str(run_dir), "--prometheus-url", "http://127.0.0.1:1", "--rules", str(tmp_path / "x.yml"),
-               "--check", "rules-windows-fit-scrape")
+    done = cli(
+        str(run_dir),
+        "--prometheus-url",
+        "http://127.0.0.1:1",
+        "--rules",
+        str(tmp_path / "x.yml"),
+        "--check",
+        "rules-windows-fit-scrape",
+    )
     one_line_error(done, "x.yml does not exist", "--rules")
 
 
@@ -86,8 +97,15 @@ def test_unknown_check_name(tmp_path: Path) -> None:
 def test_static_checks_run_from_the_command_without_touching_prometheus(tmp_path: Path) -> None:
     """Static checks that need no series pass on the project's files; exit 0; JUnit written."""
     run_dir = small_run(tmp_path)
-    done = cli(str(run_dir), "--prometheus-url", "http://127.0.0.1:1",
-               "--check", "rules-windows-fit-scrape", "--check", "alerts-severities-routed")
+    done = cli(
+        str(run_dir),
+        "--prometheus-url",
+        "http://127.0.0.1:1",
+        "--check",
+        "rules-windows-fit-scrape",
+        "--check",
+        "alerts-severities-routed",
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[2].startswith("rules-windows-fit-scrape")
     root = ET.parse(run_dir / "verify" / "junit.xml").getroot()
@@ -140,10 +158,14 @@ def test_expectations_predict_from_ledger_rows() -> None:
     for spec in table.counters:
         for key, (n, _rows) in predict_counter(ledger, spec).items():
             by_metric[(spec.metric, key)] = by_metric.get((spec.metric, key), 0) + n
-    assert by_metric[("codesync_http_requests_total",
-                      (("method", "GET"), ("route", "/health"), ("status_code", "200")))] == 5
-    assert ("codesync_http_requests_total", (("method", "GET"), ("route", "/health"), ("status_code", "0"))) \
-        not in by_metric
+    assert (
+        by_metric[("codesync_http_requests_total", (("method", "GET"), ("route", "/health"), ("status_code", "200")))]
+        == 5
+    )
+    assert (
+        "codesync_http_requests_total",
+        (("method", "GET"), ("route", "/health"), ("status_code", "0")),
+    ) not in by_metric
     assert by_metric[("codesync_rate_limit_hits_total", (("type", "API"),))] == 1
     assert by_metric[("codesync_rate_limit_hits_total", (("type", "WS"),))] == 2
     assert by_metric[("codesync_websocket_connections_total", (("type", "socketio"),))] == 4
@@ -159,16 +181,25 @@ def test_expectations_predict_from_ledger_rows() -> None:
 def test_guide_expectations_map_to_guide_names() -> None:
     table = load_expectations(contract_name="guide")
     assert {s.metric for s in table.counters} == {
-        "http_requests_total", "http_request_duration_seconds_count", "rate_limit_hits_total",
+        "http_requests_total",
+        "http_request_duration_seconds_count",
+        "rate_limit_hits_total",
         "ws_connection_failures_total",
     }
     assert table.counters[0].labels == {"method": "method", "path": "route", "status": "status"}
 
 
 def test_window_from_ledger_phases_and_meta(tmp_path: Path) -> None:
-    doc = {"phases": [{"name": "ramp", "start": 100.0, "end": 110.0}, {"name": "steady", "start": 110.0, "end": 115.0},
-                      {"name": "cool", "start": 115.0, "end": 140.0}],
-           "meta": {"started_at": 95.0}, "complete": True, "written_at": 141.5}
+    doc = {
+        "phases": [
+            {"name": "ramp", "start": 100.0, "end": 110.0},
+            {"name": "steady", "start": 110.0, "end": 115.0},
+            {"name": "cool", "start": 115.0, "end": 140.0},
+        ],
+        "meta": {"started_at": 95.0},
+        "complete": True,
+        "written_at": 141.5,
+    }
     window = LoadWindow.from_ledger_doc(doc)
     assert (window.start, window.end, window.plateau) == (95.0, 141.5, (110.0, 115.0))  # named plateau wins
     doc["phases"][1]["end"] = None

@@ -1,8 +1,8 @@
 """Every check of the verification suite, registered by importing its module.
 
-    >>> from verify.checks import REGISTRY, selected
-    >>> sorted(REGISTRY)[:3]
-    ['alerts-severities-routed', 'counters-match-ledger', 'dashboard-panels-job-scoped']
+>>> from verify.checks import REGISTRY, selected
+>>> sorted(REGISTRY)[:3]
+['alerts-severities-routed', 'counters-match-ledger', 'dashboard-panels-job-scoped']
 """
 
 from verify.checks import dashboard, promtool, reconcile, static  # noqa: F401  (registration)

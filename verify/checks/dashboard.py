@@ -47,18 +47,22 @@ def _scrape_s(ctx: VerifyContext) -> float:
     return max(codesync or list(intervals.values()) or [15.0])
 
 
-def panel_queries(ctx: VerifyContext, panel: Panel, range_s: float | None = None,
-                  rate_s: float | None = None) -> list[str]:
+def panel_queries(
+    ctx: VerifyContext, panel: Panel, range_s: float | None = None, rate_s: float | None = None
+) -> list[str]:
     scrape = _scrape_s(ctx)
     times = GrafanaTimes(interval_s=scrape, scrape_s=scrape, range_s=range_s or 3600.0)
     out = []
     for expr in panel.exprs:
         text = substitute(expr, ctx.dashboard.variables, times)
         if rate_s is not None:
-            text = substitute(expr.replace("$__rate_interval", f"{math.ceil(rate_s)}s")
-                              .replace("${__rate_interval}", f"{math.ceil(rate_s)}s")
-                              .replace("$__interval", f"{math.ceil(rate_s)}s"),
-                              ctx.dashboard.variables, times)
+            text = substitute(
+                expr.replace("$__rate_interval", f"{math.ceil(rate_s)}s")
+                .replace("${__rate_interval}", f"{math.ceil(rate_s)}s")
+                .replace("$__interval", f"{math.ceil(rate_s)}s"),
+                ctx.dashboard.variables,
+                times,
+            )
         out.append(text)
     return out
 
@@ -88,11 +92,14 @@ def dashboard_series_exported(ctx: VerifyContext) -> CheckResult:
             for series, label, used, _has in unknown_labels(refs, ctx.exported, contract):
                 ev.add(panel.title, series, f"label {label} ({used}) not carried", query)
     if ev.rows:
-        missing = sorted({r[1] for r in ev.rows if r[1] not in ("-", "(grouping)")} | {
-            f"label {r[2].split()[1]}" for r in ev.rows if r[1] == "(grouping)"})
+        missing = sorted(
+            {r[1] for r in ev.rows if r[1] not in ("-", "(grouping)")}
+            | {f"label {r[2].split()[1]}" for r in ev.rows if r[1] == "(grouping)"}
+        )
         return CheckResult.failed(
             f"{len(ev.rows)} panel references are not exported: {', '.join(missing)}",
-            measured=ctx.exported.source, evidence=ev,
+            measured=ctx.exported.source,
+            evidence=ev,
         )
     return CheckResult.passed(f"all {len(ctx.dashboard.panels)} panels read exported series and labels")
 
@@ -174,7 +181,8 @@ def dashboard_panels_job_scoped(ctx: VerifyContext) -> CheckResult:
     if ev.rows:
         return CheckResult.failed(
             f"{len(ev.rows)} panel selectors read series of several jobs without a job matcher",
-            expected="each selector names its job when its series exist in more than one job", evidence=ev,
+            expected="each selector names its job when its series exist in more than one job",
+            evidence=ev,
         )
     return CheckResult.passed(f"no panel selector mixes jobs ({checked} unscoped selectors read one job each)")
 
@@ -203,8 +211,14 @@ def dashboard_panels_match_ledger(ctx: VerifyContext) -> CheckResult:
             total, _rows = ledger_total(ctx.ledger, spec.ledger, spec.select)
             window_s = max((w[1] for w in extract(query).windows if w[2] == "range"), default=span)
             if window_s < span - scrape:
-                ev.add(spec.title, "count over the run", total, "-", "-",
-                       f"its fixed window {window_s:g}s is shorter than the run ({span:.0f}s): {query}")
+                ev.add(
+                    spec.title,
+                    "count over the run",
+                    total,
+                    "-",
+                    "-",
+                    f"its fixed window {window_s:g}s is shorter than the run ({span:.0f}s): {query}",
+                )
                 continue
             observed = sum(_values(ctx, query, after)) * window_s
             tol = total * 3.2 * scrape / span + _born_series(ctx, query, window.start, after) + 1
@@ -231,8 +245,14 @@ def dashboard_panels_match_ledger(ctx: VerifyContext) -> CheckResult:
             client = client_quantile(ctx.ledger.samples(name), spec.quantile)
             server_i, client_i = bucket_index(buckets, max(values)), bucket_index(buckets, client)
             if not 0 <= client_i - server_i <= 1:
-                ev.add(spec.title, f"p{spec.quantile * 100:g}", f"client {client:.4f}s",
-                       f"{max(values):.4f}s", "same or next bucket", query)
+                ev.add(
+                    spec.title,
+                    f"p{spec.quantile * 100:g}",
+                    f"client {client:.4f}s",
+                    f"{max(values):.4f}s",
+                    "same or next bucket",
+                    query,
+                )
         elif spec.meaning == "gauge_peak":
             gauge = next((g for g in ctx.expectations.gauges if g.metric == spec.gauge), None)
             if gauge is None:
@@ -248,13 +268,21 @@ def dashboard_panels_match_ledger(ctx: VerifyContext) -> CheckResult:
                     by_time[t] = by_time.get(t, 0.0) + v
             peak = max(by_time.values()) if by_time else None
             if ups and (peak is None or not start_v + 1 <= peak <= start_v + ups):
-                ev.add(spec.title, "peak during the load", f"{start_v + 1:g}..{start_v + ups:g}",
-                       "no data" if peak is None else f"{peak:g}", "bounded by ups", base_q)
+                ev.add(
+                    spec.title,
+                    "peak during the load",
+                    f"{start_v + 1:g}..{start_v + ups:g}",
+                    "no data" if peak is None else f"{peak:g}",
+                    "bounded by ups",
+                    base_q,
+                )
     if ev.rows:
         return CheckResult.failed(f"{len(ev.rows)} known panels disagree with the ledger", evidence=ev)
-    return CheckResult.passed(f"{compared} known panels agree with the ledger",
-                              tolerance="rates: ±(3.2 x scrape / window) of the count + born series + 1; "
-                                        "quantiles: same or next bucket; gauges: start+1 .. start+ups")
+    return CheckResult.passed(
+        f"{compared} known panels agree with the ledger",
+        tolerance="rates: ±(3.2 x scrape / window) of the count + born series + 1; "
+        "quantiles: same or next bucket; gauges: start+1 .. start+ups",
+    )
 
 
 def _born_series(ctx: VerifyContext, query: str, start: float, after: float) -> int:

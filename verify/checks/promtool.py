@@ -75,8 +75,10 @@ def rules_promtool_tests(ctx: VerifyContext) -> CheckResult:
 
 def _is_counter(name: str, functions: set[str], ctx: VerifyContext) -> bool:
     try:
-        spec = next((s for s in ctx.contract.metrics if s.name == re.sub(r"_(bucket|count|sum)$", "", name)
-                     or s.name == name), None)
+        spec = next(
+            (s for s in ctx.contract.metrics if s.name == re.sub(r"_(bucket|count|sum)$", "", name) or s.name == name),
+            None,
+        )
     except Exception:
         spec = None
     if spec is not None:
@@ -145,8 +147,11 @@ def generate_test(ctx: VerifyContext) -> tuple[dict[str, Any], list[tuple[str, s
             labels.update({"alertname": rule.name, "alertstate": "firing", "__name__": "ALERTS"})
             expected.append({"labels": _series_text(labels), "value": 1})
         tests_expr.append(
-            {"expr": f'ALERTS{{alertname="{rule.name}", alertstate="firing"}}', "eval_time": f"{int(eval_s)}s",
-             "exp_samples": expected}
+            {
+                "expr": f'ALERTS{{alertname="{rule.name}", alertstate="firing"}}',
+                "eval_time": f"{int(eval_s)}s",
+                "exp_samples": expected,
+            }
         )
         rows.append((rule.name, ", ".join(e["labels"] for e in expected) or "(silent)", len(inputs)))
     doc = {
@@ -184,11 +189,13 @@ def rules_promtool_generated(ctx: VerifyContext) -> CheckResult:
     code, output = run_promtool(ctx.options.promtool, ["test", "rules", str(path)])
     firing = sorted({r[0] for r in rows if r[1] != "(silent)"})
     measured = f"{len(doc['tests'][0]['input_series'])} input series; firing at measured rates: " + (
-        ", ".join(firing) or "none")
+        ", ".join(firing) or "none"
+    )
     if code != 0:
         ev = Evidence(("generated test", "promtool says"))
         for line in _failure_lines(output):
             ev.add(str(path), line)
-        return CheckResult.failed("the rules do not fire at the run's rates as their conditions say",
-                                  measured=measured, evidence=ev)
+        return CheckResult.failed(
+            "the rules do not fire at the run's rates as their conditions say", measured=measured, evidence=ev
+        )
     return CheckResult.passed(f"promtool agrees at the run's rates ({path})", measured=measured)

@@ -38,23 +38,31 @@ def fmt_key(key: LabelKey) -> str:
     return ",".join(f"{k}={v}" for k, v in key) or "(no labels)"
 
 
-def read_by(ctx: VerifyContext, metric: str, jobs: tuple[str, ...], labels: tuple[str, ...], at: float,
-            agg: str = "sum") -> dict[LabelKey, float]:
+def read_by(
+    ctx: VerifyContext, metric: str, jobs: tuple[str, ...], labels: tuple[str, ...], at: float, agg: str = "sum"
+) -> dict[LabelKey, float]:
     """`agg by (labels) (metric{job=~jobs})` at time `at`, keyed like the predictions."""
-    expr = f"{agg} by ({', '.join(labels)}) ({metric}{{{job_matcher(jobs)}}})" if labels else \
-        f"{agg}({metric}{{{job_matcher(jobs)}}})"
+    expr = (
+        f"{agg} by ({', '.join(labels)}) ({metric}{{{job_matcher(jobs)}}})"
+        if labels
+        else f"{agg}({metric}{{{job_matcher(jobs)}}})"
+    )
     out = {}
     for sample in ctx.prom.instant(expr, at):
         out[tuple(sorted((k, sample.labels.get(k, "")) for k in labels))] = sample.value
     return out
 
 
-def peak_by(ctx: VerifyContext, metric: str, jobs: tuple[str, ...], labels: tuple[str, ...], start: float,
-            end: float) -> dict[LabelKey, float]:
+def peak_by(
+    ctx: VerifyContext, metric: str, jobs: tuple[str, ...], labels: tuple[str, ...], start: float, end: float
+) -> dict[LabelKey, float]:
     """The highest value of `sum by (labels)` over [start, end], from Prometheus' own samples."""
     span = max(1.0, end - start)
-    inner = f"sum by ({', '.join(labels)}) ({metric}{{{job_matcher(jobs)}}})" if labels else \
-        f"sum({metric}{{{job_matcher(jobs)}}})"
+    inner = (
+        f"sum by ({', '.join(labels)}) ({metric}{{{job_matcher(jobs)}}})"
+        if labels
+        else f"sum({metric}{{{job_matcher(jobs)}}})"
+    )
     step_ms = max(500, int(min(ctx.live_scrape_intervals.values() or [1.0]) * 500))
     expr = f"max_over_time(({inner})[{math.ceil(span)}s:{step_ms}ms])"
     out = {}
@@ -102,11 +110,14 @@ def metrics_present(ctx: VerifyContext) -> CheckResult:
         absent = sorted({r[0] for r in ev.rows})
         return CheckResult.failed(
             f"{len(absent)} of {total} contract metrics are absent: {', '.join(absent)}{note}",
-            measured=ctx.exported.source, expected=f"every metric of contract {ctx.contract.name!r} in its jobs",
+            measured=ctx.exported.source,
+            expected=f"every metric of contract {ctx.contract.name!r} in its jobs",
             evidence=ev,
         )
-    return CheckResult.passed(f"{total - len(unseen)} of {total} metrics of contract {ctx.contract.name!r} are "
-                              f"exported{note}", measured=ctx.exported.source)
+    return CheckResult.passed(
+        f"{total - len(unseen)} of {total} metrics of contract {ctx.contract.name!r} are exported{note}",
+        measured=ctx.exported.source,
+    )
 
 
 def _predicted_to_move(ctx: VerifyContext) -> dict[str, str]:
@@ -147,12 +158,19 @@ def metrics_labels_match_contract(ctx: VerifyContext) -> CheckResult:
             got = ctx.exported.labels(name, {job}) - TARGET_LABELS - {"le"}
             want = set(spec.labels)
             if got != want:
-                ev.add(spec.name, job, ",".join(sorted(got)) or "-", ",".join(sorted(want)) or "-",
-                       ",".join(sorted(got - want)) or "-", ",".join(sorted(want - got)) or "-")
+                ev.add(
+                    spec.name,
+                    job,
+                    ",".join(sorted(got)) or "-",
+                    ",".join(sorted(want)) or "-",
+                    ",".join(sorted(got - want)) or "-",
+                    ",".join(sorted(want - got)) or "-",
+                )
     if ev.rows:
         return CheckResult.failed(
             f"{len(ev.rows)} metrics carry labels other than the contract's",
-            expected="exactly the contract's label names (plus job, instance; le on buckets)", evidence=ev,
+            expected="exactly the contract's label names (plus job, instance; le on buckets)",
+            evidence=ev,
         )
     return CheckResult.passed(f"{checked} metric/job pairs carry exactly the contract's labels")
 
@@ -201,10 +219,14 @@ def counters_match_ledger(ctx: VerifyContext) -> CheckResult:
         metrics = sorted({r[0] for r in ev.rows})
         return CheckResult.failed(
             f"{len(ev.rows)} counter series disagree with the ledger: {', '.join(metrics)}",
-            measured=measured, expected="exactly the ledger's count", tolerance="0 (exact)", evidence=ev,
+            measured=measured,
+            expected="exactly the ledger's count",
+            tolerance="0 (exact)",
+            evidence=ev,
         )
-    return CheckResult.passed(f"{matched} counter series moved exactly as the ledger predicts",
-                              measured=measured, tolerance="0 (exact)")
+    return CheckResult.passed(
+        f"{matched} counter series moved exactly as the ledger predicts", measured=measured, tolerance="0 (exact)"
+    )
 
 
 @check(
@@ -233,7 +255,9 @@ def gauges_return_to_baseline(ctx: VerifyContext) -> CheckResult:
     if ev.rows:
         return CheckResult.failed(
             f"{len(ev.rows)} gauge series did not return to start + ups - downs after the load",
-            expected="after = before + ups - downs from the ledger", tolerance="0 (exact)", evidence=ev,
+            expected="after = before + ups - downs from the ledger",
+            tolerance="0 (exact)",
+            evidence=ev,
         )
     return CheckResult.passed(f"{checked} gauge series ended where the ledger predicts", tolerance="0 (exact)")
 
@@ -269,7 +293,8 @@ def gauges_reach_plateau(ctx: VerifyContext) -> CheckResult:
     if ev.rows:
         return CheckResult.failed(
             f"{len(ev.rows)} gauge series did not reach a plateau the ledger allows",
-            expected="before + 1 <= peak <= before + ups", evidence=ev,
+            expected="before + 1 <= peak <= before + ups",
+            evidence=ev,
             tolerance="the ledger has no time-resolved concurrency, so the plateau is bounded, not exact",
         )
     return CheckResult.passed(f"{checked} gauge series rose during the load within what the ledger opened")
@@ -339,19 +364,34 @@ def latency_quantiles_consistent(ctx: VerifyContext) -> CheckResult:
             client = bucket_index(bounds, value)
             span = f"le={_label(bounds[server])}"
             if client < server:
-                ev.add(spec.metric, q, span, f"{value:.4f}s", f"le={_label(bounds[min(client, len(bounds) - 1)])}",
-                       "client faster than server: impossible if both measure the same requests")
+                ev.add(
+                    spec.metric,
+                    q,
+                    span,
+                    f"{value:.4f}s",
+                    f"le={_label(bounds[min(client, len(bounds) - 1)])}",
+                    "client faster than server: impossible if both measure the same requests",
+                )
             elif client > server + 1:
-                ev.add(spec.metric, q, span, f"{value:.4f}s", f"le={_label(bounds[min(client, len(bounds) - 1)])}",
-                       "client more than one bucket slower than the server")
+                ev.add(
+                    spec.metric,
+                    q,
+                    span,
+                    f"{value:.4f}s",
+                    f"le={_label(bounds[min(client, len(bounds) - 1)])}",
+                    "client more than one bucket slower than the server",
+                )
             else:
                 ok_rows += 1
     if ev.rows:
         return CheckResult.failed(
             f"{len(ev.rows)} quantiles disagree between server buckets and client samples",
-            tolerance="client bucket in {server bucket, next bucket}", evidence=ev,
+            tolerance="client bucket in {server bucket, next bucket}",
+            evidence=ev,
         )
     if not ok_rows:
         raise MissingInput("; ".join(reasons) or "no histogram expectations")
-    return CheckResult.passed(f"{ok_rows} quantiles consistent within the bucket resolution",
-                              tolerance="client bucket in {server bucket, next bucket}")
+    return CheckResult.passed(
+        f"{ok_rows} quantiles consistent within the bucket resolution",
+        tolerance="client bucket in {server bucket, next bucket}",
+    )

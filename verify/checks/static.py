@@ -50,8 +50,14 @@ def missing_series(refs: PromQLRefs, catalog: ExportedSeries) -> list[tuple[str,
         jobs = selector_jobs(sel, known_jobs)
         job_text = sel.matcher("job").value if sel.matcher("job") else "any job"  # type: ignore[union-attr]
         if jobs is not None and not jobs:
-            out.append((sel.name, job_text, f"no scraped job matches job{sel.matcher('job').op}"  # type: ignore[union-attr]
-                        f"\"{sel.matcher('job').value}\""))  # type: ignore[union-attr]
+            out.append(
+                (
+                    sel.name,
+                    job_text,
+                    f"no scraped job matches job{sel.matcher('job').op}"  # type: ignore[union-attr]
+                    f'"{sel.matcher("job").value}"',
+                )
+            )  # type: ignore[union-attr]
         elif not catalog.has(sel.name, jobs if jobs is not None else None):
             where = f"job {job_text}" if jobs is not None else "any job"
             out.append((sel.name, job_text, f"not exported by {where}"))
@@ -120,7 +126,9 @@ def rules_series_exported(ctx: VerifyContext) -> CheckResult:
     if ev.rows:
         return CheckResult.failed(
             f"{len(missing)} series used by rules are not exported: {', '.join(missing)}",
-            measured=measured, expected="every series a rule reads is exported by the job it names", evidence=ev,
+            measured=measured,
+            expected="every series a rule reads is exported by the job it names",
+            evidence=ev,
         )
     return CheckResult.passed("every series the rules read is exported", measured=measured)
 
@@ -188,7 +196,8 @@ def rules_windows_fit_scrape(ctx: VerifyContext) -> CheckResult:
     if ev.rows:
         return CheckResult.failed(
             f"{len(ev.rows)} windows are shorter than {MIN_SCRAPES_PER_WINDOW} scrape intervals",
-            measured=measured, expected=f"window >= {MIN_SCRAPES_PER_WINDOW} x the slowest scrape interval it reads",
+            measured=measured,
+            expected=f"window >= {MIN_SCRAPES_PER_WINDOW} x the slowest scrape interval it reads",
             evidence=ev,
         )
     return CheckResult.passed(f"every window spans >= {MIN_SCRAPES_PER_WINDOW} scrapes", measured=measured)
@@ -232,9 +241,11 @@ def alerts_severities_routed(ctx: VerifyContext) -> CheckResult:
     if ev.rows:
         return CheckResult.failed(
             f"{len(ev.rows)} alerts are not routed by their severity",
-            expected="each severity matched by a route whose receiver exists and has an integration", evidence=ev,
+            expected="each severity matched by a route whose receiver exists and has an integration",
+            evidence=ev,
         )
     severities = sorted({row[1] for row in ok_rows})
     return CheckResult.passed(
-        f"severities {', '.join(severities)} each reach a receiver of their own", measured=f"{len(ok_rows)} alerts",
+        f"severities {', '.join(severities)} each reach a receiver of their own",
+        measured=f"{len(ok_rows)} alerts",
     )
