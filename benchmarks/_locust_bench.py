@@ -21,7 +21,8 @@ User classes:
 
 from __future__ import annotations
 
-import locust  # noqa: I001  (first: Locust's gevent patching must precede ssl/urllib3)
+# ruff: noqa: I001  (Locust first: its gevent patching must precede any ssl/urllib3 import)
+import locust
 from locust import FastHttpUser, User, constant, constant_pacing, events, task
 
 import gc

@@ -230,7 +230,7 @@ async def idle(cfg: dict[str, Any]) -> dict[str, Any]:
 def main(argv: list[str]) -> int:
     cfg = json.loads(argv[1])
     out = Path(argv[2])
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     runner = {"throughput": throughput, "idle": idle}[cfg["mode"]]
     result = asyncio.run(runner(cfg))

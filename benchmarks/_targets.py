@@ -100,7 +100,9 @@ def running_targets(names: list[str], work_dir: Path) -> Iterator[dict[str, Targ
                 targets[name] = Target(name, url, None, proc.pid)
             elif name == "twin":
                 # SQLite + in-process state: nothing shared with other users of PostgreSQL/Redis.
-                twin = start_twin(work_dir, env={"DATABASE_URL": "", "REDIS_URL": ""}, extra_args=["--bcrypt-rounds", "4"])
+                twin = start_twin(
+                    work_dir, env={"DATABASE_URL": "", "REDIS_URL": ""}, extra_args=["--bcrypt-rounds", "4"]
+                )
                 started.append(twin.process)
                 targets[name] = Target(name, twin.yjs_url, twin.api_url, twin.pid)
             else:

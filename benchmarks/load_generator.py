@@ -27,8 +27,10 @@ benchmarks/results/<timestamp>.json and .md (the .md is what RESULTS.md quotes).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -87,10 +89,8 @@ class Phases:
             while proc.alive() and time.monotonic() < deadline:
                 if out.exists() and out.stat().st_size:
                     # the result is written; give Locust a moment to stop its users, then stop it
-                    try:
+                    with contextlib.suppress(subprocess.TimeoutExpired):
                         proc.popen.wait(timeout=15)
-                    except Exception:
-                        pass
                     break
                 time.sleep(0.1)
         finally:
@@ -106,7 +106,9 @@ class Phases:
         argv = [sys.executable, str(HERE / "_raw_client.py"), json.dumps(cfg), str(out)]
         return self._run(argv, f"{prefix}-raw-{mode}", out, timeout, self._env())
 
-    def locust(self, user_class: str, url: str, users: int, rate: float, cfg: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def locust(
+        self, user_class: str, url: str, users: int, rate: float, cfg: dict[str, Any], timeout: float
+    ) -> dict[str, Any]:
         base, prefix = self._next()
         out = self.work_dir / f"{prefix}-{user_class}.json"
         cfg = {**cfg, "out": str(out), "doc_prefix": prefix, "source_base": base, "per_address": PER_ADDRESS}
@@ -127,7 +129,9 @@ class Phases:
         limit = s.warmup + s.duration + 60
         result = {"raw": self.raw("throughput", target.yjs_url, cfg, limit)}
         rate = max(10.0, s.editors / 2)
-        result["locust_lean"] = self.locust("LeanEditorUser", target.yjs_url, s.editors, rate, {**cfg, "mode": "throughput"}, limit)
+        result["locust_lean"] = self.locust(
+            "LeanEditorUser", target.yjs_url, s.editors, rate, {**cfg, "mode": "throughput"}, limit
+        )
         if not s.skip_yjsclient:
             result["locust_yjsclient"] = self.locust(
                 "YjsClientEditorUser", target.yjs_url, s.editors, rate, {**cfg, "mode": "throughput"}, limit
@@ -142,7 +146,9 @@ class Phases:
         pool = next(size for size in range(min(100, s.idle), 0, -1) if s.idle % size == 0)
         pooled = {**cfg, "mode": "idle", "pool": pool, "connect_concurrency": 20, "ready_timeout": limit - s.hold - 10}
         users = s.idle // pool
-        result["locust_lean"] = self.locust("LeanViewerPoolUser", target.yjs_url, users, max(1.0, users / 10), pooled, limit)
+        result["locust_lean"] = self.locust(
+            "LeanViewerPoolUser", target.yjs_url, users, max(1.0, users / 10), pooled, limit
+        )
         if not s.skip_yjsclient:
             count = max(10, s.idle // 5)
             small = {**cfg, "mode": "idle", "connections": count, "expected": count,
@@ -223,6 +229,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         work = Path(tmp)
         with running_targets(args.target_list, work) as targets:
             phases = Phases(work, run_id, args)
+            for name, target in targets.items():
+                print(f"[{name}] pid {target.pid} {target.yjs_url}", flush=True)
             for name, target in targets.items():
                 print(f"[{name}] Yjs throughput ...", flush=True)
                 measures: dict[str, Any] = {"throughput": phases.throughput(target)}

@@ -148,6 +148,7 @@ class Gate:
     threshold: float
     threshold_text: str
     source: str  # "file:line"
+    unit: str = ""  # the threshold's unit as written: ms, s, % or ""
     label: str = ""  # short name given in the file ({name = "...", gate = "..."}), else the text
 
     @property
@@ -237,7 +238,7 @@ def parse_gate(text: str, where: str) -> Gate:
     elif metric.kind == "count" and unit:
         raise GateError(f"{where}: {metric.text} is a count; write the threshold as a plain number, not {unit}")
     scale = {"ms": 0.001, "%": 0.01}.get(unit, 1.0)
-    return Gate(text.strip(), metric, match["op"], number * scale, threshold_text, where)
+    return Gate(text.strip(), metric, match["op"], number * scale, threshold_text, where, unit)
 
 
 def _line_of(raw_lines: Sequence[str], value: str, start: int) -> int:
@@ -472,13 +473,12 @@ def evaluate_gate(gate: Gate, docs: Sequence[dict[str, Any]], queries: Sequence[
             if not rows:
                 rows = [("", None, "the query returned no series")]
             rows = [(s, v, n or f"at {query.at:.3f}, range {query.range_text}") for s, v, n in rows]
-            evidence.columns = ("trial", "series", "value", "holds", "note")
             if trial == 1:
                 evidence.add("", "query", expanded, "", "")
         for series, value, note in rows:
             holds = value is not None and not math.isnan(value) and gate.holds(value)
             ok = ok and holds
-            shown_value = format_value(gate.metric, value, gate.threshold_text[-2:].lstrip("0123456789."))
+            shown_value = format_value(gate.metric, value, gate.unit)
             evidence.add(trial, series, shown_value, "yes" if holds else "NO", note)
             measured.append(shown_value)
     shown = ", ".join(measured[:6]) + (f", ... ({len(measured)} values)" if len(measured) > 6 else "")

@@ -17,7 +17,9 @@ failures.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 import time
 import uuid
@@ -93,6 +95,7 @@ class Runtime:
         if self.role == "master":
             environment.events.worker_report.add_listener(self._on_worker_report)
         self.apply_weights(runner)
+        gevent.signal_handler(signal.SIGTERM, self._on_sigterm)
         self._flusher = gevent.spawn(self._flush_loop, max(0.1, float(opts.ledger_flush or 1.0)))
 
     def load_profile(self, opts: Any, quiet_errors: bool = False) -> None:
@@ -177,7 +180,7 @@ class Runtime:
                 "target": {
                     "api_url": self.environment.host,
                     "yjs_url": opts.yjs_url,
-                    "metrics_token": opts.metrics_token or None,
+                    "metrics_token_given": bool(opts.metrics_token),  # the token itself is never written
                 },
                 "locust": {"html": opts.html_file, "json": opts.json_file + ".json", "role": self.role},
                 "started_at": self.ledger.meta["started_at"],
@@ -222,6 +225,23 @@ class Runtime:
         # late worker deltas (their final report after quit) are merged; rewrite once more
         self.flush()
 
+    def _on_sigterm(self) -> None:
+        """SIGTERM ends a shape run the way the shape's own end does, leaving it incomplete.
+
+        Headless Locust installs its SIGTERM handler only after a shape run returns, so
+        without this a terminated run died on the spot: no quitting event, no final flush, no
+        Locust reports. Stopping the shape greenlet lets Locust's normal shutdown follow.
+        """
+        if self._finished:
+            return
+        self._reason = "the run was stopped (SIGTERM) before its profile finished"
+        runner = self.environment.runner
+        shape = getattr(runner, "shape_greenlet", None)
+        if shape is not None:
+            shape.kill(block=False)
+        else:
+            gevent.spawn(runner.quit)
+
     # -- worker -> master ------------------------------------------------------------------
     def _on_report_to_master(self, client_id: str, data: dict[str, Any]) -> None:
         runner = self.environment.runner
@@ -234,8 +254,10 @@ class Runtime:
         if not report:
             return
         self.ledger.merge(Ledger.from_dict(report["ledger"], source=f"worker {client_id}"))
-        self.worker_last[client_id] = (time.time(), int(report.get("user_count", 0)))
-        self.ledger.note_worker_report(client_id, final=int(report.get("user_count", 0)) == 0)
+        users = int(report.get("user_count", 0))
+        self.worker_last[client_id] = (time.time(), users)
+        # "final": sent after the drain began, with no user left running on that worker
+        self.ledger.note_worker_report(client_id, final=self._drain_at is not None and users == 0)
 
     # -- drain -----------------------------------------------------------------------------
     def drain_started(self, at: float) -> None:
@@ -274,7 +296,28 @@ def die(message: str) -> None:
     """End the process with one line naming the cause and the fix (exit status 2)."""
     sys.stderr.write(f"codesync-load: error: {message}\n")
     sys.stderr.flush()
+    stop_forked_workers()
     sys.exit(2)
+
+
+def stop_forked_workers() -> None:
+    """SIGTERM the workers `--processes` forked from this process, by PID.
+
+    Locust's own exit hook does not stop children that are still alive, and a master that
+    refuses to start never tells its workers to quit: they would linger.
+    """
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 1 and fields[1] == str(me):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(entry.name), signal.SIGTERM)
 
 
 @events.init_command_line_parser.add_listener

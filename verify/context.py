@@ -190,13 +190,10 @@ class VerifyContext:
 
     @cached_property
     def live_scrape_intervals(self) -> dict[str, float]:
-        """Scrape interval per job of the Prometheus being queried (its running config)."""
-        import yaml
-
-        data = self.prom._call("status/config", self.prom._client._session.get, f"{self.prom.url}/api/v1/status/config")
-        try:
-            config = yaml.safe_load(data.json()["data"]["yaml"])
-        except Exception:
+        """Scrape interval per job of the Prometheus being queried (its running config, which may
+        differ from --prometheus-config: the local stack scrapes every 1-2 s)."""
+        config = self.prom.running_config()
+        if config is None:
             return dict(self.scrape_intervals) if self.options.prometheus_config else {}
         return scrape_intervals(config)
 
@@ -208,7 +205,8 @@ class VerifyContext:
         for job in self.expectations.api_jobs + self.expectations.yjs_jobs:
             if self.prom.last_scrape(job) is None:
                 continue  # a job this target does not have (reported by the presence check)
-            times.append(self.prom.wait_for_scrape_after(job, window.end, self.options.settle_timeout_s))
+            interval = self.live_scrape_intervals.get(job, 15.0)
+            times.append(self.prom.wait_for_scrape_after(job, window.end, self.options.settle_timeout_s, interval))
         return (max(times) if times else window.end) + 0.001
 
     @cached_property

@@ -97,15 +97,24 @@ class Prom:
             params={"match[]": matchers},
         )
 
+    def _get_json(self, path: str) -> dict | None:
+        response = self._call(path, self._client._session.get, f"{self.url}{path}", timeout=10)
+        return response.json() if response.status_code == 200 else None
+
+    def running_config(self) -> dict | None:
+        """The configuration Prometheus runs with (/api/v1/status/config), parsed; None if unreadable."""
+        import yaml
+
+        doc = self._get_json("/api/v1/status/config")
+        try:
+            return yaml.safe_load(doc["data"]["yaml"]) if doc else None
+        except (KeyError, TypeError, yaml.YAMLError):
+            return None
+
     def target_metadata(self) -> list[dict]:
         """/api/v1/targets/metadata: every family each target declares (# TYPE), samples or not."""
-        client = self._client
-        response = self._call(
-            "targets/metadata", client._session.get, f"{self.url}/api/v1/targets/metadata", timeout=10
-        )
-        if response.status_code != 200:
-            return []
-        return response.json().get("data") or []
+        doc = self._get_json("/api/v1/targets/metadata")
+        return (doc or {}).get("data") or []
 
     def names(self) -> list[str]:
         return self._call("label values of __name__", self._client.all_metrics)
@@ -114,16 +123,21 @@ class Prom:
         """Epoch time of the newest `up` sample of `job` (None if never scraped)."""
         return self.scalar(f'max(timestamp(up{{job="{job}"}}))')
 
-    def wait_for_scrape_after(self, job: str, after: float, timeout: float) -> float:
-        """Block until `job` has been scraped at or after `after`; returns that scrape's time."""
+    def wait_for_scrape_after(self, job: str, after: float, timeout: float, interval: float = 15.0) -> float:
+        """The time of a scrape of `job` shortly after `after` (the first or second one), waiting
+        for it when it has not happened yet. Never a later one: the run directory may be verified
+        long after, when other traffic has moved the counters since."""
         deadline = time.monotonic() + timeout
+        horizon = after + 1.5 * interval + 0.1
         while True:
-            newest = self.last_scrape(job)
-            if newest is not None and newest >= after:
-                return newest
+            if time.time() >= horizon:
+                newest = self.scalar(f'max(timestamp(up{{job="{job}"}}))', at=horizon)
+                if newest is not None and newest > after:
+                    return newest
+                horizon += interval
             if time.monotonic() > deadline:
                 raise HarnessError(
                     f"Prometheus at {self.url} has no scrape of job {job!r} after the load ended "
-                    f"(newest: {newest}); is the target up? check /targets"
+                    f"({after:.1f}); is the target up? check its /targets page"
                 )
             time.sleep(0.2)

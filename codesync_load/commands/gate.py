@@ -205,18 +205,18 @@ def _run_validated(args: argparse.Namespace, spec: Any, profile: Any, out: Path)
         for number in range(1, args.trials + 1):
             print(f"trial {number}/{args.trials} ...", flush=True)
             trials.append(_trial(args, spec, stack, out / f"trial-{number}", checks))
+        gates = _merge_gates(spec, trials)  # server gates query Prometheus: before it stops
     finally:
         stack.down()
-    return _conclude(args, spec, out, trials)
+    return _conclude(args, spec, out, trials, gates)
 
 
-def _conclude(args: argparse.Namespace, spec: Any, out: Path, trials: list[dict[str, Any]]) -> int:
+def _conclude(args: argparse.Namespace, spec: Any, out: Path, trials: list[dict[str, Any]], gates: list[Any]) -> int:
     from codesync_load.baseline import compare_to_baseline, load_baseline, save_baseline
     from reports import write_reports
     from reports.junit import write_junit_suites
     from verify.report import render_table
 
-    gates = _merge_gates(spec, trials)
     baseline: list[Any] = []
     if args.baseline is not None:
         candidate = {m.name: [t["values"].get(m.name) for t in trials] for m in spec.baseline.metrics}

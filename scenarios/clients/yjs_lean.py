@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import _socket
 import base64
+import contextlib
 import hashlib
 import os
 import random
@@ -485,10 +486,8 @@ class LeanYjsConnection:
     def close(self, code: int = 1000) -> None:
         """Send a close frame (best effort) and release the socket. Safe to call twice."""
         if self._sock is not None and self.failure is None:
-            try:
+            with contextlib.suppress(OSError):
                 self._sock.send(client_frame(OP_CLOSE, code.to_bytes(2, "big")))
-            except OSError:
-                pass
         self._shutdown()
 
     def _shutdown(self) -> None:
@@ -500,9 +499,7 @@ class LeanYjsConnection:
         if self._sock is not None:
             sock, self._sock = self._sock, None
             if self._out:
-                try:  # a close reply still queued: one last try, never blocking
+                with contextlib.suppress(OSError):  # a close reply still queued: one last try, never blocking
                     sock.send(self._out)
-                except OSError:
-                    pass
                 self._out.clear()
             sock.close()

@@ -42,7 +42,9 @@ def main(url: str) -> None:
     for i in range(30):
         editors[i % 3].type_near_start(rng)
     editors[0].insert(0, "HEAD")
-    converged = wait_for(lambda: len({str(e.text) for e in editors}) == 1 and all(e.echoes_received == e.updates_sent for e in editors))
+    converged = wait_for(
+        lambda: len({str(e.text) for e in editors}) == 1 and all(e.echoes_received == e.updates_sent for e in editors)
+    )
     out["converged"] = converged
     out["text_length"] = len(str(editors[0].text))
     out["counts"] = [(e.updates_sent, e.updates_applied, e.echoes_received) for e in editors]

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,8 @@ EXPECTED_ROWS = {
         "Yjs updates applied/s (LeanYjsConnection)",
         "Yjs updates sent/s (YjsClient)",
         "Yjs updates applied/s (YjsClient)",
+        "Yjs updates sent per client CPU-second (LeanYjsConnection)",
+        "Yjs updates sent per client CPU-second (YjsClient)",
         "idle synced connections held (LeanYjsConnection)",
         "idle KB per connection (LeanYjsConnection)",
         "idle KB per connection (YjsClient, 20 connections)",
@@ -73,6 +76,7 @@ def test_quick_run_measures_every_phase_with_positive_numbers(quick_record: dict
             assert tp["sent"] > 0 and tp["applied"] > 0 and tp["echoes"] > 0
             assert tp["sent_per_s"] == pytest.approx(tp["sent"] / tp["seconds"])
             assert tp["applied_per_s"] == pytest.approx(tp["applied"] / tp["seconds"])
+            assert 0 < tp["cpu_share"] < 2.5  # one process: at most one core, plus helper threads
         idle = measures["idle"]
         for client, count in (("raw", QUICK_IDLE), ("locust_lean", QUICK_IDLE), ("locust_yjsclient", 20)):
             record = idle[client]
@@ -126,3 +130,39 @@ def test_bad_arguments_give_one_line_and_exit_2() -> None:
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and needle in lines[0], (args, done.stderr)
         assert "Traceback" not in done.stderr
+
+
+def test_ctrl_c_stops_the_targets_by_pid(tmp_path: Path) -> None:
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed: the benchmark's upstream target needs it")
+    proc = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "--quick", "--out", str(tmp_path / "q.json")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        cwd=ROOT,
+    )
+    try:
+        pids: dict[str, int] = {}
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if " pid " in line:
+                name, _, pid, _url = line.split()
+                pids[name.strip("[]")] = int(pid)
+            if "Yjs throughput" in line:  # both targets up, the first phase running
+                break
+        assert set(pids) == {"upstream", "twin"}
+        assert all(Path(f"/proc/{pid}").exists() for pid in pids.values())
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "interrupted: targets and clients stopped"
+    assert "Traceback" not in err
+    for name, pid in pids.items():
+        assert not Path(f"/proc/{pid}").exists(), f"{name} (pid {pid}) still runs"
+    assert not (tmp_path / "q.json").exists()

@@ -58,18 +58,21 @@ def gate(tmp_path: Path, *extra: str, timeout: float = 200.0) -> tuple[int | Non
     return code, lines
 
 
-def test_healthy_twin_passes(tmp_path: Path) -> None:
+def test_healthy_twin_passes_over_two_trials_and_saves_a_baseline(tmp_path: Path) -> None:
     out = tmp_path / "gate"
-    code, lines = gate(tmp_path, *ARGS, "--out", str(out))
+    code, lines = gate(tmp_path, *ARGS, "--trials", "2", "--save-baseline", str(tmp_path / "base"), "--out", str(out))
     assert code == 0, "\n".join(lines[-60:])
     assert lines[-1] == f"gate PASS: every gate and check passed; report {out / 'report' / 'report.html'}"
     doc = json.loads((out / "gate.json").read_text())
     assert doc["exit_code"] == 0
     assert [g["verdict"] for g in doc["gates"]] == ["pass"] * 8
-    assert doc["values"][0]["autosave_put_mean"] < 0.5  # the route was measured on this trial
+    assert [row[0] for row in doc["gates"][0]["evidence"]["rows"]] == [1, 2]  # one row per trial
+    saved = json.loads((tmp_path / "base" / "baseline.json").read_text())["metrics"]
+    assert saved["autosave_put_mean"] == [v["autosave_put_mean"] for v in doc["values"]]
+    assert all(0 < v < 0.5 for v in saved["autosave_put_mean"])  # the route was measured on each trial
     root = ET.parse(out / "junit.xml").getroot()
     assert root.get("failures") == "0" and root.get("errors") == "0"
-    assert sorted(s.get("name") for s in root.findall("testsuite")) == ["gates", "verify"]
+    assert sorted(s.get("name") for s in root.findall("testsuite")) == ["gates", "verify trial-1", "verify trial-2"]
     assert (out / "report" / "report.md").read_text().startswith("# gate smoke - PASS")
 
 

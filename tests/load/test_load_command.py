@@ -102,3 +102,22 @@ def test_run_against_an_unreachable_target_is_one_line(tmp_path: Path) -> None:
     assert done.stderr.startswith(f"codesync-load: error: target API {api} is unreachable")
     assert done.stderr.count("\n") == 1
     assert not run_dir.exists()
+
+
+def test_a_run_stopped_at_its_time_limit_keeps_an_incomplete_ledger(twin, tmp_path: Path) -> None:
+    """--timeout stops Locust (SIGTERM) mid-profile: the ledger says incomplete, and why."""
+    run_dir = tmp_path / "run"
+    done = _cli(
+        tmp_path,
+        *("--profile", "smoke", "--timeout", "6", "--run-dir", str(run_dir)),
+        *("--api-url", twin.api_url, "--yjs-url", twin.yjs_url),
+    )
+    assert done.returncode == 1
+    assert done.stdout.strip().splitlines()[-1] == str(run_dir.resolve())
+    reason = "the run was stopped (SIGTERM) before its profile finished"
+    assert f"ledger: INCOMPLETE ({reason})" in done.stdout
+    assert read_status(run_dir / "ledger.json") == (False, reason)
+    assert (run_dir / "locust.html").is_file() and (run_dir / "locust.json").is_file()  # Locust shut down normally
+    ledger = Ledger.read(run_dir / "ledger.json")
+    assert ledger.get("http", "POST", "/api/auth/login", 200) >= 1
+    assert all(p.end is not None for p in ledger.phases)  # closed when Locust quit

@@ -184,19 +184,41 @@ def test_every_profile_runs_short_and_headless(twin, tmp_path: Path, name: str) 
         assert result.code == 0, result.output[-3000:]
 
 
-def test_unreachable_target_ends_at_once_with_one_line(tmp_path: Path) -> None:
+def _group_members(pgid: int) -> list[int]:
+    """PIDs still alive in process group `pgid` (zombies excluded)."""
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z" and fields[2] == str(pgid):
+                alive.append(int(entry.name))
+    return alive
+
+
+@pytest.mark.parametrize("processes", [0, 2])
+def test_unreachable_target_ends_at_once_with_one_line(tmp_path: Path, processes: int) -> None:
     class Dead:
         api_url = f"http://127.0.0.1:{free_port()}"
         yjs_url = f"ws://127.0.0.1:{free_port()}"
 
     run_dir = tmp_path / "run"
-    result = run_locust(locust_argv(Dead, run_dir, "--profile", "smoke"), tmp_path / "out", 60)
-    assert result.code == 2
-    lines = [line for line in result.output.splitlines() if line.startswith("codesync-load: error:")]
+    extra = ["--processes", str(processes)] if processes else []
+    proc = start(locust_argv(Dead, run_dir, "--profile", "smoke", *extra), tmp_path / "out")
+    try:
+        code = proc.popen.wait(30)
+        # forked workers must not outlive a master that refused to start
+        wait_for(lambda: not _group_members(proc.pid), 10, "the forked workers to exit")
+    finally:
+        proc.stop(grace=2)
+    output = (tmp_path / "out").read_text()
+    assert code == 2
+    lines = [line for line in output.splitlines() if line.startswith("codesync-load: error:")]
     assert len(lines) == 1 and f"target API {Dead.api_url}/health is unreachable" in lines[0]
     assert "codesync-load stack up" in lines[0]
-    assert "Traceback" not in result.output
-    assert result.seconds < 30
+    assert "Traceback" not in output
     assert not (run_dir / "ledger.json").exists()
 
 

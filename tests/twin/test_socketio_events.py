@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +82,12 @@ def test_long_polling_client_takes_part_like_a_websocket_one(target: Target, use
             assert (await b.wait_for("user:joined"))["userId"] == alice.id
             echo = await b.chat(session_id, "to the poller")
             assert await a.wait_for("chat:message:new", where=lambda p: p["id"] == echo["id"]) == echo
+            # The server answers the poll it holds when the client closes (python-engineio alone
+            # would hold it to the ping timeout, ~30 s, and the client's close with it).
+            started = time.monotonic()
+            await a.close()
+            assert time.monotonic() - started < 3.0
+            assert (await b.wait_for("user:left"))["userId"] == alice.id
         finally:
             await close_all(a, b)
 
@@ -256,7 +263,9 @@ def test_leave_tells_the_others_and_ends_membership(target: Target, users: dict[
     asyncio.run(scenario())
 
 
-def _disconnect_scenario(url: str, alice: User, bob: User, session_id: str, left_at) -> None:
+def _disconnect_scenario(
+    url: str, alice: User, bob: User, session_id: str, left_at: Callable[[str], tuple[bool, object]]
+) -> None:
     """Bob drops his connection: the row says he left, Alice hears it, the gauge drops 2 -> 1."""
 
     def participants() -> float:

@@ -90,7 +90,7 @@ def wait_for(prom: Prom, expr: str, value: float, timeout: float = 15.0) -> None
 
 def wait_for_next_scrape(prom: Prom, job: str, timeout: float = 10.0) -> None:
     """Until `job` has been scraped after now."""
-    prom.wait_for_scrape_after(job, time.time(), timeout)
+    prom.wait_for_scrape_after(job, time.time(), timeout, interval=SCRAPE_S)
 
 
 @dataclass

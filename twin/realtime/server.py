@@ -37,6 +37,7 @@ from typing import Any
 
 import socketio
 from aiohttp import web
+from engineio import packet as eio_packet
 from socketio.exceptions import ConnectionRefusedError as Refused
 
 from twin.auth import authenticate_token
@@ -171,6 +172,7 @@ class RealtimeServer:
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         """Leave every joined room: participant row marked left, others told, gauge updated."""
+        self._release_long_poll(sid)
         connection = self.connections.pop(sid, None)
         if connection is None:
             return  # refused at connect: never admitted, never counted
@@ -185,6 +187,19 @@ class RealtimeServer:
                 log.exception("Socket.IO disconnect cleanup failed for session %s", session_id)
                 capture_error(err)
         connection.sessions.clear()
+
+    def _release_long_poll(self, sid: str) -> None:
+        """Answer a held long-poll GET with CLOSE, as engine.io (Node) does on close.
+
+        python-engineio only aborts a polling socket when the client's CLOSE arrives, so
+        the GET it holds would hang until the ping timeout (~30 s) and the client, waiting
+        for it, with it. Websocket sockets need nothing: their reader ends on close.
+        """
+        with contextlib.suppress(Exception):
+            eio_sid = self.sio.manager.eio_sid_from_sid(sid, NAMESPACE)
+            socket = self.sio.eio.sockets.get(eio_sid)
+            if socket is not None and not socket.upgraded:
+                socket.queue.put_nowait(eio_packet.Packet(eio_packet.CLOSE))
 
     async def _on_shutdown(self, app: web.Application) -> None:
         """Disconnect every client and end every Socket.IO request, well inside the stop bound.

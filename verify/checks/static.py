@@ -47,20 +47,13 @@ def missing_series(refs: PromQLRefs, catalog: ExportedSeries) -> list[tuple[str,
     for sel in refs.selectors:
         if not sel.name:
             continue
+        job_matcher = sel.matcher("job")
         jobs = selector_jobs(sel, known_jobs)
-        job_text = sel.matcher("job").value if sel.matcher("job") else "any job"  # type: ignore[union-attr]
-        if jobs is not None and not jobs:
-            out.append(
-                (
-                    sel.name,
-                    job_text,
-                    f"no scraped job matches job{sel.matcher('job').op}"  # type: ignore[union-attr]
-                    f'"{sel.matcher("job").value}"',
-                )
-            )  # type: ignore[union-attr]
-        elif not catalog.has(sel.name, jobs if jobs is not None else None):
-            where = f"job {job_text}" if jobs is not None else "any job"
-            out.append((sel.name, job_text, f"not exported by {where}"))
+        scope = job_matcher.value if job_matcher else "any job"
+        if job_matcher is not None and not jobs:
+            out.append((sel.name, scope, f'no scraped job matches job{job_matcher.op}"{job_matcher.value}"'))
+        elif not catalog.has(sel.name, jobs):
+            out.append((sel.name, scope, f"not exported by {'job ' + scope if jobs is not None else 'any job'}"))
     return out
 
 
@@ -120,7 +113,8 @@ def rules_series_exported(ctx: VerifyContext) -> CheckResult:
         assert rule.refs is not None
         selectors += len(rule.refs.selectors)
         for series, jobs, why in missing_series(rule.refs, ctx.exported):
-            ev.add(rule.name, series, jobs, why)
+            if (rule.name, series, jobs, why) not in ev.rows:
+                ev.add(rule.name, series, jobs, why)
     missing = sorted({row[1] for row in ev.rows})
     measured = f"{selectors} selectors in {len(ctx.rules)} rules; exported: {ctx.exported.source}"
     if ev.rows:

@@ -1,0 +1,324 @@
+"""Security and integrity checks, run against a live target during or after a load run.
+
+    >>> attach_live(ctx, target=LiveTarget.from_stack(stack))
+    >>> [r.verdict for r in run_checks(ctx, selected(groups=["integrity"]))]
+    ['pass', 'pass', 'pass', 'pass', 'pass', 'pass', 'pass', 'pass']
+
+Each check spends only what is its own: fresh users, fresh sessions and documents, fresh
+loopback client addresses (127.x.y.z) for Yjs, so it neither disturbs a load run going on
+nor is disturbed by it, and each metric delta it reads is exact. Names say the property
+that holds when they pass; a failure's summary says the symptom:
+
+- metrics-token-enforced: both /metrics pages (API and Yjs) answer 401 without a token,
+  403 with a wrong one, 200 with the right one (skipped when the target has no token).
+- csrf-enforced: every state-changing route refuses a missing x-csrf-token (401
+  CSRF_MISSING) and a wrong one (401 CSRF_INVALID), and the refused calls changed nothing.
+- rate-limit-counted-{files,search,socketio,yjs}: the limiter admits exactly its limit,
+  refuses the rest (429 with the headers, or close 1008) and counts every refusal in
+  codesync_rate_limit_hits_total{type, user_id} exactly.
+- no-yjs-edit-lost: editors converge on every edit, and the stored document read back
+  after the last one left is the same text.
+- hostile-inputs-harmless: malformed JSON, a huge body, garbage WebSocket frames on the Yjs
+  port and a garbage Socket.IO packet get the contract's error or a closed socket; the
+  target still answers and the data written before is intact.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from scenarios.clients.rest import (
+    AUTH_LOGOUT,
+    FILE_CONTENT,
+    FILES,
+    PARTICIPANTS,
+    SEARCH,
+    SESSION,
+    SESSIONS,
+    RestClient,
+)
+from scenarios.clients.yjs import YjsClient, YjsError
+from verify.checks.base import CheckResult, Evidence, MissingInput, check
+from verify.live.actors import fresh_loopback, fresh_session, fresh_user, user_id
+from verify.live.edits import edit_and_reload
+from verify.live.hostile import send_hostile
+from verify.live.inputs import live_inputs
+from verify.live.limits import LIMITS, exhaust
+from verify.live.scrape import metrics_status, read_metrics, sample
+
+GROUP = "integrity"
+RATE_LIMIT_HITS = "codesync_rate_limit_hits_total"
+
+
+# -- /metrics token ----------------------------------------------------------------------------
+
+
+@check(
+    "metrics-token-enforced",
+    group=GROUP,
+    symptom="/metrics serves the telemetry without the token, or with a wrong one",
+)
+def metrics_token_enforced(ctx: Any) -> CheckResult:
+    target = live_inputs(ctx).require_target()
+    if not target.metrics_token:
+        raise MissingInput("the target has no METRICS_TOKEN configured: /metrics is open by design")
+    evidence = Evidence(("endpoint", "authorization", "status", "expected"))
+    wrong = target.metrics_token + "-wrong"
+    bad = []
+    for where, url in (("API", target.api_url), ("Yjs", target.yjs_http_url)):
+        for label, token, expected in (
+            ("none", None, 401),
+            ("wrong bearer", wrong, 403),
+            ("right bearer", target.metrics_token, 200),
+        ):
+            status, body = metrics_status(url, token)
+            ok = status == expected and (expected != 200 or b"codesync_" in body)
+            evidence.add(f"{where} {url}/metrics", label, status, expected)
+            if not ok:
+                bad.append(f"{where} /metrics with {label} answered {status}")
+    if bad:
+        return CheckResult.failed("; ".join(bad), expected="401 / 403 / 200 on both", evidence=evidence)
+    return CheckResult.passed(
+        "both /metrics pages refuse a missing (401) and a wrong (403) token",
+        measured="6 of 6 answers as expected",
+        expected="401 / 403 / 200 on both",
+        evidence=evidence,
+    )
+
+
+# -- CSRF -------------------------------------------------------------------------------------
+
+
+@check("csrf-enforced", group=GROUP, symptom="a state-changing route accepts a request without a valid CSRF token")
+def csrf_enforced(ctx: Any) -> CheckResult:
+    target = live_inputs(ctx).require_target()
+    owner = fresh_user(target.api_url, "csrf")
+    try:
+        session_id = fresh_session(owner, name="csrf original")
+        sid = session_id
+        content = RestClient.file_content_path(sid, "src/csrf.py")
+        calls = [
+            ("POST", "/api/sessions", SESSIONS, {"name": "csrf forged", "language": "python", "visibility": "PUBLIC"}),
+            ("PATCH", f"/api/sessions/{sid}", SESSION, {"name": "csrf forged"}),
+            ("DELETE", f"/api/sessions/{sid}", SESSION, None),
+            ("POST", f"/api/sessions/{sid}/participants", PARTICIPANTS, {"userId": user_id(owner), "role": "VIEWER"}),
+            ("POST", f"/api/sessions/{sid}/files", FILES, {"name": "forged.py", "type": "file"}),
+            ("PUT", content, FILE_CONTENT, {"content": "forged"}),
+            ("POST", f"/api/sessions/{sid}/search", SEARCH, {"query": "x"}),
+            ("POST", "/api/auth/logout", AUTH_LOGOUT, None),
+        ]
+        evidence = Evidence(("route", "x-csrf-token", "status", "code", "expected"))
+        bad = []
+        for method, path, route, body in calls:
+            for label, kwargs, code in (
+                ("missing", {"csrf": False}, "CSRF_MISSING"),
+                ("wrong", {"headers": {"x-csrf-token": "0" * 64}}, "CSRF_INVALID"),
+            ):
+                result = owner.call(method, path, route, body, **kwargs)
+                evidence.add(f"{method} {route}", label, result.status, result.error_code, f"401 {code}")
+                if (result.status, result.error_code) != (401, code):
+                    bad.append(f"{method} {route} with {label} token: {result.status} {result.error_code}")
+        # The refused calls changed nothing: the session is still there, named as created,
+        # no file was written, and the owner is still logged in.
+        session = owner.get_session(sid)
+        name = (session.data or {}).get("session", {}).get("name") if session.ok else None
+        files = owner.get_file_content(sid, "src/csrf.py")
+        me = owner.me()
+        evidence.add("GET session afterwards", "-", session.status, name, "200 csrf original")
+        evidence.add("GET src/csrf.py afterwards", "-", files.status, files.error_code, "404 (never written)")
+        evidence.add("GET /api/auth/me afterwards", "-", me.status, me.error_code, "200 (not logged out)")
+        if name != "csrf original":
+            bad.append(f"the session was changed or deleted by a refused call (now {session.status} {name!r})")
+        if files.ok:
+            bad.append("a refused PUT wrote file content")
+        if not me.ok:
+            bad.append("a refused logout logged the user out")
+    finally:
+        owner.close()
+    expected = f"{len(calls)} routes x (missing, wrong) -> 401 CSRF_MISSING / CSRF_INVALID, nothing changed"
+    if bad:
+        return CheckResult.failed("CSRF not enforced: " + "; ".join(bad), expected=expected, evidence=evidence)
+    return CheckResult.passed(
+        f"all {len(calls)} state-changing routes refuse a missing and a wrong CSRF token, and change nothing",
+        measured=f"{2 * len(calls)} refusals",
+        expected=expected,
+        evidence=evidence,
+    )
+
+
+# -- rate limits --------------------------------------------------------------------------------
+
+
+def _rate_limit_check(limiter: str) -> None:
+    refusal = {"yjs": "close 1008", "socketio": "connect_error"}.get(limiter, "429 RATE_LIMIT")
+
+    @check(
+        f"rate-limit-counted-{limiter}",
+        group=GROUP,
+        symptom=f"the {limiter} limit is not enforced at {LIMITS[limiter]}, or its refusals are not counted "
+        f"in {RATE_LIMIT_HITS}",
+    )
+    def counted(ctx: Any) -> CheckResult:
+        target = live_inputs(ctx).require_target()
+        extra = 3
+        run = exhaust(target, limiter, extra=extra)
+        series = ",".join(f'{k}="{v}"' for k, v in run.series.items())
+        after = sample(read_metrics(run.metrics_url, target.metrics_token), RATE_LIMIT_HITS, **run.series)
+        evidence = Evidence(("what", "measured", "expected"))
+        evidence.add("admitted", run.admitted, run.limit)
+        evidence.add(f"refused ({refusal})", run.refused, extra)
+        evidence.add("other answers", dict(run.other) or "-", "-")
+        evidence.add(f"{RATE_LIMIT_HITS}{{{series}}}", after, extra)
+        for problem in run.header_problems:
+            evidence.add("429 headers", problem, "X-RateLimit-Limit/Remaining/Reset, Retry-After")
+        measured = f"{run.admitted} admitted, {run.refused} refused, counter {after:g}"
+        expected = f"{run.limit} admitted, {extra} refused, counter {extra} (fresh series)"
+        if run.admitted != run.limit or run.refused != extra or run.other:
+            return CheckResult.failed(
+                f"the {limiter} limit is not enforced as {run.limit} per {60} s",
+                measured=measured,
+                expected=expected,
+                evidence=evidence,
+            )
+        if run.header_problems:
+            return CheckResult.failed(
+                f"429s of the {limiter} limit lack the contract's headers: {'; '.join(run.header_problems)}",
+                measured=measured,
+                expected=expected,
+                evidence=evidence,
+            )
+        if after != extra:
+            return CheckResult.failed(
+                f"rate-limit rejections not counted: {run.refused} {limiter} refusals moved {RATE_LIMIT_HITS}"
+                f"{{{series}}} by {after:g}",
+                measured=measured,
+                expected=expected,
+                evidence=evidence,
+            )
+        return CheckResult.passed(
+            f"the {limiter} limit admits {run.limit}, refuses the rest and counts each refusal exactly",
+            measured=measured,
+            expected=expected,
+            evidence=evidence,
+        )
+
+
+for _limiter in LIMITS:
+    _rate_limit_check(_limiter)
+
+
+# -- Yjs persistence -----------------------------------------------------------------------------
+
+
+@check("no-yjs-edit-lost", group=GROUP, symptom="Yjs edits lost: editors diverge, or the stored document lacks edits")
+def no_yjs_edit_lost(ctx: Any) -> CheckResult:
+    target = live_inputs(ctx).require_target()
+    editors, edits = 3, 10
+    run = edit_and_reload(target, editors=editors, edits=edits)
+    evidence = Evidence(("who", "chars", "same as converged"))
+    for index, text in enumerate(run.texts):
+        evidence.add(f"editor {index}", len(text), text == run.final)
+    if run.reloaded is not None:
+        evidence.add("newcomer after all left", len(run.reloaded), run.reloaded == run.final)
+    evidence.add(
+        "document unloaded before reload",
+        {None: "gauge unreadable", True: "yes", False: "not seen"}[run.unload_seen],
+        "-",
+    )
+    expected = f"{editors} editors x {edits} edits = {run.expected_chars} chars everywhere, also after reload"
+    if run.problem:
+        return CheckResult.failed(run.problem, expected=expected, evidence=evidence)
+    if not run.converged:
+        return CheckResult.failed(
+            f"editors did not converge on all {editors * edits} edits of {run.document}",
+            expected=expected,
+            measured=", ".join(str(len(t)) for t in run.texts) + " chars",
+            evidence=evidence,
+        )
+    assert run.reloaded is not None
+    if run.reloaded != run.final:
+        lost = run.expected_chars - len(run.reloaded)
+        return CheckResult.failed(
+            f"Yjs edits lost in storage: the stored {run.document} reloads with {len(run.reloaded)} of "
+            f"{run.expected_chars} chars ({lost} lost)",
+            measured=f"{len(run.reloaded)} chars reloaded",
+            expected=expected,
+            evidence=evidence,
+        )
+    return CheckResult.passed(
+        f"{editors} editors converged on {editors * edits} edits and the stored document reloads identical",
+        measured=f"{run.expected_chars} chars reloaded",
+        expected=expected,
+        evidence=evidence,
+    )
+
+
+# -- hostile inputs --------------------------------------------------------------------------------
+
+
+@check(
+    "hostile-inputs-harmless",
+    group=GROUP,
+    symptom="hostile input crashes the target, gets a 5xx, or damages data written before",
+)
+def hostile_inputs_harmless(ctx: Any) -> CheckResult:
+    target = live_inputs(ctx).require_target()
+    marker = f"intact-{uuid.uuid4().hex}"
+    path = "src/intact.py"
+    client = fresh_user(target.api_url, "hostile")
+    evidence = Evidence(("input", "answer", "expected", "ok"))
+    bad: list[str] = []
+    try:
+        session_id = fresh_session(client)
+        client.put_file_content(session_id, path, marker).raise_for_error()
+        document = f"{session_id}:src/intact-yjs.py"
+        address = fresh_loopback()
+        with YjsClient(target.yjs_url, document, registry=None, source_address=address) as writer:
+            writer.insert(0, marker)
+            writer.wait_for(lambda c: c.echoes_received >= 1, timeout=10, what="the server's echo of our edit")
+        for probe in send_hostile(target, client, session_id, path, document):
+            evidence.add(probe.name, probe.answer, probe.expected, probe.acceptable)
+            if not probe.acceptable:
+                bad.append(f"{probe.name}: {probe.answer}")
+        health = RestClient(target.api_url)
+        try:
+            alive = health.health()
+        finally:
+            health.close()
+        evidence.add("GET /health afterwards", alive.status, 200, alive.ok)
+        stored = client.get_file_content(session_id, path)
+        content = (stored.data or {}).get("content") if stored.ok and isinstance(stored.data, dict) else None
+        evidence.add(
+            "file content afterwards",
+            f"{stored.status} " + ("intact" if content == marker else f"{content!r:.40}"),
+            "200 intact",
+            content == marker,
+        )
+        try:
+            with YjsClient(target.yjs_url, document, registry=None, source_address=address) as reader:
+                yjs_text = reader.text()
+        except YjsError as err:
+            yjs_text = f"<{type(err).__name__}>"
+        evidence.add(
+            "Yjs document afterwards",
+            "intact" if yjs_text == marker else f"{yjs_text!r:.40}",
+            "intact",
+            yjs_text == marker,
+        )
+        if not alive.ok:
+            bad.append(f"the API stopped answering /health ({alive.status} {alive.error_code})")
+        if content != marker:
+            bad.append(f"file content written before changed ({stored.status})")
+        if yjs_text != marker:
+            bad.append("the Yjs document written before changed or cannot be loaded")
+    finally:
+        client.close()
+    expected = "the contract's error or a closed socket for each input; /health 200; data intact"
+    if bad:
+        return CheckResult.failed("hostile input did harm: " + "; ".join(bad), expected=expected, evidence=evidence)
+    return CheckResult.passed(
+        "every hostile input was refused or dropped; the target answers and its data is intact",
+        expected=expected,
+        evidence=evidence,
+    )

@@ -1,0 +1,138 @@
+"""Spend one rate-limit budget on a fresh user or address, and say what the target answered.
+
+    >>> run = exhaust(target, "search", extra=3)
+    >>> run.admitted, run.refused, run.series      # 30, 3, {"type": "API", "user_id": "c..."}
+    >>> run.header_problems                        # [] when every 429 carried the contract's headers
+
+One function per limiter of the contract: the files routes (60 per 60 s per user), search
+(30, same key), Socket.IO connections (100 per user) and Yjs connections (100 per client IP,
+refused with close 1008). Each attempt is made strictly after the previous one, so the
+number admitted before the first refusal is the limit itself, and `extra` attempts past it
+must all be refused and counted: the counter series of the fresh user/address moves by
+exactly `refused`, which the check compares on the target's /metrics.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+
+from codesync_load.errors import HarnessError
+from scenarios.clients.rest import ApiResult
+from scenarios.clients.socketio import SioError, SioRateLimited, SocketIOClient
+from scenarios.clients.yjs import YjsClient, YjsError, YjsRateLimited
+from verify.live.actors import fresh_loopback, fresh_session, fresh_user, user_id
+from verify.live.inputs import LiveTarget
+
+LIMITS = {"files": 60, "search": 30, "socketio": 100, "yjs": 100}
+WINDOW_S = 60
+
+
+@dataclass
+class LimitRun:
+    """What one budget cost: attempts admitted, refused, anything else, and where it is counted."""
+
+    limiter: str
+    limit: int
+    metrics_url: str  # the process whose /metrics counts this limiter
+    series: dict[str, str]  # labels of codesync_rate_limit_hits_total for this user/address
+    admitted: int = 0
+    refused: int = 0
+    refused_before_limit: int = 0
+    other: Counter[str] = field(default_factory=Counter)
+    header_problems: list[str] = field(default_factory=list)
+
+    @property
+    def attempts(self) -> int:
+        return self.admitted + self.refused + sum(self.other.values())
+
+
+def exhaust(target: LiveTarget, limiter: str, extra: int = 3) -> LimitRun:
+    """Make `LIMITS[limiter] + extra` attempts with a fresh user/address; see the module docstring."""
+    if limiter not in LIMITS:
+        raise HarnessError(f"unknown limiter {limiter!r}; use one of {', '.join(LIMITS)}")
+    return {"files": _rest, "search": _rest, "socketio": _socketio, "yjs": _yjs}[limiter](target, limiter, extra)
+
+
+def _headers_problems(result: ApiResult, limit: int) -> list[str]:
+    info = result.rate_limit
+    if info is None:
+        return ["429 without X-RateLimit-* or Retry-After headers"]
+    problems = []
+    if info.limit != limit:
+        problems.append(f"X-RateLimit-Limit {info.limit}, expected {limit}")
+    if info.remaining != 0:
+        problems.append(f"X-RateLimit-Remaining {info.remaining}, expected 0")
+    if info.retry_after != WINDOW_S:
+        problems.append(f"Retry-After {info.retry_after}, expected {WINDOW_S}")
+    if info.reset_raw is None:
+        problems.append("no X-RateLimit-Reset")
+    if result.error_code != "RATE_LIMIT":
+        problems.append(f"error code {result.error_code}, expected RATE_LIMIT")
+    return problems
+
+
+def _rest(target: LiveTarget, limiter: str, extra: int) -> LimitRun:
+    client = fresh_user(target.api_url, f"limit-{limiter}")
+    try:
+        session_id = fresh_session(client)
+        limit = LIMITS[limiter]
+        run = LimitRun(limiter, limit, target.api_url, {"type": "API", "user_id": user_id(client)})
+        for attempt in range(limit + extra):
+            result = client.search(session_id, "needle") if limiter == "search" else client.list_files(session_id)
+            if result.ok:
+                run.admitted += 1
+            elif result.status == 429:
+                run.refused += 1
+                if attempt < limit:
+                    run.refused_before_limit += 1
+                for problem in _headers_problems(result, limit):
+                    if problem not in run.header_problems:
+                        run.header_problems.append(problem)
+            else:
+                run.other[f"{result.status} {result.error_code}"] += 1
+        return run
+    finally:
+        client.close()
+
+
+def _socketio(target: LiveTarget, limiter: str, extra: int) -> LimitRun:
+    client = fresh_user(target.api_url, "limit-sio")
+    token, uid = client.token, user_id(client)
+    client.close()
+    limit = LIMITS[limiter]
+    run = LimitRun(limiter, limit, target.api_url, {"type": "WS", "user_id": uid})
+    for attempt in range(limit + extra):
+        sio = SocketIOClient(target.api_url, token, user_id=uid, timeout=10.0)
+        try:
+            sio.connect()
+            run.admitted += 1
+        except SioRateLimited:
+            run.refused += 1
+            run.refused_before_limit += attempt < limit
+        except SioError as err:
+            run.other[type(err).__name__] += 1
+        finally:
+            sio.disconnect()
+    return run
+
+
+def _yjs(target: LiveTarget, limiter: str, extra: int) -> LimitRun:
+    address = fresh_loopback()
+    document = f"verify-limit-{uuid.uuid4().hex[:10]}"
+    limit = LIMITS[limiter]
+    run = LimitRun(limiter, limit, target.yjs_http_url, {"type": "WS", "user_id": address})
+    for attempt in range(limit + extra):
+        client = YjsClient(target.yjs_url, document, registry=None, source_address=address, sync_timeout=5.0)
+        try:
+            client.connect()
+            run.admitted += 1
+        except YjsRateLimited:
+            run.refused += 1
+            run.refused_before_limit += attempt < limit
+        except YjsError as err:
+            run.other[type(err).__name__] += 1
+        finally:
+            client.close()
+    return run

@@ -1,0 +1,93 @@
+"""Stacks started on demand, one per profile, reused by the scenarios that share its faults.
+
+    >>> pool = StackPool(local_stack_factory(tmp_path, compress=30, scrape_interval="1s"))
+    >>> stack = pool.get("faulty")       # started now: twin with error-burst=0.5, slow-route=2500
+    >>> pool.get("faulty") is stack      # reused
+    True
+    >>> pool.retire("healthy")           # after ServiceDown stopped its twin
+    >>> pool.close()                     # every stack down, by PID
+
+Starting a stack costs seconds; an alert scenario needs a twin whose faults were fixed at
+start. The pool starts each profile's stack once, hands it to every scenario of that
+profile, and takes down what it started, also when a scenario failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+
+from codesync_load.errors import HarnessError
+from codesync_load.stack import Stack, open_stack
+from verify.live.scenarios import STACKS
+
+StackFactory = Callable[[str, tuple[str, ...]], Stack]
+
+
+def local_stack_factory(
+    state_root: str | Path,
+    *,
+    compress: float = 30.0,
+    scrape_interval: str = "1s",
+    bcrypt_rounds: int | None = 4,
+) -> StackFactory:
+    """Local stacks, each in its own state directory under `state_root` (never a shared one).
+
+    bcrypt cost 4 by default: the scenarios register users, and cost 12 (~250 ms of twin CPU
+    per user) measures bcrypt, not alerting.
+    """
+    counter = itertools.count(1)
+
+    def factory(profile: str, faults: tuple[str, ...]) -> Stack:
+        state_dir = Path(state_root) / f"{profile}-{next(counter)}"
+        args = ["--bcrypt-rounds", str(bcrypt_rounds)] if bcrypt_rounds else []
+        return open_stack(
+            "local",
+            state_dir=str(state_dir),
+            faults=list(faults),
+            compress=compress,
+            scrape_interval=scrape_interval,
+            twin_args=args,
+        )
+
+    return factory
+
+
+class StackPool:
+    """One up stack per profile at a time; `close()` takes them all down."""
+
+    def __init__(self, factory: StackFactory, profiles: dict[str, tuple[str, ...]] | None = None) -> None:
+        self.factory = factory
+        self.profiles = dict(profiles or STACKS)
+        self.stacks: dict[str, Stack] = {}
+        self.started = 0
+
+    def get(self, profile: str) -> Stack:
+        if profile not in self.profiles:
+            raise HarnessError(f"unknown stack profile {profile!r}; use one of {', '.join(self.profiles)}")
+        stack = self.stacks.get(profile)
+        if stack is None:
+            stack = self.factory(profile, self.profiles[profile])
+            stack.up()  # a failed up() leaves nothing running (Stack contract)
+            self.stacks[profile] = stack
+            self.started += 1
+        return stack
+
+    def retire(self, profile: str) -> None:
+        """Take a profile's stack down; the next `get` starts a fresh one."""
+        stack = self.stacks.pop(profile, None)
+        if stack is not None:
+            stack.down()
+
+    def close(self) -> None:
+        for profile in list(self.stacks):
+            with contextlib.suppress(Exception):
+                self.retire(profile)
+
+    def __enter__(self) -> StackPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
