@@ -242,6 +242,7 @@ def _measure(environment: Any, before: int) -> dict[str, Any]:
             "rss_before_kb": before,
             "rss_after_kb": after,
             "kb_per_connection": (after - before) / max(len(CONNECTIONS), 1),
+            "per_user": CFG.get("pool", 1),
             "pings_answered": sum(getattr(c, "pings_answered", 0) for c in CONNECTIONS),
             "first_failure": FAILURES[0] if FAILURES else None,
         }

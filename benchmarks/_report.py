@@ -112,19 +112,20 @@ def build_rows(results: dict[str, dict[str, Any]], idle_goal: int) -> list[dict[
                 None,
             )
         idle = measures.get("idle", {})
-        for client in ("lean", "yjsclient"):
+        for client in ("lean_users", "lean", "yjsclient"):
             locust = idle.get(f"locust_{client}")
             if locust is None:
                 continue
-            label = "LeanYjsConnection" if client == "lean" else "YjsClient"
             raw = idle.get("raw")
-            held_raw, held = _get(raw, "held"), _get(locust, "held")
             requested = _get(locust, "requested") or 0
-            if client == "lean":
+            if client == "yjsclient":
+                label = f"YjsClient, one user each, {int(requested)} connections"
+            else:
+                per_user = int(_get(locust, "per_user") or 1)
+                label = "LeanYjsConnection, " + ("one user each" if per_user == 1 else f"{per_user} per user")
+                held_raw, held = _get(raw, "held"), _get(locust, "held")
                 count_met = None if requested < idle_goal else (held is not None and held >= idle_goal)
                 add(target, f"idle synced connections held ({label})", held_raw, held, f">= {idle_goal}", count_met)
-            else:
-                label = f"{label}, {int(requested)} connections"
             kb_raw, kb = _get(raw, "kb_per_connection"), _get(locust, "kb_per_connection")
             add(
                 target,

@@ -14,7 +14,9 @@ child process stopped by PID, on Ctrl-C too) and measures, per target, in one ru
    YjsClient for reference).
 2. Idle connections: `--idle` synced idle connections in one process; RSS delta per connection
    (VmRSS before/after) and how many were still held after `--hold` s (>= 30 s lets the
-   server's ping round come and go). The soft fd limit is raised to the hard limit for this
+   server's ping round come and go). Locust holds them three ways: LeanViewerUser (one user
+   per connection), LeanViewerPoolUser (up to 100 connections per user) and, for reference,
+   the project's YjsClient (one user per connection, a fifth of the count: it costs ~60 KB). The soft fd limit is raised to the hard limit for this
    process and its children (one descriptor per connection on both sides); connections are
    spread over 127.x.y.z source addresses, 90 per address, below the twin's 100 per minute.
 3. REST (twin only): GET /health requests/s of the CodeSync RestClient on Locust's FastHttp
@@ -143,6 +145,10 @@ class Phases:
         cfg = {"connections": s.idle, "per_doc": s.per_doc, "hold": s.hold, "expected": s.idle}
         limit = s.hold + 60 + s.idle / 50
         result = {"raw": self.raw("idle", target.yjs_url, cfg, limit)}
+        per_user = {**cfg, "mode": "idle", "ready_timeout": limit - s.hold - 10}
+        result["locust_lean_users"] = self.locust(
+            "LeanViewerUser", target.yjs_url, s.idle, max(10.0, s.idle / 20), per_user, limit
+        )
         pool = next(size for size in range(min(100, s.idle), 0, -1) if s.idle % size == 0)
         pooled = {**cfg, "mode": "idle", "pool": pool, "connect_concurrency": 20, "ready_timeout": limit - s.hold - 10}
         users = s.idle // pool

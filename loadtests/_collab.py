@@ -114,9 +114,9 @@ class Collaborator(CodeSyncUser):
             RUNTIME.ledger.result("convergence", False, document, f"checker could not sync: {err}")
             return
         try:
-            deadline = time.monotonic() + CHECK_TIMEOUT_S
-            while time.monotonic() < deadline and fresh.text() != replica.text():
-                time.sleep(0.05)
+            # both replicas receive the same updates; wake on each frame the fresh one gets
+            with contextlib.suppress(YjsError):
+                fresh.wait_for(lambda c: c.text() == replica.text(), CHECK_TIMEOUT_S, "convergence")
             mine, theirs = replica.text(), fresh.text()
             if mine == theirs:
                 RUNTIME.ledger.result("convergence", True, document, f"{len(mine)} characters on both")

@@ -19,6 +19,8 @@ from _runtime import RUNTIME
 from _shape import ProfileShape  # noqa: F401  (the run's load shape; Locust finds it here)
 from locust import task
 
+from scenarios.clients.rest import SESSIONS, ApiResult
+
 SAMPLE_CODE = "def greet(name):\n    return f'hello {name}'\n\nprint(greet('load'))\n"
 QUERIES = ("greet", "print", "hello", "def", "load")
 
@@ -56,6 +58,20 @@ class BrowserUser(CodeSyncUser):
             RUNTIME.recorder.session("deleted")
         self.close_all()
 
+    def expected_result(self, result: ApiResult) -> bool:
+        """Also expected: 404/403 on someone else's session that was deleted meanwhile.
+
+        Sessions come and go while people browse (their owners delete them when they
+        leave); the server answering "not found" then is right, not a failure.
+        """
+        if result.status in (403, 404) and result.route != SESSIONS:
+            return True
+        return super().expected_result(result)
+
+    def forget_missing(self, session_id: str, result: ApiResult) -> None:
+        if result.status in (403, 404) and session_id in self.known and session_id != self.own_session:
+            self.known.remove(session_id)
+
     def _pick(self) -> str | None:
         return self.rng.choice(self.known) if self.known else None
 
@@ -76,13 +92,14 @@ class BrowserUser(CodeSyncUser):
         if session_id is None or not self.budget.allows(search=False):
             return
         listed = self.api.list_files(session_id)
+        self.forget_missing(session_id, listed)
         files = [f for f in _items(listed.data, "files") if f.get("type", "file") == "file"] if listed.ok else []
         if not files or not self.budget.allows(search=False):
             return
         chosen = self.rng.choice(files)
         path = chosen.get("path") or chosen.get("name")
         if isinstance(path, str):
-            self.api.get_file_content(session_id, path)
+            self.forget_missing(session_id, self.api.get_file_content(session_id, path))
 
     @task(1)
     def search(self) -> None:
@@ -90,4 +107,4 @@ class BrowserUser(CodeSyncUser):
         session_id = self._pick()
         if session_id is None or not self.budget.allows(search=True):
             return
-        self.api.search(session_id, self.rng.choice(QUERIES))
+        self.forget_missing(session_id, self.api.search(session_id, self.rng.choice(QUERIES)))

@@ -79,6 +79,7 @@ class VerifyContext:
             "rule_tests": ",".join(str(p) for p in (o.rule_tests or [])) or "<rules dir>/tests/*.yml",
             "dashboard": str(o.dashboard),
             "prometheus_config": str(o.prometheus_config),
+            "scrape_intervals": str(o.prometheus_config),
             "alertmanager_config": str(o.alertmanager_config),
             "contract": str(o.contract or "backend"),
             "expectations": str(o.expectations or f"verify/expectations/{self._contract_name()}.toml"),
@@ -211,22 +212,21 @@ class VerifyContext:
 
     @cached_property
     def exported(self) -> ExportedSeries:
-        if self.options.prometheus_url or (self.options.run_dir and not self.options.scrape_targets):
-            try:
-                prom = self.prom
-            except MissingInput:
-                prom = None
-            if prom is not None:
-                try:
-                    start, end = self.window.start - 60, self.after_time
-                except MissingInput:
-                    end = time.time()
-                    start = end - 600
-                catalog = ExportedSeries.from_prometheus(prom, start, end)
-                self._add_records(catalog)
-                return catalog
-        if self.options.scrape_targets:
+        if self.options.scrape_targets:  # given explicitly: what the pages say, not what was stored
             catalog = ExportedSeries.from_scrapes(self.options.scrape_targets)
+            self._add_records(catalog)
+            return catalog
+        try:
+            prom = self.prom
+        except MissingInput:
+            prom = None
+        if prom is not None:
+            try:
+                start, end = self.window.start - 60, self.after_time
+            except MissingInput:
+                end = time.time()
+                start = end - 600
+            catalog = ExportedSeries.from_prometheus(prom, start, end)
             self._add_records(catalog)
             return catalog
         raise MissingInput("nothing to read exported series from (--prometheus-url or scrape targets)")

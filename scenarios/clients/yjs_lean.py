@@ -341,6 +341,8 @@ class LeanYjsConnection:
             self._on_data(data)
         except YjsError as err:
             self._fail(err)
+        except Exception as err:  # never let a hub callback raise: libev would call it again and again
+            self._fail(YjsProtocolError(f"{self.url}: cannot handle what the server sent: {err!r}"))
 
     def _on_data(self, data: bytes) -> None:
         for opcode, payload in self._reader.feed(data):
@@ -365,6 +367,8 @@ class LeanYjsConnection:
         self.frames_received += 1
         try:
             if kind == "update":
+                # One block by our client id is our echo; an update of ours that only deletes has
+                # no author and counts as applied (this client's keystrokes always insert).
                 blocks, author = yp.update_authors(payload)
                 if blocks == 1 and author == self.client_id:
                     self.echoes_received += 1

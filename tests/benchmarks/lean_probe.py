@@ -41,6 +41,8 @@ def main(url: str) -> None:
     rng = random.Random(7)
     for i in range(30):
         editors[i % 3].type_near_start(rng)
+    # once everyone has everything, an insert at 0 has no concurrent rival: it must lead the text
+    out["converged_before_head"] = wait_for(lambda: len({str(e.text) for e in editors}) == 1)
     editors[0].insert(0, "HEAD")
     converged = wait_for(
         lambda: len({str(e.text) for e in editors}) == 1 and all(e.echoes_received == e.updates_sent for e in editors)

@@ -32,9 +32,11 @@ EXPECTED_ROWS = {
         "Yjs updates applied/s (YjsClient)",
         "Yjs updates sent per client CPU-second (LeanYjsConnection)",
         "Yjs updates sent per client CPU-second (YjsClient)",
-        "idle synced connections held (LeanYjsConnection)",
-        "idle KB per connection (LeanYjsConnection)",
-        "idle KB per connection (YjsClient, 20 connections)",
+        "idle synced connections held (LeanYjsConnection, one user each)",
+        "idle KB per connection (LeanYjsConnection, one user each)",
+        "idle synced connections held (LeanYjsConnection, 100 per user)",
+        "idle KB per connection (LeanYjsConnection, 100 per user)",
+        "idle KB per connection (YjsClient, one user each, 20 connections)",
     )
 } | {("twin", "REST GET /health requests/s (RestClient vs FastHttpUser)")}
 
@@ -78,7 +80,8 @@ def test_quick_run_measures_every_phase_with_positive_numbers(quick_record: dict
             assert tp["applied_per_s"] == pytest.approx(tp["applied"] / tp["seconds"])
             assert 0 < tp["cpu_share"] < 2.5  # one process: at most one core, plus helper threads
         idle = measures["idle"]
-        for client, count in (("raw", QUICK_IDLE), ("locust_lean", QUICK_IDLE), ("locust_yjsclient", 20)):
+        clients = (("raw", QUICK_IDLE), ("locust_lean_users", QUICK_IDLE), ("locust_lean", QUICK_IDLE))
+        for client, count in (*clients, ("locust_yjsclient", 20)):
             record = idle[client]
             assert "error" not in record, (target, client, record)
             assert record["requested"] == record["synced"] == record["held"] == count
@@ -112,7 +115,8 @@ def test_quick_run_table_ratios_come_from_the_numbers(quick_record: dict) -> Non
     assert rest["raw"] == twin["rest"]["plain"]["requests_per_s"]
     assert rest["locust"] == twin["rest"]["codesync"]["requests_per_s"]
     # 100 connections are not the 10,000: the count target is not judged in quick mode
-    assert by_name[("twin", "idle synced connections held (LeanYjsConnection)")]["met"] == "n/a"
+    assert by_name[("twin", "idle synced connections held (LeanYjsConnection, one user each)")]["met"] == "n/a"
+    assert twin["idle"]["locust_lean"]["per_user"] == 100 and twin["idle"]["locust_lean_users"]["per_user"] == 1
     machine = quick_record["machine"]
     assert machine["nproc"] >= 1 and machine["ram_gib"] > 0 and machine["cpu_model"]
 

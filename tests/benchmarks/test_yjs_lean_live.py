@@ -30,6 +30,7 @@ def test_lean_connection_syncs_edits_and_reports_limits(twin) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["converged_before_head"] is True
     assert out["converged"] is True
     assert out["text_length"] == 34  # 30 keystrokes + "HEAD"
     assert out["starts_with_head"] is True

@@ -131,3 +131,28 @@ def test_save_load_and_compare_files(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text(json.dumps({"schema": "other"}))
     with pytest.raises(HarnessError, match="is not a codesync-baseline/1 file"):
         load_baseline(tmp_path / "bad.json")
+
+
+def test_baseline_cli_save_and_compare(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    gates = tmp_path / "g.toml"
+    gates.write_text('gates = ["failures == 0"]\n[baseline.metrics]\nput_mean = "server: sum(x)"\n')
+    base = [make_run(tmp_path, f"b{i}", [0.01], 0.040 + i * 0.001) for i in range(3)]
+    slow = [make_run(tmp_path, f"s{i}", [0.01], 0.052 + i * 0.001) for i in range(3)]
+    same = [make_run(tmp_path, f"h{i}", [0.01], 0.0405 + i * 0.001) for i in range(3)]
+
+    def cli(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "codesync_load.cli", "baseline", *argv, "--gates", str(gates)],
+                              cwd=repo, capture_output=True, text=True, timeout=60)
+
+    saved = cli("save", *map(str, base), "--out", str(tmp_path / "base"))
+    assert saved.returncode == 0 and saved.stdout.strip() == str(tmp_path / "base" / "baseline.json")
+    regressed = cli("compare", *map(str, slow), "--baseline", str(tmp_path / "base"))
+    assert regressed.returncode == 1
+    assert regressed.stdout.splitlines()[-1] == "baseline FAIL: 1 of 1 metrics regressed"
+    held = cli("compare", *map(str, same), "--baseline", str(tmp_path / "base"))
+    assert held.returncode == 0, held.stdout
+    assert "put_mean within baseline: ratio of medians 1.012" in held.stdout

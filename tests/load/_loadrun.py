@@ -169,5 +169,8 @@ def reconcile(ledger: Any, api: tuple[Samples, Samples], yjs: tuple[Samples, Sam
         ledger.get("rate_limited", "files") + ledger.get("rate_limited", "search"),
         delta(a0, a1, "codesync_rate_limit_hits_total", type="API"),
     )
+    hits = "codesync_rate_limit_hits_total"
+    check("Yjs rate-limit hits", ledger.get("rate_limited", "yjs"), delta(y0, y1, hits, type="WS"))
+    check("Socket.IO rate-limit hits", ledger.get("rate_limited", "socketio"), delta(a0, a1, hits, type="WS"))
     check("yjs persisted updates", ledger.get("yjs_update", "sent"), delta(y0, y1, "codesync_yjs_operations_total"))
     return problems

@@ -270,3 +270,23 @@ def test_stress_crosses_the_limits_and_counts_every_429(twin, tmp_path: Path) ->
     assert limited == ledger.total("http", status=429) == ledger.get("error", "http", "RATE_LIMIT")
     api1, yjs1 = _settled(twin)
     assert reconcile(ledger, (api0, api1), (yjs0, yjs1)) == []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("CODESYNC_SLOW") != "1", reason="150 users twice (~60 s of 2 cores); CODESYNC_SLOW=1"
+)
+def test_stress_at_full_size_meets_the_yjs_limit_and_stays_exact(twin, tmp_path: Path) -> None:
+    """Two stress runs within a minute from one address: Yjs refuses with 1008 past 100
+    connections; every refusal and every message is still exactly what the twin counted."""
+    for attempt in range(2):
+        api0, yjs0 = _settled(twin)
+        run_dir = tmp_path / f"run{attempt}"
+        argv = locust_argv(twin, run_dir, "--profile", "stress", "--duration-scale", "0.08")
+        run_locust(argv, tmp_path / f"locust{attempt}.out", 240)
+        ledger = _assert_run_dir(run_dir, ["ramp", "overload"])
+        api1, yjs1 = _settled(twin)
+        assert reconcile(ledger, (api0, api1), (yjs0, yjs1)) == []
+    refused = ledger.get("connection", "yjs", "refused")
+    assert refused > 0
+    assert ledger.get("rate_limited", "yjs") == ledger.get("error", "yjs", "RATE_LIMIT") == refused

@@ -89,6 +89,11 @@ def test_missing_rules_file(tmp_path: Path) -> None:
     one_line_error(done, "x.yml does not exist", "--rules")
 
 
+def test_malformed_scrape_option(tmp_path: Path) -> None:
+    done = cli(str(small_run(tmp_path)), "--prometheus-url", "http://127.0.0.1:1", "--scrape", "codesync-backend")
+    one_line_error(done, "is not JOB=URL")
+
+
 def test_unknown_check_name(tmp_path: Path) -> None:
     done = cli(str(small_run(tmp_path)), "--prometheus-url", "http://127.0.0.1:1", "--check", "no-such-check")
     one_line_error(done, "no check matches")

@@ -63,9 +63,14 @@ def start_target(
             twin.stop()
 
 
-def live_context(twin: TwinProcess | None = None, token: str | None = TOKEN, pool: StackPool | None = None):
+def live_context(
+    twin: TwinProcess | None = None,
+    token: str | None = TOKEN,
+    pool: StackPool | None = None,
+    options: VerifyOptions | None = None,
+) -> VerifyContext:
     """A VerifyContext with live inputs: the twin as target and/or a stack pool."""
-    ctx = VerifyContext(VerifyOptions())
+    ctx = VerifyContext(options or VerifyOptions())
     if twin is not None:
         attach_live(ctx, target=LiveTarget(twin.api_url, twin.yjs_url, token))
     if pool is not None:

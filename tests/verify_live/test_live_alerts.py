@@ -9,13 +9,16 @@ baseline and ServiceDown run (about a minute); the rest are marked slow.
 
 from __future__ import annotations
 
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
 from codesync_load.stack.webhook import alerts_delivered
 from tests.verify_live.conftest import live_context
 from verify.checks import REGISTRY, CheckResult
+from verify.context import MONITORING, VerifyOptions
 from verify.live import StackPool
 from verify.live.scenarios import SCENARIOS
 
@@ -23,8 +26,8 @@ WARNING_ROUTE = {"harness", "warning-batched"}
 CRITICAL_ROUTE = {"harness", "critical-immediate"}
 
 
-def run(name: str, pool: StackPool) -> CheckResult:
-    result = REGISTRY[name].run(live_context(pool=pool))
+def run(name: str, pool: StackPool, options: VerifyOptions | None = None) -> CheckResult:
+    result = REGISTRY[name].run(live_context(pool=pool, options=options))
     assert result.verdict != "error", result.render()
     return result
 
@@ -66,7 +69,7 @@ def test_healthy_baseline_fires_nothing(stack_pool: StackPool) -> None:
 def test_rate_limit_flood_fires_high_rate_limit_hits(stack_pool: StackPool) -> None:
     result = run("alert-fires-HighRateLimitHits", stack_pool)
     assert_fired(result, stack_pool, "HighRateLimitHits", WARNING_ROUTE)
-    traffic = next(row[2] for row in result.evidence.rows if row[1] == "traffic")
+    traffic = next(row[2] for row in result.evidence.rows if row[1] == "answers")
     assert "200: 30" in traffic and "429: " in traffic  # exactly the limit admitted, the rest refused
 
 
@@ -74,7 +77,7 @@ def test_rate_limit_flood_fires_high_rate_limit_hits(stack_pool: StackPool) -> N
 def test_yjs_refusals_fire_websocket_connection_failures(stack_pool: StackPool) -> None:
     result = run("alert-fires-WebSocketConnectionFailures", stack_pool)
     assert_fired(result, stack_pool, "WebSocketConnectionFailures", WARNING_ROUTE)
-    traffic = next(row[2] for row in result.evidence.rows if row[1] == "traffic")
+    traffic = next(row[2] for row in result.evidence.rows if row[1] == "answers")
     assert traffic.startswith("1008: "), traffic  # every attempt after the first 100 was refused
     assert "job=codesync-yjs" in next(row[2] for row in result.evidence.rows if row[1] == "firing")
 
@@ -96,8 +99,24 @@ def test_stopped_twin_fires_service_down_on_the_critical_route(stack_pool: Stack
 def test_error_burst_fires_high_error_rate(stack_pool: StackPool) -> None:
     result = run("alert-fires-HighErrorRate", stack_pool)
     assert_fired(result, stack_pool, "HighErrorRate", WARNING_ROUTE)
-    traffic = next(row[2] for row in result.evidence.rows if row[1] == "traffic")
+    traffic = next(row[2] for row in result.evidence.rows if row[1] == "answers")
     assert "500: " in traffic and "200: " in traffic
+
+
+@pytest.mark.slow
+def test_a_route_other_than_promised_fails_as_misrouted(stack_pool: StackPool, tmp_path: Path) -> None:
+    # Expectations come from the Alertmanager config given to the check: one that promises
+    # warnings to info-webhook disagrees with what the running Alertmanager does.
+    config = yaml.safe_load((MONITORING / "alertmanager.yml").read_text())
+    warning = next(r for r in config["route"]["routes"] if r.get("matchers") == ['severity="warning"'])
+    warning["receiver"] = "info-webhook"
+    promised = tmp_path / "alertmanager.yml"
+    promised.write_text(yaml.safe_dump(config))
+    result = run("alert-fires-HighErrorRate", stack_pool, VerifyOptions(alertmanager_config=promised))
+    assert result.verdict == "fail", result.render()
+    assert result.summary == (
+        "HighErrorRate fired but was misrouted: not delivered to info-webhook; also delivered to warning-batched"
+    )
 
 
 @pytest.mark.slow

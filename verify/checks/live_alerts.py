@@ -50,7 +50,7 @@ def _verdict(scenario: AlertScenario, ctx: Any) -> CheckResult:
     for row in outcome.timeline:
         evidence.add(*row)
     if outcome.traffic:
-        evidence.add("", "traffic", outcome.traffic)
+        evidence.add("", "answers", outcome.traffic)
     expected = (
         f"{scenario.alert} firing for job {', '.join(scenario.jobs)} with severity={scenario.severity}, "
         f"delivered to exactly {', '.join(sorted(outcome.expected_receivers))}"
@@ -124,7 +124,7 @@ def silent_when_healthy(ctx: Any) -> CheckResult:
         evidence.add(*row)
     for receiver, name in outcome.deliveries:
         evidence.add("", name, f"delivered to {receiver}")
-    evidence.add("", "traffic", outcome.traffic)
+    evidence.add("", "answers", outcome.traffic)
     if outcome.host:
         evidence.add("", ", ".join(sorted(outcome.host)), "host alert (the shared machine, not the target): ignored")
     expected = "no target alert pending or firing, no firing delivery, every baseline request answered 2xx"

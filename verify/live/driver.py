@@ -156,6 +156,14 @@ def run_scenario(stack: Any, scenario: AlertScenario, am_route: dict) -> Scenari
         r.receiver for r in route_alert(am_route, {**expected_labels, "job": scenario.jobs[0]})
     }
     fire_timeout = timing.settle_s + 4 * interval + SLACK_S
+    # An alert still active from an earlier scenario on this stack would prove nothing: wait it out.
+    if (
+        poll(lambda: not [a for a in _alerts(stack, scenario.alert) if a.get("state") != "inactive"], fire_timeout)
+        is None
+    ):
+        outcome.problem = f"{scenario.alert} was still active from before the scenario; nothing to prove on this stack"
+        return outcome
+    started = time.time()
     mark("start", f"range {timing.range_s:g} s + for {timing.for_s:g} s; waiting up to {fire_timeout:g} s")
 
     with running(stack, scenario.traffic) as traffic:
