@@ -117,11 +117,18 @@ def _resolve_target(args: argparse.Namespace, run_dir: Path) -> tuple[dict[str, 
     if args.api_url or args.yjs_url:
         if not (args.api_url and args.yjs_url):
             raise HarnessError("--api-url and --yjs-url go together; pass both (or neither, to use a local stack)")
+        if args.fault:
+            raise HarnessError("--fault switches faults on a twin this command starts; drop --api-url/--yjs-url")
         return {"api_url": args.api_url, "yjs_url": args.yjs_url, "metrics_token": args.metrics_token}, None
     from codesync_load.stack import open_stack, recorded_stack
 
     running = recorded_stack()
     if running is not None and running.api_url and running.yjs_url:
+        if args.fault:
+            raise HarnessError(
+                "--fault needs a twin this command starts, but a stack is running; pass the faults to "
+                "`codesync-load stack up --fault ...` instead"
+            )
         print(f"using the running {running.backend} stack: api {running.api_url} yjs {running.yjs_url}")
         return _stack_target(running), None
     if not 4 <= args.bcrypt_rounds <= 31:

@@ -83,6 +83,10 @@ def test_run_starts_a_local_stack_and_stops_it(tmp_path: Path) -> None:
         (("--api-url", "http://127.0.0.1:1"), "--api-url and --yjs-url go together"),
         (("--duration-scale", "-1"), "--duration-scale -1.0 is not a positive number"),
         (("--processes", "-3"), "--processes -3 is negative"),
+        (
+            ("--api-url", "http://127.0.0.1:1", "--yjs-url", "ws://127.0.0.1:1", "--fault", "ws-gauge-leak"),
+            "--fault switches faults on a twin this command starts",
+        ),
     ],
 )
 def test_run_bad_input_is_one_line(tmp_path: Path, args: tuple[str, ...], message: str) -> None:

@@ -163,6 +163,7 @@ LONG_OR_BIG = {
     "baseline": (0.03, ["ramp", "steady"]),
     "spike": (0.08, ["before", "spike", "recovery"]),
     "capacity": (0.02, [f"step-{i}" for i in range(1, 11)]),
+    "ci": (0.3, ["ramp", "steady"]),
     "soak": (0.0015, ["ramp", "hold"]),
 }
 
@@ -225,7 +226,7 @@ def test_unreachable_target_ends_at_once_with_one_line(tmp_path: Path, processes
 def test_bad_profile_name_and_invalid_file_end_at_once(twin, tmp_path: Path) -> None:
     result = run_locust(locust_argv(twin, tmp_path / "a", "--profile", "smok"), tmp_path / "a.out", 60)
     assert result.code == 2
-    assert "codesync-load: error: unknown profile 'smok'; choose one of: baseline, capacity" in result.output
+    assert "codesync-load: error: unknown profile 'smok'; choose one of: baseline, capacity, ci, smoke" in result.output
     bad = tmp_path / "broken.toml"
     bad.write_text(
         (LOADTESTS.parent / "scenarios" / "profiles" / "smoke.toml")

@@ -1,14 +1,11 @@
 """Fixtures of the live checks' tests: twins on real PostgreSQL and Redis, a pool of local stacks.
 
-Also the `slow` marker's exclusion for this directory: pyproject registers the marker ("excluded
-in CI unless CODESYNC_SLOW=1") but nothing implemented it yet, so the tests here that are
-marked slow are skipped with that reason unless CODESYNC_SLOW=1 is set.
+The `slow` marker's exclusion (unless CODESYNC_SLOW=1) lives in tests/conftest.py, for every test.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,15 +18,6 @@ from verify.live import LiveTarget, StackPool, attach_live, local_stack_factory
 
 HERE = Path(__file__).resolve().parent
 TOKEN = "verify-live-metrics-token"  # fixed: this module may be imported twice (plugin and package)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if os.environ.get("CODESYNC_SLOW") == "1":
-        return
-    skip = pytest.mark.skip(reason="slow live scenario: set CODESYNC_SLOW=1 to run it")
-    for item in items:
-        if item.get_closest_marker("slow") and HERE in Path(str(item.path)).resolve().parents:
-            item.add_marker(skip)
 
 
 @pytest.fixture(scope="module")

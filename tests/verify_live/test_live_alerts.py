@@ -32,6 +32,11 @@ def run(name: str, pool: StackPool, options: VerifyOptions | None = None) -> Che
     return result
 
 
+def firing_values(result: CheckResult) -> list[float]:
+    """The alert's value at firing, one per alert, from the evidence rows ("value=12.5 job=...")."""
+    return [float(row[2].split()[0].removeprefix("value=")) for row in result.evidence.rows if row[1] == "firing"]
+
+
 def assert_fired(result: CheckResult, pool: StackPool, alert: str, receivers: set[str]) -> None:
     assert result.verdict == "pass", result.render()
     assert (
@@ -71,6 +76,7 @@ def test_rate_limit_flood_fires_high_rate_limit_hits(stack_pool: StackPool) -> N
     assert_fired(result, stack_pool, "HighRateLimitHits", WARNING_ROUTE)
     traffic = next(row[2] for row in result.evidence.rows if row[1] == "answers")
     assert "200: 30" in traffic and "429: " in traffic  # exactly the limit admitted, the rest refused
+    assert firing_values(result)[0] > 10  # rejections/s, the rule's threshold
 
 
 @pytest.mark.slow
@@ -80,6 +86,7 @@ def test_yjs_refusals_fire_websocket_connection_failures(stack_pool: StackPool) 
     traffic = next(row[2] for row in result.evidence.rows if row[1] == "answers")
     assert traffic.startswith("1008: "), traffic  # every attempt after the first 100 was refused
     assert "job=codesync-yjs" in next(row[2] for row in result.evidence.rows if row[1] == "firing")
+    assert firing_values(result)[0] > 0.1
 
 
 def test_stopped_twin_fires_service_down_on_the_critical_route(stack_pool: StackPool) -> None:
@@ -87,7 +94,7 @@ def test_stopped_twin_fires_service_down_on_the_critical_route(stack_pool: Stack
     instances = {urlsplit(stack.api_url).netloc, urlsplit(stack.yjs_url).netloc}
     result = run("alert-fires-ServiceDown", stack_pool)
     assert_fired(result, stack_pool, "ServiceDown", CRITICAL_ROUTE)
-    firing = next(row[2] for row in result.evidence.rows if row[1] == "firing")
+    firing = " ".join(row[2] for row in result.evidence.rows if row[1] == "firing")
     for instance in instances:
         assert f"instance={instance}" in firing
     assert "severity=critical" in firing
@@ -101,6 +108,7 @@ def test_error_burst_fires_high_error_rate(stack_pool: StackPool) -> None:
     assert_fired(result, stack_pool, "HighErrorRate", WARNING_ROUTE)
     traffic = next(row[2] for row in result.evidence.rows if row[1] == "answers")
     assert "500: " in traffic and "200: " in traffic
+    assert 0.05 < firing_values(result)[0] < 1.0  # a ratio of 5xx: some, not all
 
 
 @pytest.mark.slow
@@ -123,6 +131,7 @@ def test_a_route_other_than_promised_fails_as_misrouted(stack_pool: StackPool, t
 def test_slow_autosave_fires_high_response_time(stack_pool: StackPool) -> None:
     result = run("alert-fires-HighResponseTime", stack_pool)
     assert_fired(result, stack_pool, "HighResponseTime", WARNING_ROUTE)
+    assert 2.0 < firing_values(result)[0] <= 5.0  # p95 interpolated inside the (1, 5] bucket
 
 
 @pytest.mark.slow

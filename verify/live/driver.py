@@ -182,7 +182,8 @@ def run_scenario(stack: Any, scenario: AlertScenario, am_route: dict) -> Scenari
         if firing:
             outcome.fired = True
             outcome.firing = firing
-            mark("firing", "; ".join(_labels_text(a["labels"]) + f" value={a.get('value')}" for a in firing))
+            for alert in firing:  # the value first: the evidence table clips long cells
+                mark("firing", f"value={float(alert.get('value') or 'nan'):.4g} " + _labels_text(alert["labels"]))
             outcome.receivers = _wait_delivery(
                 stack, scenario, outcome.expected_receivers, started, timing.for_s + 4 * interval + SLACK_S
             )
@@ -212,7 +213,7 @@ def _alerts(stack: Any, alertname: str) -> list[dict]:
 
 
 def _labels_text(labels: dict[str, str]) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    return " ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "alertname")
 
 
 def _wait_delivery(stack: Any, scenario: AlertScenario, expected: set[str], since: float, timeout: float) -> set[str]:

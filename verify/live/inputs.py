@@ -14,13 +14,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from verify.checks.base import MissingInput
-
 if TYPE_CHECKING:
     from codesync_load.stack import Stack
     from verify.live.pool import StackPool
 
 ATTRIBUTE = "live"
+
+
+def _missing(reason: str) -> Exception:
+    """MissingInput, imported late: verify.checks imports the live checks, which import this module."""
+    from verify.checks.base import MissingInput
+
+    return MissingInput(reason)
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,7 @@ class LiveTarget:
     @classmethod
     def from_stack(cls, stack: Stack) -> LiveTarget:
         if not stack.api_url or not stack.yjs_url:
-            raise MissingInput(f"the {stack.backend} stack names no API or Yjs URL")
+            raise _missing(f"the {stack.backend} stack names no API or Yjs URL")
         return cls(stack.api_url, stack.yjs_url, stack.metrics_token)
 
     @property
@@ -52,12 +57,12 @@ class LiveInputs:
 
     def require_target(self) -> LiveTarget:
         if self.target is None:
-            raise MissingInput("no live target given (a running stack's API and Yjs URLs)")
+            raise _missing("no live target given (a running stack's API and Yjs URLs)")
         return self.target
 
     def require_pool(self) -> StackPool:
         if self.pool is None:
-            raise MissingInput(
+            raise _missing(
                 "no stack factory given: alert scenarios start their own local stacks (twin faults are fixed at start)"
             )
         return self.pool
@@ -78,5 +83,5 @@ def live_inputs(ctx: Any) -> LiveInputs:
     """The context's live inputs; MissingInput (the check is skipped) when none were attached."""
     live = getattr(ctx, ATTRIBUTE, None)
     if live is None:
-        raise MissingInput("no live stack given (live checks run against a running target)")
+        raise _missing("no live stack given (live checks run against a running target)")
     return live
