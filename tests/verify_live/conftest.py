@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +15,6 @@ from codesync_load.twin_process import TwinProcess, start_twin
 from verify.context import VerifyContext, VerifyOptions
 from verify.live import LiveTarget, StackPool, attach_live, local_stack_factory
 
-HERE = Path(__file__).resolve().parent
 TOKEN = "verify-live-metrics-token"  # fixed: this module may be imported twice (plugin and package)
 
 
