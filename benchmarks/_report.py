@@ -57,8 +57,8 @@ def _get(result: dict[str, Any] | None, key: str) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def _per_cpu(result: dict[str, Any] | None) -> float | None:
-    rate, share = _get(result, "sent_per_s"), _get(result, "cpu_share")
+def _per_cpu(result: dict[str, Any] | None, key: str = "sent_per_s") -> float | None:
+    rate, share = _get(result, key), _get(result, "cpu_share")
     return rate / share if rate is not None and share else None
 
 
@@ -147,6 +147,14 @@ def build_rows(results: dict[str, dict[str, Any]], idle_goal: int) -> list[dict[
                 f">= {REST_RATIO:.2f}x",
                 None if ratio is None else ratio >= REST_RATIO,
             )
+            add(
+                target,
+                "REST requests per client CPU-second (RestClient vs FastHttpUser)",
+                _per_cpu(rest.get("plain"), "requests_per_s"),
+                _per_cpu(rest.get("codesync"), "requests_per_s"),
+                "(efficiency)",
+                None,
+            )
     return rows
 
 
@@ -193,3 +201,19 @@ def markdown(rows: list[dict[str, Any]], machine: dict[str, Any], config: dict[s
     ]
     lines += ["| " + " | ".join(_cells(row)) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    """Re-render a saved run: `python benchmarks/_report.py results/<stamp>.json` prints its Markdown."""
+    import json
+
+    record = json.loads(Path(argv[1]).read_text())
+    rows = build_rows(record["results"], idle_goal=10_000)
+    print(markdown(rows, record["machine"], record["config"]), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv))

@@ -16,9 +16,11 @@ child process stopped by PID, on Ctrl-C too) and measures, per target, in one ru
    (VmRSS before/after) and how many were still held after `--hold` s (>= 30 s lets the
    server's ping round come and go). Locust holds them three ways: LeanViewerUser (one user
    per connection), LeanViewerPoolUser (up to 100 connections per user) and, for reference,
-   the project's YjsClient (one user per connection, a fifth of the count: it costs ~60 KB). The soft fd limit is raised to the hard limit for this
-   process and its children (one descriptor per connection on both sides); connections are
-   spread over 127.x.y.z source addresses, 90 per address, below the twin's 100 per minute.
+   the project's YjsClient (one user per connection, a fifth of the count: it costs ~60 KB).
+   The soft fd limit is raised to the hard limit for this process and its children (one
+   descriptor per connection on both sides; 10,000 idle needs `ulimit -Hn` >= ~10,300);
+   connections are spread over 127.x.y.z source addresses, 90 per address, below the twin's
+   100 Yjs connections per minute per IP (the upstream server has no limit).
 3. REST (twin only): GET /health requests/s of the CodeSync RestClient on Locust's FastHttp
    transport against a plain FastHttpUser, `--rest-users` users each, no wait.
 

@@ -38,7 +38,10 @@ EXPECTED_ROWS = {
         "idle KB per connection (LeanYjsConnection, 100 per user)",
         "idle KB per connection (YjsClient, one user each, 20 connections)",
     )
-} | {("twin", "REST GET /health requests/s (RestClient vs FastHttpUser)")}
+} | {
+    ("twin", "REST GET /health requests/s (RestClient vs FastHttpUser)"),
+    ("twin", "REST requests per client CPU-second (RestClient vs FastHttpUser)"),
+}
 
 
 def _env() -> dict[str, str]:
