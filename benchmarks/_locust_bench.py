@@ -283,7 +283,10 @@ def _coordinate(environment: Any, before: int) -> None:
         result = _measure(environment, before)
     except Exception as err:  # the driver reports it as this measure's error
         result = {"error": f"{type(err).__name__}: {err}"}
-    Path(CFG["out"]).write_text(json.dumps(result))
+    out = Path(CFG["out"])
+    partial = out.with_suffix(".partial")
+    partial.write_text(json.dumps(result))
+    partial.replace(out)  # the driver polls for `out`: it must appear whole
     environment.runner.quit()
 
 

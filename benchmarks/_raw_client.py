@@ -234,7 +234,9 @@ def main(argv: list[str]) -> int:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     runner = {"throughput": throughput, "idle": idle}[cfg["mode"]]
     result = asyncio.run(runner(cfg))
-    out.write_text(json.dumps(result))
+    partial = out.with_suffix(".partial")
+    partial.write_text(json.dumps(result))
+    partial.replace(out)  # the driver polls for `out`: it must appear whole
     return 0
 
 

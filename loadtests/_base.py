@@ -172,9 +172,7 @@ class CodeSyncUser(User):
 
     def _close_socketio(self, sio: SocketIOClient) -> None:
         was_connected = sio.connected
-        if was_connected:
-            flush_emits(sio)
-        sio.disconnect()
+        sio.disconnect()  # flushes pending emits first (a session:leave must reach the server)
         if was_connected:
             RUNTIME.recorder.connection("socketio", "closed")
 
@@ -238,23 +236,6 @@ class CodeSyncUser(User):
                 closer()
         if self.api is not None:
             self.api.close()
-
-
-def flush_emits(sio: SocketIOClient, timeout: float = 2.0) -> bool:
-    """Wait until every emitted packet went out on the socket (True), at most `timeout`.
-
-    python-socketio queues emits for a writer task, and its disconnect closes the WebSocket
-    right after queueing the close: an emit just before disconnect (our session:leave) can
-    be dropped, and then the server never counts it. engineio's queue marks each packet done
-    after sending it, so waiting for no unfinished packet is waiting for the send.
-    """
-    queue = getattr(getattr(sio.sio, "eio", None), "queue", None)
-    if queue is None:
-        return True
-    if hasattr(queue, "all_tasks_done"):  # the standard library's queue.Queue
-        with queue.all_tasks_done:
-            return queue.all_tasks_done.wait_for(lambda: queue.unfinished_tasks == 0, timeout)
-    return bool(queue.join(timeout=timeout))  # gevent.queue.Queue, as under Locust
 
 
 def report_success(user: User, request_type: str, name: str, seconds: float, length: int = 0) -> None:

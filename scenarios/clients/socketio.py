@@ -161,9 +161,30 @@ class SocketIOClient:
             time.sleep(settle)
         return self.connect_time
 
-    def disconnect(self) -> None:
+    def disconnect(self, flush_timeout: float = 2.0) -> None:
+        """Disconnect after every emitted packet went out (at most `flush_timeout` s of waiting).
+
+        python-socketio queues emits for a writer task and closes the WebSocket right after
+        queueing the close, so an emit just before disconnect (a session:leave) could be
+        dropped and never counted by the server.
+        """
         if self.sio.connected:
+            self.flush_emits(flush_timeout)
             self.sio.disconnect()
+
+    def flush_emits(self, timeout: float = 2.0) -> bool:
+        """Wait until every emitted packet went out on the socket (True), at most `timeout`.
+
+        engineio's queue marks each packet done after sending it, so waiting for no unfinished
+        packet is waiting for the send.
+        """
+        queue = getattr(getattr(self.sio, "eio", None), "queue", None)
+        if queue is None:
+            return True
+        if hasattr(queue, "all_tasks_done"):  # the standard library's queue.Queue
+            with queue.all_tasks_done:
+                return queue.all_tasks_done.wait_for(lambda: queue.unfinished_tasks == 0, timeout)
+        return bool(queue.join(timeout=timeout))  # gevent.queue.Queue, as under Locust
 
     # -- reader-side handlers --------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -173,3 +174,23 @@ def test_ctrl_c_stops_the_targets_by_pid(tmp_path: Path) -> None:
     for name, pid in pids.items():
         assert not Path(f"/proc/{pid}").exists(), f"{name} (pid {pid}) still runs"
     assert not (tmp_path / "q.json").exists()
+
+
+def test_idle_count_beyond_the_fd_limit_is_refused_before_anything_starts() -> None:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY:
+        pytest.skip("no hard descriptor limit on this machine")
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--idle", str(hard)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(),
+        cwd=ROOT,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        f"error: --idle {hard} needs about {hard + 256} file descriptors but the hard limit is {hard}; "
+        "raise it (ulimit -Hn, /etc/security/limits.conf) or lower --idle"
+    )
+    assert "pid" not in done.stdout  # refused before any target was started
