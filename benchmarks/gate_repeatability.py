@@ -52,7 +52,7 @@ keystroke = 0.05
 burst_chars = [3, 6]
 between_bursts = [0.5, 1.5]
 cursor_probability = 0.2
-chat_probability = 0.1
+chat_probability = 0.5
 autosave_interval = 0.5
 
 [[stages]]
