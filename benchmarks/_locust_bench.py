@@ -8,11 +8,18 @@ it monkey-patches with gevent). A coordinator greenlet, started with the test, w
 every user is ready, measures from the clients' own counters (and /proc/self/status VmRSS),
 writes one JSON object to `out` and stops the runner; Locust's `-t` is only a safety net.
 
+Every Yjs connection here is opened the way loadtests/_base.py `open_yjs` opens the users'
+ones: the process-wide EditRegistry (latency samples), a user name and file for awareness, and
+two observers, `scenarios.recording.Recorder.yjs_event` into a real Ledger and
+`locust_events.yjs_observer` firing Locust's request event per latency sample. So the rows
+price what `locust -f loadtests` runs, bookkeeping included, not a bare protocol client.
+
 User classes:
-- `YjsClientEditorUser`: the project's YjsClient (websockets.sync, a reader thread that is a
-  greenlet here), typing near the start at `constant_pacing(interval)`.
-- `LeanEditorUser`: the same typing on `LeanYjsConnection` (a hub watcher reads, no thread).
-- `YjsClientViewerUser` / `LeanViewerUser`: one synced idle connection per user.
+- `LeanEditorUser`: the Locust users' `LeanYjsConnection` (a hub watcher reads, no thread),
+  typing near the start at `constant_pacing(interval)`.
+- `YjsClientEditorUser`: the same on the project's YjsClient (websockets.sync, a reader
+  thread that is a greenlet here): what the users ran before they switched.
+- `LeanViewerUser` / `YjsClientViewerUser`: one synced idle connection per user.
 - `LeanViewerPoolUser`: one user holding `pool` idle connections (what a viewer crowd costs
   when a user stands for a group of tabs rather than one).
 - `CodeSyncHealthUser`: RestClient on LocustHttpTransport, GET /health, reported through
@@ -36,11 +43,13 @@ from typing import Any
 import gevent
 import gevent.pool
 
-from scenarios.clients.locust_events import rest_observer
+from codesync_load.ledger import Ledger
+from scenarios.clients.locust_events import rest_observer, yjs_observer
 from scenarios.clients.locust_transport import LocustHttpTransport
 from scenarios.clients.rest import RestClient
 from scenarios.clients.yjs import YjsClient
 from scenarios.clients.yjs_lean import LeanYjsConnection
+from scenarios.recording import Recorder
 
 CFG: dict[str, Any] = json.loads(os.environ.get("CODESYNC_BENCH", "{}"))
 CONNECTIONS: list[Any] = []  # every YjsClient / LeanYjsConnection that synced
@@ -48,6 +57,7 @@ FAILURES: list[str] = []
 REQUESTS = {"ok": 0, "failed": 0}
 _NEXT_INDEX = iter(range(10**9))
 _RNG = random.Random(CFG.get("seed", 1))
+RECORDER = Recorder(Ledger())  # the users' ledger bookkeeping, as loadtests' runtime keeps it
 
 
 def rss_kb() -> int:
@@ -70,6 +80,20 @@ def document(index: int) -> str:
     return f"{CFG['doc_prefix']}-{index // CFG['per_doc']}"
 
 
+def user_connection(cls: Any, host: str, index: int, environment: Any) -> Any:
+    """A YjsClient or LeanYjsConnection configured as loadtests/_base.py `open_yjs` does."""
+    conn = cls(
+        host,
+        document(index),
+        name=f"editor-{index}",
+        file="src/main.py",
+        source_address=source_address(index),
+        observers=(RECORDER.yjs_event,),
+    )
+    conn.observe(yjs_observer(environment))
+    return conn
+
+
 def _note_failure(err: BaseException) -> None:
     if len(FAILURES) < 20:
         FAILURES.append(f"{type(err).__name__}: {err}")
@@ -84,7 +108,7 @@ class YjsClientEditorUser(User):
     def on_start(self) -> None:
         index = next(_NEXT_INDEX)
         self.rng = random.Random(_RNG.random())
-        self.conn = YjsClient(self.host, document(index), registry=None, source_address=source_address(index))
+        self.conn = user_connection(YjsClient, self.host, index, self.environment)
         try:
             self.conn.connect()
         except Exception as err:
@@ -106,7 +130,7 @@ class LeanEditorUser(User):
     def on_start(self) -> None:
         index = next(_NEXT_INDEX)
         self.rng = random.Random(_RNG.random())
-        self.conn = LeanYjsConnection(self.host, document(index), source_address=source_address(index))
+        self.conn = user_connection(LeanYjsConnection, self.host, index, self.environment)
         try:
             self.conn.connect()
         except Exception as err:
@@ -150,7 +174,7 @@ class LeanViewerPoolUser(User):
     def on_start(self) -> None:
         size = CFG.get("pool", 100)
         indexes = [next(_NEXT_INDEX) for _ in range(size)]
-        self.conns = [LeanYjsConnection(self.host, document(i), source_address=source_address(i)) for i in indexes]
+        self.conns = [user_connection(LeanYjsConnection, self.host, i, self.environment) for i in indexes]
 
         def open_one(conn: LeanYjsConnection) -> None:
             try:
@@ -208,6 +232,7 @@ def _yjs_totals() -> dict[str, int]:
         "sent": sum(c.updates_sent for c in CONNECTIONS),
         "applied": sum(c.updates_applied for c in CONNECTIONS),
         "echoes": sum(c.echoes_received for c in CONNECTIONS),
+        "samples": sum(c.latency_count for c in CONNECTIONS),
     }
 
 
@@ -271,6 +296,8 @@ def _measure(environment: Any, before: int) -> dict[str, Any]:
         "sent": end["sent"] - start["sent"],
         "applied": end["applied"] - start["applied"],
         "echoes": end["echoes"] - start["echoes"],
+        "latency_samples": end["samples"] - start["samples"],
+        "ledger_samples": len(RECORDER.ledger.samples("yjs_propagation_s")),
         "sent_per_s": (end["sent"] - start["sent"]) / seconds,
         "applied_per_s": (end["applied"] - start["applied"]) / seconds,
         "cpu_share": (cpu1 - cpu0) / seconds,

@@ -3,9 +3,8 @@
     >>> with running_targets(["upstream", "twin"], work_dir) as targets:
     ...     targets["upstream"].yjs_url, targets["twin"].api_url
 
-The upstream server is started exactly as the client tests start it (tests/clients/conftest.py):
-`node serve.mjs 127.0.0.1` in tests/clients/upstream_yws, whose package-lock pins
-@y/websocket-server 0.1.1, reading the port from its one JSON line. The twin comes from
+The upstream server comes from codesync_load.upstream_yws (`node serve.mjs 127.0.0.1` in
+tests/clients/upstream_yws, whose package-lock pins @y/websocket-server 0.1.1). The twin comes from
 `start_twin` with SQLite and its in-process limiter (no shared PostgreSQL/Redis state), so the
 benchmark needs nothing but node. Both are stopped by PID on exit, error or Ctrl-C.
 """
@@ -13,10 +12,7 @@ benchmark needs nothing but node. Both are stopped by PID on exit, error or Ctrl
 from __future__ import annotations
 
 import contextlib
-import json
 import resource
-import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +20,8 @@ from pathlib import Path
 from codesync_load.errors import HarnessError
 from codesync_load.processes import ManagedProcess
 from codesync_load.twin_process import start_twin
+from codesync_load.upstream_yws import start_upstream
 
-ROOT = Path(__file__).resolve().parents[1]
-UPSTREAM_DIR = ROOT / "tests" / "clients" / "upstream_yws"
 KNOWN = ("upstream", "twin")
 
 
@@ -50,43 +45,6 @@ def raise_fd_limit(wanted: int) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def _start_upstream(work_dir: Path) -> tuple[ManagedProcess, str]:
-    node = shutil.which("node")
-    if node is None:
-        raise HarnessError("node is not installed: the upstream target needs Node 18+; or run with --targets twin")
-    if not (UPSTREAM_DIR / "node_modules" / "@y" / "websocket-server").is_dir():
-        npm = shutil.which("npm")
-        if npm is None:
-            raise HarnessError(f"npm is missing: run `npm ci` in {UPSTREAM_DIR}, or use --targets twin")
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
-            cwd=UPSTREAM_DIR,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            raise HarnessError(f"`npm ci` in {UPSTREAM_DIR} failed ({last}); fix npm access or use --targets twin")
-    log = work_dir / "upstream.log"
-    proc = ManagedProcess.start([node, "serve.mjs", "127.0.0.1"], name="upstream-yws", log_path=log, cwd=UPSTREAM_DIR)
-    port: list[int] = []
-
-    def listening() -> bool:
-        for line in log.read_text().splitlines():
-            if line.startswith("{"):
-                port.append(json.loads(line)["port"])
-                return True
-        return False
-
-    try:
-        proc.wait_until(listening, timeout=30, what="listening")
-    except BaseException:
-        proc.stop()
-        raise
-    return proc, f"ws://127.0.0.1:{port[0]}"
-
-
 @contextlib.contextmanager
 def running_targets(names: list[str], work_dir: Path) -> Iterator[dict[str, Target]]:
     """Start the named targets; stop every one of them by PID however the block ends."""
@@ -95,7 +53,7 @@ def running_targets(names: list[str], work_dir: Path) -> Iterator[dict[str, Targ
     try:
         for name in names:
             if name == "upstream":
-                proc, url = _start_upstream(work_dir)
+                proc, url = start_upstream(work_dir / "upstream.log", alternative="run with --targets twin")
                 started.append(proc)
                 targets[name] = Target(name, url, None, proc.pid)
             elif name == "twin":

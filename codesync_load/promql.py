@@ -24,6 +24,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from codesync_load.stack.durations import parse_duration
+
 __all__ = [
     "Matcher",
     "PromQLError",
@@ -63,24 +65,25 @@ NUMBER_WORDS = frozenset({"inf", "nan"})
 # Functions that add a label named by their second argument.
 LABEL_CREATING_FUNCTIONS = frozenset({"label_replace", "label_join"})
 
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
-_DURATION_RE = re.compile(r"(?:\d+(?:ms|[smhdwy]))+")
-_DURATION_PART_RE = re.compile(r"(\d+)(ms|[smhdwy])")
-
 
 def parse_duration_s(text: str) -> float:
     """Seconds in a PromQL/Prometheus duration such as `5m`, `1h30m`, `500ms`.
 
     >>> parse_duration_s("1m30s")
     90.0
+
+    The grammar is the one of `codesync_load.stack.durations` (units in descending order,
+    each at most once, as Prometheus' model.ParseDuration); only the plain-seconds form that
+    newer Prometheus accepts in PromQL ("300") is added here.
     """
     text = text.strip()
-    if _DURATION_RE.fullmatch(text):
-        return sum(int(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART_RE.findall(text))
     try:
-        return float(text)  # newer Prometheus accepts plain seconds
-    except ValueError:
-        raise PromQLError(f"{text!r} is not a duration (e.g. 30s, 5m, 1h30m)") from None
+        return parse_duration(text) / 1000
+    except ValueError as err:
+        try:
+            return float(text)
+        except ValueError:
+            raise PromQLError(str(err)) from None
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,8 @@ from locust.exception import StopUser
 from scenarios.clients.locust_events import report, rest_observer, yjs_observer
 from scenarios.clients.rest import ApiResult, RestClient
 from scenarios.clients.socketio import SioConnectError, SioError, SioRateLimited, SocketIOClient
-from scenarios.clients.yjs import YjsClient, YjsError, YjsRateLimited
+from scenarios.clients.yjs import YjsError, YjsRateLimited
+from scenarios.clients.yjs_lean import LeanYjsConnection
 from scenarios.profiles import ThinkTimes
 
 PASSWORD = "LoadTest1234"
@@ -189,13 +190,15 @@ class CodeSyncUser(User):
         report_success(self, "SIO", "chat:message:send", trip.rtt)
 
     # -- Yjs -------------------------------------------------------------------------------
-    def open_yjs(self, document: str, file_path: str, track: bool = True) -> YjsClient:
+    def open_yjs(self, document: str, file_path: str, track: bool = True) -> LeanYjsConnection:
         """Connect and sync a document; counted as opened, or refused with the reason.
 
         With `track` the connection is closed by `close_all()`; checkers close their own.
+        The connection is the lean one (a hub watcher, no thread): same events, samples and
+        awareness as YjsClient at the cost the load targets need (benchmarks/RESULTS.md).
         """
         source = None if self.crosses_limits else source_address_for(self.number)
-        client = YjsClient(
+        client = LeanYjsConnection(
             RUNTIME.environment.parsed_options.yjs_url,
             document,
             name=f"{self.kind}-{self.number}",
@@ -220,7 +223,7 @@ class CodeSyncUser(User):
             self._closers.append(lambda: self._close_yjs(client))
         return client
 
-    def _close_yjs(self, client: YjsClient) -> None:
+    def _close_yjs(self, client: LeanYjsConnection) -> None:
         failed = client.failure is not None
         client.close()
         if failed:

@@ -25,7 +25,8 @@ from _sessions import Seat
 
 from scenarios.clients.rest import RestClient
 from scenarios.clients.socketio import SocketIOClient
-from scenarios.clients.yjs import YjsClient, YjsError
+from scenarios.clients.yjs import YjsError
+from scenarios.clients.yjs_lean import LeanYjsConnection
 
 FILE_PATH = "src/main.py"
 CHECK_TIMEOUT_S = 5.0
@@ -41,7 +42,7 @@ class Collaborator(CodeSyncUser):
         super().__init__(environment)
         self.seat: Seat | None = None
         self.sio: SocketIOClient | None = None
-        self.doc: YjsClient | None = None
+        self.doc: LeanYjsConnection | None = None
         self.joined = False
         self.last_saved: str | None = None
 
@@ -106,7 +107,7 @@ class Collaborator(CodeSyncUser):
         return None
 
     # -- checks ---------------------------------------------------------------------------
-    def _check_convergence(self, seat: Seat, replica: YjsClient) -> None:
+    def _check_convergence(self, seat: Seat, replica: LeanYjsConnection) -> None:
         document = seat.session.document
         try:
             fresh = self.open_yjs(document, seat.session.file_path, track=False)

@@ -30,12 +30,13 @@ def write_reports(
     checks: Sequence[dict[str, Any]] = (),
     gates: Sequence[dict[str, Any]] = (),
     baseline: Sequence[dict[str, Any]] = (),
+    info: Sequence[dict[str, Any]] = (),
     title: str = "",
     notes: Sequence[str] = (),
     verdict: str | None = None,
 ) -> dict[str, Path]:
     """Write out_dir/report.{json,md,html}; returns {"json": path, "markdown": path, "html": path}."""
-    doc = build_report(run_dirs, checks, gates, baseline, title=title, notes=notes, verdict=verdict)
+    doc = build_report(run_dirs, checks, gates, baseline, info=info, title=title, notes=notes, verdict=verdict)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "report.json", "markdown": out_dir / "report.md", "html": out_dir / "report.html"}

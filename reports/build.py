@@ -115,13 +115,17 @@ def build_report(
     checks: Sequence[dict[str, Any]] = (),
     gates: Sequence[dict[str, Any]] = (),
     baseline: Sequence[dict[str, Any]] = (),
+    info: Sequence[dict[str, Any]] = (),
     title: str = "",
     notes: Sequence[str] = (),
     verdict: str | None = None,
 ) -> dict[str, Any]:
-    """The report document (see the module docstring); `verdict` overrides the computed one."""
+    """The report document (see the module docstring); `verdict` overrides the computed one.
+
+    `info` holds checks that ran but do not decide the verdict (a gate's non-gating checks).
+    """
     runs = [run_section(Path(d)) for d in run_dirs]
-    panels = [c for c in checks if c.get("name", "").split(" ")[0] == PANEL_CHECK and c.get("evidence")]
+    panels = [c for c in [*checks, *info] if c.get("name") == PANEL_CHECK and c.get("evidence")]
     return {
         "schema": SCHEMA,
         "title": title or f"codesync-load report: {', '.join(Path(d).name for d in run_dirs)}",
@@ -132,6 +136,7 @@ def build_report(
         "gates": list(gates),
         "baseline": list(baseline),
         "checks": list(checks),
+        "info": list(info),
         "dashboard_panels": panels,
         "counts": {
             group: {v: sum(1 for r in items if r.get("verdict") == v) for v in ("pass", "fail", "skip", "error")}
@@ -140,11 +145,12 @@ def build_report(
     }
 
 
-def results_from_run(run_dir: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """(checks, gates, baseline) recorded in a run or gate directory, whichever files exist."""
+def results_from_run(run_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    """{"checks", "gates", "baseline", "info"} recorded in a run or gate directory, whichever files exist."""
     run_dir = Path(run_dir)
-    gate_doc = _read_json(run_dir / "gate.json") or _read_json(run_dir / "gate" / "results.json") or {}
+    gate_doc = _read_json(run_dir / "gate.json") or {}
     checks = list(gate_doc.get("checks") or [])
-    if not checks:
+    if not gate_doc:
         checks = list((_read_json(run_dir / "verify" / "results.json") or {}).get("checks") or [])
-    return checks, list(gate_doc.get("gates") or []), list(gate_doc.get("baseline") or [])
+    return {"checks": checks, "gates": list(gate_doc.get("gates") or []),
+            "baseline": list(gate_doc.get("baseline") or []), "info": list(gate_doc.get("info") or [])}

@@ -92,6 +92,7 @@ def render_html(doc: dict[str, Any]) -> str:
     parts.append(_results("Gates", doc.get("gates") or []))
     parts.append(_results("Baseline comparison", doc.get("baseline") or []))
     parts.append(_results("Checks", doc.get("checks") or []))
+    parts.append(_results("Informational checks (not gating)", doc.get("info") or []))
     for panel in doc.get("dashboard_panels") or []:
         ev = panel["evidence"]
         parts.append("<h2>Dashboard panels beside the harness's measurement</h2>")

@@ -5,8 +5,8 @@
     '# codesync-load report: r1 - PASS'
 
 Sections in reading order: verdict, gates, baseline comparison, checks (each failure with
-its evidence), dashboard panels beside the harness's measurement, latency percentiles and
-the ledger summary of every run.
+its evidence), informational checks (ran, but not part of the gate), dashboard panels
+beside the harness's measurement, latency percentiles and the ledger summary of every run.
 """
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
     out += _results("Gates", doc.get("gates") or [])
     out += _results("Baseline comparison", doc.get("baseline") or [])
     out += _results("Checks", doc.get("checks") or [])
+    out += _results("Informational checks (not gating)", doc.get("info") or [])
     for panel in doc.get("dashboard_panels") or []:
         ev = panel["evidence"]
         out += ["## Dashboard panels beside the harness's measurement", "", _cell(panel.get("summary")), ""]

@@ -4,7 +4,7 @@
     >>> api = RestClient(url, observers=(recorder.http,))       # every REST result counted
     >>> sio = SocketIOClient(url, token, observers=(recorder.socketio_event,))
     >>> recorder.connection("socketio", "opened")
-    >>> yjs = YjsClient(yjs_url, doc, observers=(recorder.yjs_event,))  # frames, updates, latency
+    >>> yjs = LeanYjsConnection(yjs_url, doc, observers=(recorder.yjs_event,))  # or YjsClient: same events
 
 Why a separate module: the clients know CodeSync's protocols and nothing about ledgers, and
 the Locust users know scheduling and nothing about label conventions. This module is the one
@@ -94,7 +94,7 @@ class Recorder:
 
     # -- Yjs -----------------------------------------------------------------------------
     def yjs_event(self, event: Any) -> None:
-        """Observer for YjsClient: frames by kind and direction, updates, latency samples.
+        """Observer for YjsClient and LeanYjsConnection: frames by kind and direction, updates, latencies.
 
         The server rebroadcasts our own updates to us: those are counted as `echo`, apart
         from the others' updates (`received`, each also `applied` to our document).

@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import psycopg
 import pytest
@@ -22,6 +23,35 @@ from codesync_load.twin_process import TwinProcess, start_twin
 PG_ADMIN_URL = os.environ.get("CODESYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("CODESYNC_TEST_REDIS", "redis://127.0.0.1:6379/0")
 RUN_ID = uuid.uuid4().hex[:10]
+# What a twin of the tests starts from: embedded mode, nothing inherited from the shell.
+ISOLATED_ENV = {"DATABASE_URL": "", "REDIS_URL": "", "METRICS_TOKEN": "", "SENTRY_DSN": ""}
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=Stoppable)
+
+
+@contextlib.contextmanager
+def stopped_at_exit() -> Iterator[list[S]]:
+    """A list to append every process a fixture starts to; all are stopped when the block ends.
+
+        with stopped_at_exit() as started:
+            started.append(start_twin(...))
+            yield ...
+
+    Why one helper: every fixture that starts processes must stop each of them, pass or
+    fail, in start order, without one failed stop leaving the others running.
+    """
+    started: list[S] = []
+    try:
+        yield started
+    finally:
+        for proc in started:
+            with contextlib.suppress(Exception):
+                proc.stop()
 
 
 def _pg_available() -> bool:
@@ -68,9 +98,18 @@ def redis_url() -> Iterator[str]:
     client.close()
 
 
+def new_redis_prefix(run_id: str) -> str:
+    """A Redis key prefix of its own under this run's, so the redis_url fixture removes its keys.
+
+    Takes the run id from the `run_id` fixture: this module may also be imported a second
+    time as `tests.conftest`, with a RUN_ID of its own.
+    """
+    return f"cstest:{run_id}:{uuid.uuid4().hex[:8]}:"
+
+
 @pytest.fixture
 def redis_prefix(request: pytest.FixtureRequest) -> str:
-    return f"cstest:{RUN_ID}:{uuid.uuid4().hex[:8]}:"
+    return new_redis_prefix(RUN_ID)
 
 
 @pytest.fixture
@@ -80,36 +119,32 @@ def twin_factory(tmp_path: Path) -> Iterator[Callable[..., TwinProcess]]:
     Defaults: SQLite in tmp_path, in-process state, no METRICS_TOKEN, bcrypt cost 4 (the
     cost-12 path has its own test), 60 s rate windows. Keyword arguments go to start_twin.
     """
-    started: list[TwinProcess] = []
+    with stopped_at_exit() as started:
 
-    def factory(
-        *,
-        faults: tuple[str, ...] | list[str] = (),
-        env: dict[str, str] | None = None,
-        extra_args: tuple[str, ...] | list[str] = (),
-        name: str | None = None,
-        **kwargs,
-    ) -> TwinProcess:
-        base_env = {"DATABASE_URL": "", "REDIS_URL": "", "METRICS_TOKEN": "", "SENTRY_DSN": ""}
-        base_env.update(env or {})
-        args = list(extra_args)
-        if "--bcrypt-rounds" not in args:
-            args += ["--bcrypt-rounds", "4"]
-        twin = start_twin(
-            tmp_path,
-            faults=faults,
-            env=base_env,
-            extra_args=args,
-            name=name or f"twin{len(started)}",
+        def factory(
+            *,
+            faults: tuple[str, ...] | list[str] = (),
+            env: dict[str, str] | None = None,
+            extra_args: tuple[str, ...] | list[str] = (),
+            name: str | None = None,
             **kwargs,
-        )
-        started.append(twin)
-        return twin
+        ) -> TwinProcess:
+            base_env = {**ISOLATED_ENV, **(env or {})}
+            args = list(extra_args)
+            if "--bcrypt-rounds" not in args:
+                args += ["--bcrypt-rounds", "4"]
+            twin = start_twin(
+                tmp_path,
+                faults=faults,
+                env=base_env,
+                extra_args=args,
+                name=name or f"twin{len(started)}",
+                **kwargs,
+            )
+            started.append(twin)
+            return twin
 
-    yield factory
-    for twin in started:
-        with contextlib.suppress(Exception):
-            twin.stop()
+        yield factory
 
 
 @pytest.fixture

@@ -53,6 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--check", action="append", default=None, metavar="GLOB", help="verify checks (overrides "
                         "the gate file's `checks`)")
     parser.add_argument("--timeout", type=float, default=None, help="per-trial load limit in seconds")
+    parser.add_argument("--gating-only", action="store_true", help="skip the checks the gate file does not select "
+                        "(by default they run too and are reported as informational, never gating)")
     parser.set_defaults(func=run)
 
 
@@ -121,7 +123,9 @@ def _load_result(run_dir: Path, code: int) -> Any:
     return result
 
 
-def _trial(args: argparse.Namespace, spec: Any, stack: Any, run_dir: Path, checks: list[Any]) -> dict[str, Any]:
+def _trial(
+    args: argparse.Namespace, spec: Any, stack: Any, run_dir: Path, checks: list[Any], info: list[Any]
+) -> dict[str, Any]:
     from codesync_load.baseline import trial_values, write_values
     from codesync_load.gates import WindowQuery, evaluate_gates
     from verify.context import VerifyContext, VerifyOptions
@@ -131,10 +135,11 @@ def _trial(args: argparse.Namespace, spec: Any, stack: Any, run_dir: Path, check
     load = _load_result(run_dir, code)
     ctx = VerifyContext(VerifyOptions(run_dir=run_dir, prometheus_url=stack.prometheus_url))
     results = [chk.run(ctx) for chk in checks]
-    if results:
-        write_junit(results, run_dir / "verify" / "junit.xml")
+    informational = [chk.run(ctx) for chk in info]
+    if results or informational:
+        write_junit(results + informational, run_dir / "verify" / "junit.xml")
         inputs = {need: ctx.describe(need) for need in ("rules", "dashboard", "contract", "expectations", "prom")}
-        write_json(results, run_dir / "verify" / "results.json", inputs)
+        write_json(results + informational, run_dir / "verify" / "results.json", inputs)
     doc = ctx.ledger_doc
     needs_prom = any(g.metric.side == "server" for g in spec.gates) or any(
         m.side == "server" for m in spec.baseline.metrics
@@ -143,8 +148,8 @@ def _trial(args: argparse.Namespace, spec: Any, stack: Any, run_dir: Path, check
     gates = evaluate_gates(spec.gates, [doc], [query])
     values = trial_values(run_dir, spec.baseline.metrics, query) if spec.baseline.metrics else {}
     write_values(run_dir, values)
-    return {"dir": run_dir, "load": load, "checks": results, "gates": gates, "values": values, "doc": doc,
-            "query": query}
+    return {"dir": run_dir, "load": load, "checks": results, "info": informational, "gates": gates,
+            "values": values, "doc": doc, "query": query}
 
 
 def _merge_gates(spec: Any, trials: list[dict[str, Any]]) -> list[Any]:
@@ -189,9 +194,10 @@ def _run_validated(args: argparse.Namespace, spec: Any, profile: Any, out: Path)
     checks = selected(patterns) if patterns else []
     if patterns and not checks:
         raise HarnessError(f"no verify check matches {patterns}; list them with `pytest verify --collect-only -q`")
+    info = [] if args.gating_only else [c for c in selected(None) if c not in checks]
     out.mkdir(parents=True, exist_ok=True)
     print(f"gate: profile {profile.name}, {len(spec.gates)} gates from {spec.path}, {len(checks)} checks, "
-          f"{args.trials} trial(s), faults {args.fault or 'none'}", flush=True)
+          f"{args.trials} trial(s), faults {args.fault or 'none'}; {len(info)} informational checks", flush=True)
     stack = open_stack(
         "local",
         state_dir=str(out / "stack"),
@@ -208,7 +214,7 @@ def _run_validated(args: argparse.Namespace, spec: Any, profile: Any, out: Path)
         print(f"stack ready: api {stack.api_url} prometheus {stack.prometheus_url}", flush=True)
         for number in range(1, args.trials + 1):
             print(f"trial {number}/{args.trials} ...", flush=True)
-            trials.append(_trial(args, spec, stack, out / f"trial-{number}", checks))
+            trials.append(_trial(args, spec, stack, out / f"trial-{number}", checks, info))
         gates = _merge_gates(spec, trials)  # server gates query Prometheus: before it stops
     finally:
         stack.down()
@@ -252,13 +258,14 @@ def _conclude(args: argparse.Namespace, spec: Any, out: Path, trials: list[dict[
         "checks": [r.to_dict() for results in list(suites.values())[: len(trials)] for r in results],
         "gates": [r.to_dict() for r in gates],
         "baseline": [r.to_dict() for r in baseline],
+        "info": [r.to_dict() for t in trials for r in t["info"]],
     }
     (out / "gate.json").write_text(json.dumps(doc, indent=1, default=str))
     verdict = {0: "pass", 1: "fail", 2: "error"}[code]
     title = f"gate {args.profile}" + (f" with {', '.join(args.fault)}" if args.fault else "")
     paths = write_reports(
         [t["dir"] for t in trials], out / "report", checks=doc["checks"], gates=doc["gates"],
-        baseline=doc["baseline"], title=title,
+        baseline=doc["baseline"], info=doc["info"], title=title,
         notes=[f"gates from {spec.path}", f"faults: {', '.join(args.fault) or 'none'}", f"JUnit: {junit}"],
         verdict=verdict,
     )

@@ -45,8 +45,8 @@ def run(args: argparse.Namespace) -> int:
         trials = [where]
     else:
         raise HarnessError(f"{where} holds neither ledger.json nor gate.json; pass a run or gate directory")
-    checks, gates, baseline = results_from_run(where)
-    paths = write_reports(trials, args.out or where / "report", checks=checks, gates=gates, baseline=baseline)
+    found = results_from_run(where)
+    paths = write_reports(trials, args.out or where / "report", **found, title=f"codesync-load report: {where.name}")
     print(paths["markdown"])
     print(paths["json"])
     print(paths["html"])

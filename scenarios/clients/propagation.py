@@ -26,6 +26,10 @@ sender may also announce each edit in its awareness state as `edit: {clock, sent
 `sentAt` a wall-clock time (`time.time()`, the same clock for all processes on one host);
 `AnnouncedEdits` on the receiver pairs those announcements with the ranges it applied,
 whichever arrives first. The in-process registry wins when it knows the author.
+
+`EditTracker` is one client's use of all this (name our edits before sending, recognise their
+echoes, sample the others' edits as they apply), so that YjsClient and the lean connection
+sample identically; `near_start_keystroke` is the load keystroke both type.
 """
 
 from __future__ import annotations
@@ -34,6 +38,10 @@ import bisect
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from scenarios.clients import yprotocol as yp
 
 
 class EditRegistry:
@@ -149,3 +157,130 @@ class AnnouncedEdits:
 def wall_clock() -> float:
     """The clock announcements use: comparable across the processes of one host."""
     return time.time()
+
+
+class EditTracker:
+    """One client's side of propagation and echoes, shared by `YjsClient` and `LeanYjsConnection`.
+
+        >>> tracker = EditTracker(doc.client_id, DEFAULT_REGISTRY)
+        >>> update, start = tracker.local_edit(doc, lambda: text.insert(0, "x"))  # before sending
+        >>> tracker.is_echo(update_from_server)                                   # our own, echoed?
+        >>> before = doc.get_state(); doc.apply_update(u); tracker.applied(before, doc.get_state())
+
+    Why one class: both clients must name edits, recognise their echoes and sample latencies
+    identically, or the ledger would depend on which client a user ran. It holds no lock: its
+    owner calls it under its own lock (YjsClient) or from one greenlet/hub callback at a time
+    (the lean connection). The deletion keys and the cross-process pairing are created on first
+    use, so an idle connection pays for neither.
+    """
+
+    __slots__ = ("_announced", "_deletions", "client_id", "registry")
+
+    DELETIONS_KEPT = 256
+
+    def __init__(self, client_id: int, registry: EditRegistry | None) -> None:
+        self.client_id = client_id
+        self.registry = registry
+        self._deletions: deque[tuple[tuple[int, int, int], ...] | None] | None = None
+        self._announced: AnnouncedEdits | None = None
+
+    # -- our own edits -----------------------------------------------------------------------
+
+    def local_edit(self, doc: Any, change: Callable[[], None]) -> tuple[bytes, int | None]:
+        """Apply `change` to `doc` in one transaction; (update to send, its start clock or None).
+
+        Call it right before sending: an inserting edit is recorded in the registry now, since
+        an in-process receiver may apply it before the send returns; a pure deletion (no new
+        item, start None) is remembered by its delete set so that its echo is recognised.
+        """
+        before = doc.get_state()
+        mine_before = yp.decode_state_vector(before).get(self.client_id, 0)
+        with doc.transaction():
+            change()
+        update = doc.get_update(before)
+        mine_after = yp.decode_state_vector(doc.get_state()).get(self.client_id, 0)
+        if mine_after > mine_before:
+            if self.registry is not None:
+                self.registry.record(self.client_id, mine_before, time.perf_counter())
+            return update, mine_before
+        if self._deletions is None:
+            self._deletions = deque(maxlen=self.DELETIONS_KEPT)
+        self._deletions.append(yp.deletion_key(update))
+        return update, None
+
+    def is_echo(self, update: bytes) -> bool:
+        """Whether the server's update is our own edit sent back; FrameError when unreadable.
+
+        An update of one transaction holds one block, its author's; a deletion has none and is
+        ours when we sent exactly this delete set (each sent deletion matches once).
+        """
+        blocks, author = yp.update_authors(update)
+        if blocks:
+            return blocks == 1 and author == self.client_id
+        key = yp.deletion_key(update)
+        if self._deletions is not None and key in self._deletions:
+            self._deletions.remove(key)
+            return True
+        return False
+
+    # -- the others' edits -------------------------------------------------------------------
+
+    def applied(self, state_before: bytes, state_after: bytes) -> list[float]:
+        """Latencies completed by one apply, from the document's state vectors around it."""
+        applied_at = time.perf_counter()
+        wall = wall_clock()
+        before = yp.decode_state_vector(state_before)
+        samples: list[float] = []
+        for client, high in yp.decode_state_vector(state_after).items():
+            low = before.get(client, 0)
+            if high <= low or client == self.client_id:
+                continue
+            registry = self.registry
+            if registry is not None and registry.knows(client):
+                samples.extend(applied_at - sent for sent in registry.sent_times(client, low, high))
+            else:
+                if self._announced is None:
+                    self._announced = AnnouncedEdits()
+                samples.extend(self._announced.applied(client, low, high, wall))
+        return samples
+
+    def announcement(self, client: int, state: Any) -> float | None:
+        """The latency an awareness state's `edit: {clock, sentAt}` completes, if any."""
+        edit = state.get("edit") if isinstance(state, dict) else None
+        if (
+            client == self.client_id
+            or not isinstance(edit, dict)
+            or not isinstance(edit.get("clock"), int)
+            or not isinstance(edit.get("sentAt"), int | float)
+            or (self.registry is not None and self.registry.knows(client))
+        ):
+            return None
+        if self._announced is None:
+            self._announced = AnnouncedEdits()
+        return self._announced.announced(client, edit["clock"], float(edit["sentAt"]))
+
+
+KEYSTROKE_CHARS = "abcdefghijklmnopqrstuvwxyz "
+
+
+def near_start_keystroke(text: Any, rng: Any, *, window: int = 16, max_length: int = 4000) -> Callable[[], None]:
+    """A load-style keystroke on a pycrdt Text, as a change for `EditTracker.local_edit`.
+
+    One character at a random spot among the first `window`: inserting near the start keeps
+    pycrdt's cost flat (appending with several authors gets slow as the text grows, field
+    notes). Past `max_length` the keystroke also deletes a character, so the text stops
+    growing and every keystroke still inserts, i.e. still yields a latency sample. The random
+    draws are made now, in the same order for every client, so a seeded run repeats.
+    """
+    size = len(text)
+    position = rng.randint(0, min(size, window))
+    char = rng.choice(KEYSTROKE_CHARS)
+    if size >= max_length:
+        position = min(position, size - 1)
+
+        def replace() -> None:
+            del text[position : position + 1]
+            text.insert(position, char)
+
+        return replace
+    return lambda: text.insert(position, char)

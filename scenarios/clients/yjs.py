@@ -18,7 +18,11 @@ are answered by `websockets` itself.
 Edits are sent as `doc.get_update(state_vector_before)`, which costs less than a document
 observer on every remote apply (field notes), and the server's echo of our own updates is
 counted apart from the others' updates. Propagation latency comes from `propagation`: see
-there for why (client id, clock) names an edit without touching the text.
+there for why (client id, clock) names an edit without touching the text. Naming edits,
+recognising echoes and sampling live in `propagation.EditTracker`, shared with
+`yjs_lean.LeanYjsConnection`, the Locust users' client (same events and samples, without the
+thread and the ~60 KB per connection this one costs under gevent); this client serves plain
+Python: tests, the smoke check, the verifier.
 
 Every failure has a typed error whose name says what failed: YjsConnectError (refused, HTTP
 status), YjsRateLimited (close 1008), YjsClosed (any other close), YjsSyncTimeout, YjsTimeout,
@@ -33,7 +37,7 @@ import inspect
 import random
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +49,13 @@ from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
 from scenarios.clients import yprotocol as yp
-from scenarios.clients.propagation import DEFAULT_REGISTRY, AnnouncedEdits, EditRegistry, wall_clock
+from scenarios.clients.propagation import (
+    DEFAULT_REGISTRY,
+    EditRegistry,
+    EditTracker,
+    near_start_keystroke,
+    wall_clock,
+)
 
 TEXT_NAME = "codesync"
 CLOSE_POLICY_VIOLATION = 1008
@@ -170,8 +180,7 @@ class YjsClient:
         self._synced = False
         self._awareness_clock = 0
         self._awareness_state: dict[str, Any] | None = None
-        self._sent_deletions: deque[tuple[tuple[int, int, int], ...] | None] = deque(maxlen=256)
-        self._announced = AnnouncedEdits()
+        self._tracker = EditTracker(self.client_id, self.registry)
 
     # -- connection --------------------------------------------------------------------------
 
@@ -351,17 +360,9 @@ class YjsClient:
 
     def _is_echo(self, update: bytes) -> bool:
         try:
-            blocks, author = yp.update_authors(update)
-            if blocks:
-                return blocks == 1 and author == self.client_id
-            key = yp.deletion_key(update)
+            return self._tracker.is_echo(update)
         except yp.FrameError as err:
             raise YjsProtocolError(f"{self.url} sent an unreadable update: {err}") from None
-        # a deletion carries no author: it is ours if we sent exactly this delete set (once)
-        if key in self._sent_deletions:
-            self._sent_deletions.remove(key)
-            return True
-        return False
 
     def _on_update(self, update: bytes) -> None:
         with self._changed:
@@ -381,24 +382,14 @@ class YjsClient:
 
     def _apply(self, update: bytes, *, sample: bool) -> list[float]:
         """Apply a remote update (lock held); with `sample`, return the latencies it completes."""
-        before = yp.decode_state_vector(self.doc.get_state()) if sample else {}
+        before = self.doc.get_state() if sample else b""
         try:
             self.doc.apply_update(update)
         except Exception as err:
             raise YjsProtocolError(f"{self.url} sent an update pycrdt rejects: {err}") from None
         if not sample:
             return []
-        applied_at = time.perf_counter()
-        wall = wall_clock()
-        samples: list[float] = []
-        for client, high in yp.decode_state_vector(self.doc.get_state()).items():
-            low = before.get(client, 0)
-            if high <= low or client == self.client_id:
-                continue
-            if self.registry is not None and self.registry.knows(client):
-                samples.extend(applied_at - sent for sent in self.registry.sent_times(client, low, high))
-            else:
-                samples.extend(self._announced.applied(client, low, high, wall))
+        samples = self._tracker.applied(before, self.doc.get_state())
         self._keep(samples)
         return samples
 
@@ -420,17 +411,9 @@ class YjsClient:
                 self.awareness_states.pop(client, None)
                 continue
             self.awareness_states[client] = state
-            edit = state.get("edit") if isinstance(state, dict) else None
-            if (
-                client != self.client_id
-                and isinstance(edit, dict)
-                and isinstance(edit.get("clock"), int)
-                and isinstance(edit.get("sentAt"), int | float)
-                and (self.registry is None or not self.registry.knows(client))
-            ):
-                latency = self._announced.announced(client, edit["clock"], float(edit["sentAt"]))
-                if latency is not None:
-                    samples.append(latency)
+            latency = self._tracker.announcement(client, state)
+            if latency is not None:
+                samples.append(latency)
         self._keep(samples)
         return samples
 
@@ -459,18 +442,8 @@ class YjsClient:
         if not self._synced:
             raise YjsError("not synced; call connect() first")
         with self._lock:
-            before_state = self.doc.get_state()
-            mine_before = yp.decode_state_vector(before_state).get(self.client_id, 0)
-            with self.doc.transaction():
-                change()
-            update = self.doc.get_update(before_state)
-            mine_after = yp.decode_state_vector(self.doc.get_state()).get(self.client_id, 0)
-        start = mine_before if mine_after > mine_before else None
-        if start is None:
-            self._sent_deletions.append(yp.deletion_key(update))
-        elif self.registry is not None:
             # recorded before the send: an in-process receiver may apply it before send() returns
-            self.registry.record(self.client_id, start, time.perf_counter())
+            update, start = self._tracker.local_edit(self.doc, change)
         sent_wall = wall_clock()
         self._send(yp.update_frame(update), "update")
         with self._lock:
@@ -501,17 +474,13 @@ class YjsClient:
     def type_near_start(self, rng: random.Random, *, window: int = 16, max_length: int = 4000) -> int | None:
         """A load-style keystroke: one character at a random spot among the first `window`.
 
-        Inserting near the start keeps pycrdt's cost flat (appending with several authors gets
-        slow as the text grows, field notes); past `max_length` the keystroke also deletes a
-        character, so the text stops growing and every keystroke still yields a sample.
+        See `propagation.near_start_keystroke` (shared with the lean connection): past
+        `max_length` it replaces a character, so the text stops growing and every keystroke
+        still yields a sample.
         """
         with self._lock:
-            size = len(self.ytext)
-        position = rng.randint(0, min(size, window))
-        char = rng.choice("abcdefghijklmnopqrstuvwxyz ")
-        if size >= max_length:
-            return self.replace(min(position, size - 1), 1, char)
-        return self.insert(position, char)
+            change = near_start_keystroke(self.ytext, rng, window=window, max_length=max_length)
+        return self._edit(change)  # not under the lock: a blocked send must not stop the reader
 
     def _set_awareness(self, state: dict[str, Any]) -> None:
         self._awareness_state = state

@@ -1,9 +1,11 @@
-"""A lean Yjs connection for gevent (Locust): no thread and no greenlet of its own.
+"""The Locust users' Yjs connection: gevent, no thread and no greenlet of its own.
 
-    >>> conn = LeanYjsConnection("ws://127.0.0.1:4001", f"{session_id}:src/main.py", source_address="127.0.0.2")
+    >>> conn = LeanYjsConnection(yjs_url, f"{session_id}:src/main.py", name="ada", observers=(recorder.yjs_event,))
     >>> conn.connect()                 # handshake + both sync steps in the calling greenlet; seconds
-    >>> conn.type_near_start(rng)      # one Update frame, sent from the calling greenlet
-    >>> conn.updates_sent, conn.updates_applied, conn.echoes_received, conn.pings_answered
+    >>> conn.type_near_start(rng)      # one Update frame, sampled by the other clients of the process
+    >>> conn.set_cursor(3, 14)         # awareness {user: {name, color, file}, cursor: {line, column}}
+    >>> other.wait_for(lambda c: c.text() == conn.text())
+    >>> conn.updates_sent, other.updates_applied, conn.echoes_received, other.latency_count
     >>> conn.close()
 
 Why it exists: `YjsClient` runs on `websockets.sync`, which under gevent costs two greenlets
@@ -12,13 +14,20 @@ frame, and about 59 KB per idle connection (field notes). A load generator that 
 10,000 viewers in one process, or push a saturated edit stream, pays that on every frame.
 Here a connection is a non-blocking socket, a libev read watcher on gevent's hub and a small
 frame buffer: incoming frames are handled in the watcher's callback (pings answered, updates
-applied), so an idle connection costs no greenlet at all, and sends go straight to the socket.
+applied, latencies sampled, observers told), so an idle connection costs no greenlet at all,
+and sends go straight to the socket.
 
-What it does not do (use `YjsClient` for those): awareness states, latency samples,
-per-message deflate, TLS. The WebSocket handshake and framing (RFC 6455, client side) are
-written here because that is the whole point; the y-websocket messages come from
-`yprotocol`. Errors are `YjsClient`'s: YjsConnectError, YjsRateLimited, YjsClosed,
-YjsSyncTimeout, YjsProtocolError. A failure after sync is kept in `failure`.
+Parity with `YjsClient`, by sharing rather than copying: edits are named, echoes recognised
+and propagation latencies sampled by the same `propagation.EditTracker` (in-process
+EditRegistry and cross-process awareness announcements), keystrokes come from
+`propagation.near_start_keystroke`, and observers receive the same `YjsEvent`s at the same
+points, so `scenarios.recording` books a lean connection exactly like a YjsClient. What it
+does not do: per-message deflate, TLS, keeping latency samples or awareness states unless
+asked (`keep_samples`, `keep_awareness`; observers see every one). The WebSocket handshake
+and framing (RFC 6455, client side) are written here because that is the whole point; the
+y-websocket messages come from `yprotocol`. Errors are `YjsClient`'s: YjsConnectError,
+YjsRateLimited, YjsClosed, YjsSyncTimeout, YjsTimeout, YjsProtocolError. A failure after sync
+is kept in `failure` and raised by the next call.
 
 Needs gevent (installed with Locust); works with or without monkey-patching.
 """
@@ -32,22 +41,29 @@ import hashlib
 import os
 import random
 import time
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import gevent
+import gevent.event
 import gevent.socket
 import pycrdt
 
 from scenarios.clients import yprotocol as yp
+from scenarios.clients.propagation import DEFAULT_REGISTRY, EditRegistry, EditTracker, near_start_keystroke, wall_clock
 from scenarios.clients.yjs import (
+    _USE_DEFAULT_REGISTRY,
     CLOSE_POLICY_VIOLATION,
     TEXT_NAME,
     YjsClosed,
     YjsConnectError,
     YjsError,
+    YjsEvent,
     YjsProtocolError,
     YjsRateLimited,
     YjsSyncTimeout,
+    YjsTimeout,
 )
 
 OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0, 1, 2, 8, 9, 10
@@ -164,37 +180,59 @@ def _accept_key(key: bytes) -> bytes:
 class LeanYjsConnection:
     """One synced Yjs connection; reading happens in a hub callback, writing in the caller.
 
-    Not for two emitting greenlets at once. `source_address` binds the socket to a loopback
-    address (127.0.0.x) so that a server's per-IP limit sees another client.
+    The users' Yjs client under Locust: the same protocol rules, events and latency samples as
+    `YjsClient` at a fraction of its cost. Not for two emitting greenlets at once.
+    `source_address` binds the socket to a loopback address (127.0.0.x) so that a server's
+    per-IP limit sees another client. `registry=None` disables in-process latency matching;
+    `announce_edits` announces each edit in awareness for receivers in other processes.
+    `keep_samples` latency samples are kept in `latencies` (default none: observers see every
+    sample, and a viewer crowd would otherwise hold them all); `keep_awareness` keeps the
+    others' awareness states in `awareness_states` (default: only counted).
     """
 
     __slots__ = (
+        "_awareness_clock",
+        "_awareness_state",
+        "_observers",
         "_out",
         "_read_watcher",
         "_reader",
         "_server_step1",
         "_sock",
+        "_tracker",
+        "_waiter",
         "_write_watcher",
+        "announce_edits",
+        "awareness_received",
+        "awareness_sent",
+        "awareness_states",
         "client_id",
         "close_code",
+        "color",
         "connect_time",
         "doc",
         "document",
         "echoes_received",
         "failure",
+        "file",
         "frames_received",
         "host",
+        "keep_samples",
+        "latencies",
+        "latency_count",
+        "name",
         "path",
         "pings_answered",
         "port",
         "source_address",
         "sync_time",
         "synced",
-        "text",
         "timeout",
         "updates_applied",
+        "updates_received",
         "updates_sent",
         "url",
+        "ytext",
     )
 
     def __init__(
@@ -202,10 +240,18 @@ class LeanYjsConnection:
         base_url: str,
         document: str,
         *,
+        name: str = "load",
+        color: str = "#30bced",
+        file: str | None = None,
+        registry: EditRegistry | None = _USE_DEFAULT_REGISTRY,
+        announce_edits: bool = False,
         source_address: str | None = None,
         timeout: float = 10.0,
         max_size: int = 64 * 1024 * 1024,
         text_name: str = TEXT_NAME,
+        keep_samples: int = 0,
+        keep_awareness: bool = False,
+        observers: tuple[Callable[[YjsEvent], None], ...] = (),
     ) -> None:
         self.url = base_url.rstrip("/") + "/" + quote(document, safe="/:@!$&'()*+,;=-._~")
         parts = urlsplit(self.url)
@@ -215,27 +261,60 @@ class LeanYjsConnection:
         self.port = parts.port or 80
         self.path = parts.path or "/"
         self.document = document
+        self.name = name
+        self.color = color
+        self.file = file if file is not None else document
+        self.announce_edits = announce_edits
         self.source_address = source_address
         self.timeout = timeout
         self.doc = pycrdt.Doc()
         self.client_id: int = self.doc.client_id
-        self.text = self.doc.get(text_name, type=pycrdt.Text)
+        self.ytext = self.doc.get(text_name, type=pycrdt.Text)
+        self._tracker = EditTracker(self.client_id, DEFAULT_REGISTRY if registry is _USE_DEFAULT_REGISTRY else registry)
+        self._observers = tuple(observers)
         self._reader = FrameReader(max_size)
         self._sock: _socket.socket | None = None
         self._read_watcher = None
         self._write_watcher = None
+        self._waiter: gevent.event.Event | None = None
         self._out = bytearray()
         self._server_step1 = False
+        self._awareness_clock = 0
+        self._awareness_state: dict[str, Any] | None = None
         self.synced = False
         self.connect_time: float | None = None
         self.sync_time: float | None = None
         self.updates_sent = 0
+        self.updates_received = 0  # Update frames carrying the others' edits
         self.updates_applied = 0  # the others' updates applied to our document
         self.echoes_received = 0  # our own updates as the server echoed them back
         self.frames_received = 0
+        self.awareness_sent = 0
+        self.awareness_received = 0  # awareness frames (each may carry several clients)
+        self.awareness_states: dict[int, Any] | None = {} if keep_awareness else None
+        self.keep_samples = keep_samples
+        self.latencies: list[float] = []  # the first `keep_samples` propagation samples (s)
+        self.latency_count = 0  # every sample, kept or not
         self.pings_answered = 0
         self.close_code: int | None = None
         self.failure: YjsError | None = None
+
+    @property
+    def registry(self) -> EditRegistry | None:
+        return self._tracker.registry
+
+    def observe(self, observer: Callable[[YjsEvent], None]) -> None:
+        """Call `observer(YjsEvent)` for every frame sent or received and every latency sample.
+
+        Received frames are handled in a hub callback: an observer must not block (counting
+        into a ledger or firing Locust's request event is fine).
+        """
+        self._observers = (*self._observers, observer)
+
+    def _notify(self, what: str, kind: str, value: float | None = None) -> None:
+        event = YjsEvent(what, kind, value)
+        for observer in self._observers:
+            observer(event)
 
     # -- connecting --------------------------------------------------------------------------
 
@@ -343,6 +422,8 @@ class LeanYjsConnection:
             self._fail(err)
         except Exception as err:  # never let a hub callback raise: libev would call it again and again
             self._fail(YjsProtocolError(f"{self.url}: cannot handle what the server sent: {err!r}"))
+        if self._waiter is not None:
+            self._waiter.set()
 
     def _on_data(self, data: bytes) -> None:
         for opcode, payload in self._reader.feed(data):
@@ -360,36 +441,68 @@ class LeanYjsConnection:
                 raise YjsProtocolError(f"{self.url} sent a text frame; y-websocket speaks binary only")
 
     def _on_message(self, data: bytes) -> None:
+        """One y-websocket message: the same handling, counts and events as `YjsClient._handle`."""
         try:
             kind, payload = yp.decode_frame(data)
         except yp.FrameError as err:
             raise YjsProtocolError(f"malformed frame from {self.url}: {err} (first bytes {data[:16].hex()})") from None
         self.frames_received += 1
+        samples: list[float] = []
         try:
             if kind == "update":
-                # One block by our client id is our echo; an update of ours that only deletes has
-                # no author and counts as applied (this client's keystrokes always insert).
-                blocks, author = yp.update_authors(payload)
-                if blocks == 1 and author == self.client_id:
+                if self._tracker.is_echo(payload):
                     self.echoes_received += 1
+                    kind = "echo"
                 else:
+                    self.updates_received += 1
+                    before = self.doc.get_state()
                     self.doc.apply_update(payload)
                     self.updates_applied += 1
+                    samples = self._tracker.applied(before, self.doc.get_state())
             elif kind == "sync_step1":
-                self._send(client_frame(OP_BINARY, yp.sync_step2(self.doc.get_update(payload))))
+                self._send_message(yp.sync_step2(self.doc.get_update(payload)), "sync_step2")
                 if not self._server_step1:
                     self._server_step1 = True
-                    self._send(client_frame(OP_BINARY, yp.sync_step1(self.doc.get_state())))
+                    self._send_message(yp.sync_step1(self.doc.get_state()), "sync_step1")
             elif kind == "sync_step2":
                 self.doc.apply_update(payload)
                 if self._server_step1:
                     self.synced = True
+            else:
+                samples = self._on_awareness(payload)
         except yp.FrameError as err:
-            raise YjsProtocolError(f"{self.url} sent an unreadable update: {err}") from None
+            raise YjsProtocolError(f"{self.url} sent an unreadable {kind}: {err}") from None
         except YjsError:
             raise
         except Exception as err:  # pycrdt rejects the update or state vector
             raise YjsProtocolError(f"{self.url} sent a {kind} pycrdt rejects: {err}") from None
+        if samples:
+            self.latency_count += len(samples)
+            room = self.keep_samples - len(self.latencies)
+            if room > 0:
+                self.latencies.extend(samples[:room])
+        if self._observers:
+            self._notify("received", kind)
+            for sample in samples:
+                self._notify("latency", "propagation", sample)
+
+    def _on_awareness(self, payload: bytes) -> list[float]:
+        """Count (and with keep_awareness keep) the others' states; returns announced latencies."""
+        entries = yp.decode_awareness(payload)
+        self.awareness_received += 1
+        states = self.awareness_states
+        samples: list[float] = []
+        for client, _clock, state in entries:
+            if state is None:
+                if states is not None:
+                    states.pop(client, None)
+                continue
+            if states is not None:
+                states[client] = state
+            latency = self._tracker.announcement(client, state)
+            if latency is not None:
+                samples.append(latency)
+        return samples
 
     def _on_close(self, payload: bytes) -> None:
         code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
@@ -412,6 +525,13 @@ class LeanYjsConnection:
         if self.failure is None:
             self.failure = err
         self._shutdown()
+        if self._waiter is not None:
+            self._waiter.set()
+
+    def raise_if_failed(self) -> None:
+        """Raise the failure kept from the hub callback (closed, protocol error), if any."""
+        if self.failure is not None:
+            raise self.failure
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -435,6 +555,12 @@ class LeanYjsConnection:
                 self._write_watcher = gevent.get_hub().loop.io(self._sock.fileno(), _EV_WRITE)
             self._write_watcher.start(self._flush)
 
+    def _send_message(self, message: bytes, kind: str) -> None:
+        """One y-websocket message as a binary frame, reported to the observers as sent."""
+        self._send(client_frame(OP_BINARY, message))
+        if self._observers:
+            self._notify("sent", kind)
+
     def _flush(self) -> None:
         if self._sock is None:
             return
@@ -449,37 +575,84 @@ class LeanYjsConnection:
         if not self._out and self._write_watcher is not None:
             self._write_watcher.stop()
 
-    def insert(self, index: int, text: str) -> None:
-        """Insert `text` at `index`; one Update frame made of exactly this change."""
-        if self.failure is not None:
-            raise self.failure
+    def _edit(self, change: Callable[[], None]) -> int | None:
+        """Apply a local change and send it as one Update; returns its start clock (None: no insert)."""
+        self.raise_if_failed()
         if not self.synced:
             raise YjsError("not synced; call connect() first")
-        before = self.doc.get_state()
-        self.text.insert(index, text)
-        self._send(client_frame(OP_BINARY, yp.update_frame(self.doc.get_update(before))))
+        update, start = self._tracker.local_edit(self.doc, change)
+        sent_wall = wall_clock()
+        self._send_message(yp.update_frame(update), "update")
         self.updates_sent += 1
+        if start is not None and self.announce_edits:
+            edit = {"clock": start, "sentAt": sent_wall}
+            self._set_awareness({**(self._awareness_state or {"user": self._user()}), "edit": edit})
+        return start
 
-    def type_near_start(self, rng: random.Random, *, window: int = 16, max_length: int = 4000) -> None:
-        """One keystroke among the first `window` characters, as `YjsClient.type_near_start`.
+    def insert(self, index: int, text: str) -> int | None:
+        """Insert `text` at `index`; one Update frame made of exactly this change, sampled."""
+        return self._edit(lambda: self.ytext.insert(index, text))
 
-        Past `max_length` the keystroke replaces a character, so the text stops growing.
+    def delete(self, index: int, length: int = 1) -> None:
+        """Delete `length` characters at `index`; one Update frame, no latency sample (no new item)."""
+        self._edit(lambda: self.ytext.__delitem__(slice(index, index + length)))
+
+    def replace(self, index: int, length: int, text: str) -> int | None:
+        """Delete and insert in one Update, as typing over a selection does; sampled."""
+
+        def change() -> None:
+            del self.ytext[index : index + length]
+            self.ytext.insert(index, text)
+
+        return self._edit(change)
+
+    def type_near_start(self, rng: random.Random, *, window: int = 16, max_length: int = 4000) -> int | None:
+        """One keystroke among the first `window` characters, exactly as `YjsClient.type_near_start`."""
+        return self._edit(near_start_keystroke(self.ytext, rng, window=window, max_length=max_length))
+
+    def _user(self, file: str | None = None) -> dict[str, Any]:
+        return {"name": self.name, "color": self.color, "file": file if file is not None else self.file}
+
+    def _set_awareness(self, state: dict[str, Any]) -> None:
+        self._awareness_state = state
+        self._awareness_clock += 1
+        payload = yp.encode_awareness([(self.client_id, self._awareness_clock, state)])
+        self._send_message(yp.awareness_frame(payload), "awareness")
+        self.awareness_sent += 1
+
+    def set_cursor(self, line: int, column: int, file: str | None = None) -> None:
+        """Publish our cursor in the browser's awareness shape {user: {name, color, file}, cursor}."""
+        self.raise_if_failed()
+        state: dict[str, Any] = {"user": self._user(file), "cursor": {"line": line, "column": column}}
+        if self._awareness_state and "edit" in self._awareness_state:
+            state["edit"] = self._awareness_state["edit"]
+        self._set_awareness(state)
+
+    # -- reading the document ------------------------------------------------------------------
+
+    def text(self) -> str:
+        return str(self.ytext)
+
+    def wait_for(
+        self, condition: Callable[[LeanYjsConnection], bool], timeout: float = 10.0, what: str = "condition"
+    ) -> None:
+        """Block this greenlet until `condition(self)` holds (checked after every read); else YjsTimeout.
+
+        A failure raises that failure instead of waiting out the timeout; a connection closed
+        meanwhile raises YjsClosed. The waiting uses one gevent Event, made on first use.
         """
-        if self.failure is not None:
-            raise self.failure
-        if not self.synced:
-            raise YjsError("not synced; call connect() first")
-        size = len(self.text)
-        position = rng.randint(0, min(size, window))
-        char = rng.choice("abcdefghijklmnopqrstuvwxyz ")
-        before = self.doc.get_state()
-        with self.doc.transaction():
-            if size >= max_length:
-                position = min(position, size - 1)
-                del self.text[position : position + 1]
-            self.text.insert(position, char)
-        self._send(client_frame(OP_BINARY, yp.update_frame(self.doc.get_update(before))))
-        self.updates_sent += 1
+        deadline = time.monotonic() + timeout
+        while not condition(self):
+            self.raise_if_failed()
+            if self._sock is None:
+                raise YjsClosed(f"{self.url}: connection closed while waiting for {what}")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise YjsTimeout(f"{what} not reached within {timeout:g} s on {self.url}")
+            if self._waiter is None:
+                self._waiter = gevent.event.Event()
+            self._waiter.clear()
+            self._waiter.wait(min(left, 0.5))
 
     # -- closing -----------------------------------------------------------------------------
 
@@ -488,10 +661,16 @@ class LeanYjsConnection:
         return self._sock is not None and self.failure is None
 
     def close(self, code: int = 1000) -> None:
-        """Send a close frame (best effort) and release the socket. Safe to call twice."""
+        """Tell the others we are gone (if we had an awareness state), send a close frame (best
+        effort) and release the socket. Safe to call twice, and after a failure."""
         if self._sock is not None and self.failure is None:
-            with contextlib.suppress(OSError):
-                self._sock.send(client_frame(OP_CLOSE, code.to_bytes(2, "big")))
+            with contextlib.suppress(YjsError):
+                if self._awareness_state is not None:
+                    self._awareness_clock += 1
+                    gone = yp.encode_awareness([(self.client_id, self._awareness_clock, None)])
+                    self._send_message(yp.awareness_frame(gone), "awareness")
+                    self.awareness_sent += 1
+                self._send(client_frame(OP_CLOSE, code.to_bytes(2, "big")))
         self._shutdown()
 
     def _shutdown(self) -> None:
@@ -503,7 +682,7 @@ class LeanYjsConnection:
         if self._sock is not None:
             sock, self._sock = self._sock, None
             if self._out:
-                with contextlib.suppress(OSError):  # a close reply still queued: one last try, never blocking
+                with contextlib.suppress(OSError):  # queued frames: one last try, never blocking
                     sock.send(self._out)
                 self._out.clear()
             sock.close()

@@ -42,18 +42,18 @@ def main(url: str) -> None:
     for i in range(30):
         editors[i % 3].type_near_start(rng)
     # once everyone has everything, an insert at 0 has no concurrent rival: it must lead the text
-    out["converged_before_head"] = wait_for(lambda: len({str(e.text) for e in editors}) == 1)
+    out["converged_before_head"] = wait_for(lambda: len({e.text() for e in editors}) == 1)
     editors[0].insert(0, "HEAD")
     converged = wait_for(
-        lambda: len({str(e.text) for e in editors}) == 1 and all(e.echoes_received == e.updates_sent for e in editors)
+        lambda: len({e.text() for e in editors}) == 1 and all(e.echoes_received == e.updates_sent for e in editors)
     )
     out["converged"] = converged
-    out["text_length"] = len(str(editors[0].text))
+    out["text_length"] = len(editors[0].text())
     out["counts"] = [(e.updates_sent, e.updates_applied, e.echoes_received) for e in editors]
-    out["starts_with_head"] = str(editors[1].text).startswith("HEAD")
+    out["starts_with_head"] = editors[1].text().startswith("HEAD")
     late = LeanYjsConnection(url, doc, source_address="127.0.9.1")
     late.connect()  # a late joiner receives the whole text in SyncStep2
-    out["late_text_matches"] = str(late.text) == str(editors[0].text)
+    out["late_text_matches"] = late.text() == editors[0].text()
     for conn in [*editors, late]:
         conn.close()
 

@@ -83,6 +83,11 @@ def test_quick_run_measures_every_phase_with_positive_numbers(quick_record: dict
             assert tp["sent_per_s"] == pytest.approx(tp["sent"] / tp["seconds"])
             assert tp["applied_per_s"] == pytest.approx(tp["applied"] / tp["seconds"])
             assert 0 < tp["cpu_share"] < 2.5  # one process: at most one core, plus helper threads
+            if client != "raw":
+                # opened as the Locust users open them: every applied keystroke of an editor of
+                # the same process is one latency sample, and the ledger got every sample
+                assert tp["latency_samples"] == tp["applied"], (target, client, tp)
+                assert tp["ledger_samples"] >= tp["latency_samples"]
         idle = measures["idle"]
         clients = (("raw", QUICK_IDLE), ("locust_lean_users", QUICK_IDLE), ("locust_lean", QUICK_IDLE))
         for client, count in (*clients, ("locust_yjsclient", 20)):

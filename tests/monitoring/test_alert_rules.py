@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from codesync_load.contract import load_contract
+from codesync_load.promql import Matcher, extract, parse_duration_s
 from tests.monitoring._files import (
     ALERT_NAMES,
     GUIDE,
@@ -22,7 +23,6 @@ from tests.monitoring._files import (
     load_yaml,
     run_tool,
 )
-from tests.monitoring._promql import duration_seconds, ranges, selectors
 
 ALERTS = MONITORING / "alerts.yml"
 TESTS = MONITORING / "tests" / "alerts_test.yml"
@@ -34,8 +34,8 @@ def scrape_intervals() -> list[float]:
     """Every scrape interval of prometheus.yml, the global one included."""
     config = load_yaml(MONITORING / "prometheus.yml")
     default = config["global"]["scrape_interval"]
-    return [duration_seconds(job.get("scrape_interval", default)) for job in config["scrape_configs"]] + [
-        duration_seconds(default)
+    return [parse_duration_s(job.get("scrape_interval", default)) for job in config["scrape_configs"]] + [
+        parse_duration_s(default)
     ]
 
 
@@ -80,13 +80,13 @@ def test_the_ten_alerts_of_the_guide_with_their_severity_and_for() -> None:
 def test_every_alert_is_unit_tested_firing_pending_resolving_and_silent() -> None:
     """Per alert: a group where it is pending before `for`, fires after, and resolves; and a
     group where it never fires (the 'just below the threshold' case)."""
-    for_s = {rule["alert"]: duration_seconds(rule["for"]) for rule in alert_rules(ALERTS)}
+    for_s = {rule["alert"]: parse_duration_s(rule["for"]) for rule in alert_rules(ALERTS)}
     groups = load_yaml(TESTS)["tests"]
     for alert in ALERT_NAMES:
         firing_groups, silent_groups = 0, 0
         for group in groups:
             cases = [
-                (duration_seconds(c["eval_time"]), c["exp_alerts"])
+                (parse_duration_s(c["eval_time"]), c["exp_alerts"])
                 for c in group["alert_rule_test"]
                 if c["alertname"] == alert
             ]
@@ -114,17 +114,17 @@ def test_every_selector_names_a_configured_job() -> None:
     """Unscoped selectors would mix exporters' process metrics and both CodeSync processes."""
     jobs = {job["job_name"] for job in load_yaml(MONITORING / "prometheus.yml")["scrape_configs"]}
     for rule in alert_rules(ALERTS):
-        for sel in selectors(rule["expr"]):
-            assert "job" in sel.matchers, f"{rule['alert']}: {sel.name} has no job matcher"
-            assert any(sel.label_matches("job", job) for job in jobs), f"{rule['alert']}: job matches no scrape job"
+        for sel in extract(rule["expr"]).selectors:
+            matcher = sel.matcher("job")
+            assert matcher is not None, f"{rule['alert']}: {sel.name} has no job matcher"
+            assert any(matcher.matches(job) for job in jobs), f"{rule['alert']}: job matches no scrape job"
 
 
 def test_every_range_spans_at_least_four_scrape_intervals() -> None:
     slowest = max(scrape_intervals())
     for rule in alert_rules(ALERTS):
-        windows = ranges(rule["expr"])
-        for window in windows:
-            assert duration_seconds(window) >= 4 * slowest, f"{rule['alert']}: [{window}] < 4 x {slowest} s"
+        for window, seconds, _ in extract(rule["expr"]).windows:
+            assert seconds >= 4 * slowest, f"{rule['alert']}: [{window}] < 4 x {slowest} s"
 
 
 def test_rules_read_only_series_the_backend_or_an_exporter_exports() -> None:
@@ -133,12 +133,13 @@ def test_rules_read_only_series_the_backend_or_an_exporter_exports() -> None:
     contract = load_contract()
     jobs = {job["job_name"] for job in load_yaml(MONITORING / "prometheus.yml")["scrape_configs"]}
     for rule in alert_rules(ALERTS):
-        for sel in selectors(rule["expr"]):
+        for sel in extract(rule["expr"]).selectors:
             spec = family(sel.name, contract)
+            job_matcher = sel.matcher("job")
             if spec is not None:
                 allowed = {"job", "instance", *spec.labels, *(["le"] if spec.type == "histogram" else [])}
-                assert set(sel.matchers) <= allowed, f"{rule['alert']}: {sel.name} matches labels {set(sel.matchers)}"
-                accepted = {job for job in jobs if sel.label_matches("job", job)}
+                assert sel.label_names <= allowed, f"{rule['alert']}: {sel.name} matches labels {sel.label_names}"
+                accepted = {job for job in jobs if job_matcher is not None and job_matcher.matches(job)}
                 exporting = {job for process, job in PROCESS_JOBS.items() if spec.exported_by(process)}
                 assert accepted and accepted <= exporting, f"{rule['alert']}: {sel.name} read from jobs {accepted}"
             elif sel.name == "up":
@@ -146,7 +147,7 @@ def test_rules_read_only_series_the_backend_or_an_exporter_exports() -> None:
             else:
                 job = exporter_job(sel.name)
                 assert job is not None, f"{rule['alert']}: {sel.name} is neither in backend.toml nor an exporter's"
-                assert sel.matchers["job"] == ("=", job), f"{rule['alert']}: {sel.name} not scoped to {job}"
+                assert job_matcher == Matcher("job", "=", job), f"{rule['alert']}: {sel.name} not scoped to {job}"
 
 
 def test_guide_rules_reference_exactly_the_names_the_backend_lacks() -> None:
@@ -154,7 +155,7 @@ def test_guide_rules_reference_exactly_the_names_the_backend_lacks() -> None:
     backend, guide = load_contract(), load_contract(GUIDE_CONTRACT)
     missing: set[str] = set()
     for rule in alert_rules(GUIDE / "alerts.yml"):
-        for sel in selectors(rule["expr"]):
+        for sel in extract(rule["expr"]).selectors:
             if family(sel.name, backend) is None and exporter_job(sel.name) is None and sel.name != "up":
                 missing.add(sel.name)
                 assert family(sel.name, guide) is not None, f"{sel.name} is not in guide.toml"

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from codesync_load.contract import load_contract
+from codesync_load.promql import Matcher, PromQLRefs, extract
 from tests.monitoring._files import (
     DASHBOARD,
     GUIDE_CONTRACT,
@@ -28,9 +29,18 @@ from tests.monitoring._files import (
     load_yaml,
     run_tool,
 )
-from tests.monitoring._promql import ranges, selectors
+from verify.grafana import GrafanaTimes, substitute
 
 PROVISIONING = MONITORING / "grafana" / "provisioning"
+# Grafana's variables filled in as it would before sending a query; $__rate_interval becomes
+# 60s, a window no panel spells out, so a window of 60s is one that read $__rate_interval.
+TIMES = GrafanaTimes(interval_s=15, scrape_s=15, range_s=600)
+RATE_INTERVAL = "60s"
+
+
+def refs(expr: str) -> PromQLRefs:
+    """What a panel's query reads, after Grafana's substitution."""
+    return extract(substitute(expr, {}, TIMES))
 
 
 def targets(dashboard: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -80,16 +90,19 @@ def test_every_selector_is_scoped_by_job() -> None:
     """process_* and nodejs_* series come from every target: without a job matcher the panels
     would add the exporters' own memory and CPU to CodeSync's."""
     for title, target in targets(load_json(DASHBOARD)):
-        for sel in selectors(target["expr"]):
-            assert "job" in sel.matchers, f"{title}: {sel.name} has no job matcher"
+        for sel in refs(target["expr"]).selectors:
+            matcher = sel.matcher("job")
+            assert matcher is not None, f"{title}: {sel.name} has no job matcher"
             if sel.name.startswith(("process_", "nodejs_")):
-                assert not sel.label_matches("job", "node-exporter"), f"{title}: {sel.name} includes exporters"
+                assert not matcher.matches("node-exporter"), f"{title}: {sel.name} includes exporters"
 
 
 def test_rates_use_rate_interval() -> None:
     for title, target in targets(load_json(DASHBOARD)):
-        for window in ranges(target["expr"]):
-            assert window == "$__rate_interval", f"{title}: [{window}]"
+        windows = refs(target["expr"]).windows
+        assert len(windows) == target["expr"].count("[$__rate_interval]"), f"{title}: {windows}"
+        for window in windows:
+            assert window == (RATE_INTERVAL, 60.0, "range"), f"{title}: [{window[0]}]"
         if "rate(" in target["expr"]:
             assert "[$__rate_interval]" in target["expr"], title
 
@@ -97,21 +110,21 @@ def test_rates_use_rate_interval() -> None:
 def test_series_exist_in_the_backend_contract_or_an_exporter() -> None:
     contract = load_contract()
     for title, target in targets(load_json(DASHBOARD)):
-        for sel in selectors(target["expr"]):
+        for sel in refs(target["expr"]).selectors:
             spec = family(sel.name, contract)
             if spec is not None:
                 allowed = {"job", "instance", *spec.labels}
-                assert set(sel.matchers) <= allowed, f"{title}: {sel.name} matches {set(sel.matchers)}"
+                assert sel.label_names <= allowed, f"{title}: {sel.name} matches {sel.label_names}"
             else:
                 job = exporter_job(sel.name)
                 assert job is not None, f"{title}: {sel.name} is neither in backend.toml nor an exporter's"
-                assert sel.matchers["job"] == ("=", job), f"{title}: {sel.name} not scoped to {job}"
+                assert sel.matcher("job") == Matcher("job", "=", job), f"{title}: {sel.name} not scoped to {job}"
 
 
 def test_database_and_redis_panels_read_the_guides_exporter_series() -> None:
     panels = {panel["title"]: panel for panel in load_json(DASHBOARD)["panels"]}
     names = {
-        title: {sel.name for target in panels[title]["targets"] for sel in selectors(target["expr"])}
+        title: {sel.name for target in panels[title]["targets"] for sel in refs(target["expr"]).selectors}
         for title in ("Database Queries", "Redis Operations")
     }
     assert "pg_stat_database_xact_commit" in names["Database Queries"]
@@ -123,7 +136,7 @@ def test_guide_dashboard_references_exactly_the_names_the_backend_lacks() -> Non
     guide = load_contract(GUIDE_CONTRACT)
     missing = set()
     for _, target in targets(load_json(GUIDE_DASHBOARD)):
-        for sel in selectors(target["expr"]):
+        for sel in refs(target["expr"]).selectors:
             if family(sel.name, backend) is None and exporter_job(sel.name) is None:
                 missing.add(sel.name)
                 assert family(sel.name, guide) is not None, f"{sel.name} is not in guide.toml"

@@ -130,3 +130,17 @@ def test_report_command(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert bad.stderr.strip() == (f"codesync-load: error: {tmp_path} holds neither ledger.json nor gate.json; "
                                   "pass a run or gate directory")
+
+
+def test_informational_checks_are_shown_but_do_not_decide(tmp_path: Path) -> None:
+    run = small_run(tmp_path)
+    ok, panel = checks()
+    paths = write_reports([run], tmp_path / "out", checks=[ok.to_dict()], info=[panel.to_dict()])
+    doc = json.loads(paths["json"].read_text())
+    assert doc["verdict"] == "pass"  # the failed panel check is informational
+    assert [c["name"] for c in doc["info"]] == ["dashboard-panels-match-ledger"]
+    assert doc["dashboard_panels"][0]["name"] == "dashboard-panels-match-ledger"
+    md = paths["markdown"].read_text()
+    assert "## Informational checks (not gating)" in md
+    assert "| dashboard-panels-match-ledger | FAIL |" in md
+    assert "<h2>Informational checks (not gating)</h2>" in paths["html"].read_text()

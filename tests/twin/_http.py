@@ -10,57 +10,49 @@
 CodeSync sets its cookies for `Domain=localhost`; a `requests` cookie jar talking to
 127.0.0.1 never sends them back (see field notes), so this client parses Set-Cookie itself
 and sends the Cookie header explicitly, and adds `x-csrf-token` to state-changing requests.
-`scrape` uses prometheus_client's own text parser, so a format error fails the test.
+`scrape`, `value`, `total` and `delta` are codesync_load.exposition's (prometheus_client's own
+text parser, so a format error fails the test), re-exported here for the tests' imports.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.cookies import SimpleCookie
+from pathlib import Path
 from typing import Any
 
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+from codesync_load.exposition import Samples as Samples
+from codesync_load.exposition import delta as delta
+from codesync_load.exposition import scrape as scrape
+from codesync_load.exposition import total as total
+from codesync_load.exposition import value as value
+from codesync_load.twin_process import TwinProcess, start_twin
+from tests.conftest import ISOLATED_ENV as ISOLATED_ENV
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 PASSWORD = "Passw0rd-ok"
-# What the twin_factory fixture starts from: embedded mode, nothing inherited from the shell.
-ISOLATED_ENV = {"DATABASE_URL": "", "REDIS_URL": "", "METRICS_TOKEN": "", "SENTRY_DSN": ""}
 
 
-def scrape(url: str, token: str | None = None, timeout: float = 5.0) -> Samples:
-    """Every sample of a /metrics page, keyed by (sample name, frozenset of label pairs).
+@contextlib.contextmanager
+def isolated_twin(work: Path, name: str, **env: str) -> Iterator[TwinProcess]:
+    """A twin for one test module, as twin_factory starts them (ISOLATED_ENV plus `env`, bcrypt
+    cost 4), stopped by PID when the block ends, pass or fail.
 
-    Sample names are as exposed: `x_total`, `x_bucket`, `x_count`, `x_sum`, plain gauges.
+        @pytest.fixture(scope="module")
+        def api(tmp_path_factory):
+            with isolated_twin(tmp_path_factory.mktemp("files"), "filestwin") as twin:
+                yield twin
     """
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    response = requests.get(url, headers=headers, timeout=timeout)
-    response.raise_for_status()
-    samples: Samples = {}
-    for family in text_string_to_metric_families(response.text):
-        for sample in family.samples:
-            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
-    return samples
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    """The value of the sample with exactly these labels, 0.0 when it is absent."""
-    return samples.get((name, frozenset(labels.items())), 0.0)
-
-
-def total(samples: Samples, name: str, **labels: str) -> float:
-    """Sum over every sample of `name` whose labels include `labels` (others free)."""
-    wanted = set(labels.items())
-    return sum(v for (n, lbls), v in samples.items() if n == name and wanted <= lbls)
-
-
-def delta(before: Samples, after: Samples, name: str, **labels: str) -> float:
-    """How far the sum of matching samples moved between two scrapes."""
-    return total(after, name, **labels) - total(before, name, **labels)
+    twin = start_twin(work, env={**ISOLATED_ENV, **env}, extra_args=["--bcrypt-rounds", "4"], name=name)
+    try:
+        yield twin
+    finally:
+        twin.stop()
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):

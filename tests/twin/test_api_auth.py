@@ -18,8 +18,8 @@ import jwt
 import pytest
 import requests
 
-from codesync_load.twin_process import TwinProcess, start_twin
-from tests.twin._http import ISOLATED_ENV, PASSWORD, CookieClient, delta, scrape, unique_email
+from codesync_load.twin_process import TwinProcess
+from tests.twin._http import PASSWORD, CookieClient, delta, isolated_twin, scrape, unique_email
 
 JWT_SECRET = "j" * 40
 CSRF_SECRET = "c" * 40
@@ -27,14 +27,10 @@ CSRF_SECRET = "c" * 40
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwinProcess]:
-    twin = start_twin(
-        tmp_path_factory.mktemp("auth"),
-        env={**ISOLATED_ENV, "JWT_SECRET": JWT_SECRET, "CSRF_SECRET": CSRF_SECRET},
-        extra_args=["--bcrypt-rounds", "4"],
-        name="authtwin",
-    )
-    yield twin
-    twin.stop()
+    with isolated_twin(
+        tmp_path_factory.mktemp("auth"), "authtwin", JWT_SECRET=JWT_SECRET, CSRF_SECRET=CSRF_SECRET
+    ) as twin:
+        yield twin
 
 
 def _cookie_attrs(client: CookieClient, name: str) -> dict[str, str]:

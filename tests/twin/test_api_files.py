@@ -13,24 +13,14 @@ from urllib.parse import quote
 import pytest
 import redis
 
-from codesync_load.twin_process import TwinProcess, start_twin
-from tests.twin._http import ISOLATED_ENV, CookieClient, delta, scrape, value
+from codesync_load.twin_process import TwinProcess
+from tests.twin._http import CookieClient, delta, isolated_twin, scrape, value
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwinProcess]:
-    twin = start_twin(
-        tmp_path_factory.mktemp("files"), env=ISOLATED_ENV, extra_args=["--bcrypt-rounds", "4"], name="filestwin"
-    )
-    yield twin
-    twin.stop()
-
-
-@pytest.fixture
-def owner(api: TwinProcess) -> Iterator[CookieClient]:
-    with CookieClient(api.api_url) as client:
-        client.user = client.register(name="Owner")
-        yield client
+    with isolated_twin(tmp_path_factory.mktemp("files"), "filestwin") as twin:
+        yield twin
 
 
 def content_path(session_id: str, path: str) -> str:

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from codesync_load.twin_process import TwinProcess, start_twin
-from tests.twin._http import ISOLATED_ENV, CookieClient, delta, scrape
+from codesync_load.twin_process import TwinProcess
+from tests.twin._http import CookieClient, delta, isolated_twin, scrape
 
 REQUESTS = "codesync_http_requests_total"
 DURATION_COUNT = "codesync_http_request_duration_seconds_count"
@@ -21,15 +21,8 @@ ERRORS = "codesync_errors_total"
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwinProcess]:
-    twin = start_twin(
-        tmp_path_factory.mktemp("metrics"), env=ISOLATED_ENV, extra_args=["--bcrypt-rounds", "4"], name="metricstwin"
-    )
-    yield twin
-    twin.stop()
-
-
-def _moved(before, after, name: str, **labels: str) -> float:
-    return delta(before, after, name, **labels)
+    with isolated_twin(tmp_path_factory.mktemp("metrics"), "metricstwin") as twin:
+        yield twin
 
 
 def test_every_response_is_counted_once_with_its_route_template(api: TwinProcess) -> None:
@@ -62,17 +55,17 @@ def test_every_response_is_counted_once_with_its_route_template(api: TwinProcess
     }
     for (method, route, status), count in expected.items():
         labels = {"method": method, "route": route, "status_code": status}
-        assert _moved(before, after, REQUESTS, **labels) == count, labels
-        assert _moved(before, after, DURATION_COUNT, **labels) == count, labels
-    assert _moved(before, after, REQUESTS) == sum(expected.values())
-    assert _moved(before, after, REQUESTS, route="/metrics") == 0
+        assert delta(before, after, REQUESTS, **labels) == count, labels
+        assert delta(before, after, DURATION_COUNT, **labels) == count, labels
+    assert delta(before, after, REQUESTS) == sum(expected.values())
+    assert delta(before, after, REQUESTS, route="/metrics") == 0
     assert not any(dict(labels).get("route") == "/metrics" for name, labels in after if name == REQUESTS)
-    assert _moved(before, after, ERRORS, type="NotFoundError", code="NOT_FOUND") == 4
-    assert _moved(before, after, ERRORS) == 4
+    assert delta(before, after, ERRORS, type="NotFoundError", code="NOT_FOUND") == 4
+    assert delta(before, after, ERRORS) == 4
     # The two PUTs are two upserts; the session GETs each read the session.
-    assert _moved(before, after, "codesync_db_queries_total", operation="upsert", model="SessionFile") == 2
+    assert delta(before, after, "codesync_db_queries_total", operation="upsert", model="SessionFile") == 2
     assert (
-        _moved(before, after, "codesync_db_queries_total", operation="findUnique", model="Session", status="success")
+        delta(before, after, "codesync_db_queries_total", operation="findUnique", model="Session", status="success")
         >= 2
     )
 
@@ -101,11 +94,11 @@ def test_malformed_and_oversized_bodies_and_the_twin_stays_up(api: TwinProcess) 
             "error": {"message": answer.json()["error"]["message"], "code": "PAYLOAD_TOO_LARGE", "statusCode": 413}
         }
     assert health.status_code == 200
-    assert _moved(before, after, ERRORS, type="ValidationError", code="VALIDATION_ERROR") == 2
-    assert _moved(before, after, ERRORS, type="PayloadTooLargeError", code="PAYLOAD_TOO_LARGE") == 2
-    assert _moved(before, after, REQUESTS, method="POST", route="/api/sessions", status_code="413") == 1
+    assert delta(before, after, ERRORS, type="ValidationError", code="VALIDATION_ERROR") == 2
+    assert delta(before, after, ERRORS, type="PayloadTooLargeError", code="PAYLOAD_TOO_LARGE") == 2
+    assert delta(before, after, REQUESTS, method="POST", route="/api/sessions", status_code="413") == 1
     assert (
-        _moved(before, after, REQUESTS, method="PUT", route="/api/sessions/:id/files/:path/content", status_code="413")
+        delta(before, after, REQUESTS, method="PUT", route="/api/sessions/:id/files/:path/content", status_code="413")
         == 1
     )
 

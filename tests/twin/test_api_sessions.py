@@ -7,33 +7,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from codesync_load.twin_process import TwinProcess, start_twin
-from tests.twin._http import ISOLATED_ENV, CookieClient, scrape, value
+from codesync_load.twin_process import TwinProcess
+from tests.twin._http import CookieClient, isolated_twin, scrape, value
 
 GAUGE = "codesync_sessions_active"
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwinProcess]:
-    twin = start_twin(
-        tmp_path_factory.mktemp("sessions"), env=ISOLATED_ENV, extra_args=["--bcrypt-rounds", "4"], name="sesstwin"
-    )
-    yield twin
-    twin.stop()
-
-
-@pytest.fixture
-def owner(api: TwinProcess) -> Iterator[CookieClient]:
-    with CookieClient(api.api_url) as client:
-        client.user = client.register(name="Owner")
-        yield client
-
-
-@pytest.fixture
-def guest(api: TwinProcess) -> Iterator[CookieClient]:
-    with CookieClient(api.api_url) as client:
-        client.user = client.register(name="Guest")
-        yield client
+    with isolated_twin(tmp_path_factory.mktemp("sessions"), "sesstwin") as twin:
+        yield twin
 
 
 def _gauge(api: TwinProcess) -> float:

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 import jwt
 import pytest
 
-from codesync_load.twin_process import TwinProcess, start_twin
-from tests.twin._http import ISOLATED_ENV, delta, scrape
+from codesync_load.twin_process import TwinProcess
+from tests.twin._http import delta, isolated_twin, scrape
 from tests.twin.test_socketio_support import Peer, Refused, User, close_all, register_user
 
 JWT_SECRET = "s" * 40
@@ -23,14 +23,8 @@ JWT_SECRET = "s" * 40
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwinProcess]:
-    twin = start_twin(
-        tmp_path_factory.mktemp("sioauth"),
-        env={**ISOLATED_ENV, "JWT_SECRET": JWT_SECRET},
-        extra_args=["--bcrypt-rounds", "4"],
-        name="sioauth",
-    )
-    yield twin
-    twin.stop()
+    with isolated_twin(tmp_path_factory.mktemp("sioauth"), "sioauth", JWT_SECRET=JWT_SECRET) as twin:
+        yield twin
 
 
 @pytest.fixture(scope="module")

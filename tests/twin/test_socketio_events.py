@@ -19,8 +19,8 @@ import psycopg
 import pytest
 import requests
 
-from codesync_load.twin_process import TwinProcess, start_twin
-from tests.twin._http import ISOLATED_ENV, scrape, value, wait_for
+from codesync_load.twin_process import TwinProcess
+from tests.twin._http import isolated_twin, scrape, value, wait_for
 from tests.twin.test_socketio_support import Peer, User, close_all, register_user
 
 
@@ -44,11 +44,8 @@ class Target:
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     work = tmp_path_factory.mktemp("socketio")
-    twin = start_twin(work, env=ISOLATED_ENV, extra_args=["--bcrypt-rounds", "4"], name="siotwin")
-    try:
+    with isolated_twin(work, "siotwin") as twin:
         yield Target(twin, work / "siotwin.sqlite3")
-    finally:
-        twin.stop()
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import pytest
 
 from codesync_load.contract import load_contract
 from codesync_load.errors import HarnessError
-from tests.twin._http import Samples
+from codesync_load.exposition import Samples, parse_samples
 from twin.config import TwinConfig
 from twin.faults import ActiveFaults
 from twin.metrics import TwinMetrics
@@ -29,13 +29,7 @@ def _metrics() -> TwinMetrics:
 
 
 def _samples(metrics: TwinMetrics) -> Samples:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    out: Samples = {}
-    for family in text_string_to_metric_families(metrics.exposition().decode()):
-        for s in family.samples:
-            out[(s.name, frozenset(s.labels.items()))] = s.value
-    return out
+    return parse_samples(metrics.exposition().decode())
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -7,7 +7,6 @@ checks against a Prometheus started here (1 s scrapes) on a twin from twin_facto
 
 from __future__ import annotations
 
-import contextlib
 import os
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -18,7 +17,7 @@ import pytest
 from codesync_load.processes import ManagedProcess
 from codesync_load.stack.ports import free_port
 from codesync_load.twin_process import TwinProcess
-from tests.conftest import PG_ADMIN_URL, REDIS_URL
+from tests.conftest import PG_ADMIN_URL, REDIS_URL, stopped_at_exit
 from tests.verify._live import LiveProm, start_prometheus
 
 EXPORTERS = ("prometheus-node-exporter", "prometheus-postgres-exporter", "prometheus-redis-exporter")
@@ -28,10 +27,9 @@ EXPORTERS = ("prometheus-node-exporter", "prometheus-postgres-exporter", "promet
 def exporter_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """job -> /metrics URL of each exporter, started on free loopback ports and stopped by PID."""
     work = tmp_path_factory.mktemp("exporters")
-    started: list[ManagedProcess] = []
     urls: dict[str, str] = {}
     dsn = PG_ADMIN_URL + ("&" if "?" in PG_ADMIN_URL else "?") + "sslmode=disable"
-    try:
+    with stopped_at_exit() as started:
         for job, binary, args, env, ready_line in (
             ("node-exporter", EXPORTERS[0], [], None, "node_cpu_seconds_total"),
             ("postgres-exporter", EXPORTERS[1], [], {**os.environ, "DATA_SOURCE_NAME": dsn}, "pg_stat_database_xact"),
@@ -51,10 +49,6 @@ def exporter_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
             proc.wait_until(lambda url=url, line=ready_line: line in _get(url), 20, f"exporting {ready_line}")
             urls[job] = url
         yield urls
-    finally:
-        for proc in started:
-            with contextlib.suppress(Exception):
-                proc.stop()
 
 
 def _get(url: str) -> str:
@@ -73,18 +67,15 @@ def twin_scrape_targets(twin: TwinProcess) -> dict[str, tuple[str, str | None]]:
 @pytest.fixture
 def live_prom_for(tmp_path: Path) -> Iterator[Callable[[TwinProcess], LiveProm]]:
     """Start a Prometheus scraping a twin's two processes every second; stopped at teardown."""
-    started: list[LiveProm] = []
+    with stopped_at_exit() as started:
 
-    def start(twin: TwinProcess) -> LiveProm:
-        work = tmp_path / f"prom{len(started)}"
-        work.mkdir()
-        live = start_prometheus(
-            work, {"codesync-backend": f"127.0.0.1:{twin.api_port}", "codesync-yjs": f"127.0.0.1:{twin.yjs_port}"}
-        )
-        started.append(live)
-        return live
+        def start(twin: TwinProcess) -> LiveProm:
+            work = tmp_path / f"prom{len(started)}"
+            work.mkdir()
+            live = start_prometheus(
+                work, {"codesync-backend": f"127.0.0.1:{twin.api_port}", "codesync-yjs": f"127.0.0.1:{twin.yjs_port}"}
+            )
+            started.append(live)
+            return live
 
-    yield start
-    for live in started:
-        with contextlib.suppress(Exception):
-            live.stop()
+        yield start

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from codesync_load.twin_process import TwinProcess
+from tests.stack._support import run_cli
 from tests.verify._live import HTTP_REQUESTS, LiveProm, drive_known_traffic
 from verify.checks import REGISTRY, CheckResult
 from verify.checks.reconcile import read_by
@@ -41,14 +42,8 @@ def verify_run(run_dir: Path, live: LiveProm) -> dict[str, CheckResult]:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "codesync_load.cli", "verify", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO,
-        check=False,
-    )
+    """`codesync-load verify ARGS` as a child process (tests/stack/_support.run_cli)."""
+    return run_cli("verify", *args, timeout=120)
 
 
 def test_healthy_twin_passes_every_live_check(

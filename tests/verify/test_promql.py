@@ -8,6 +8,7 @@ import yaml
 
 from codesync_load.promql import Matcher, PromQLError, extract, parse_duration_s, tokenize
 from verify.context import MONITORING
+from verify.grafana import GrafanaTimes, substitute
 
 
 def test_selector_matchers_grouping_and_range() -> None:
@@ -73,7 +74,8 @@ def test_matcher_semantics_are_anchored() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("30s", 30.0), ("5m", 300.0), ("1h30m", 5400.0), ("500ms", 0.5), ("2d", 172800.0)]
+    ("text", "seconds"),
+    [("30s", 30.0), ("5m", 300.0), ("1h30m", 5400.0), ("500ms", 0.5), ("2d", 172800.0), ("15s", 15.0)],
 )
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration_s(text) == seconds
@@ -109,3 +111,48 @@ def test_every_expression_of_the_project_rules_reads() -> None:
         "pg_up",
         "redis_up",
     }
+
+
+# The corners the monitoring tests rely on (formerly checked against their own scanner):
+# no series may be missed, and no function, keyword or label name taken for one.
+
+
+def test_aggregations_label_lists_and_offsets_are_not_series() -> None:
+    refs = extract(
+        'histogram_quantile(0.95, sum by (job, le) (rate(a_bucket{job="x", route=~"/api/.+"}[5m])))'
+        " / on (job) group_left (instance) b offset 1m > bool 2e3"
+    )
+    assert [s.name for s in refs.selectors] == ["a_bucket", "b"]
+    assert refs.selectors[0].matchers == (Matcher("job", "=", "x"), Matcher("route", "=~", "/api/.+"))
+    assert refs.selectors[1].matchers == ()
+
+
+def test_braces_inside_strings_and_name_matchers() -> None:
+    refs = extract('{__name__="up", job="a{b}"} or label_replace(c, "dst", "$1", "src", "(.*)")')
+    assert [(s.name, s.label_names) for s in refs.selectors] == [("up", {"job"}), ("c", set())]
+    assert refs.selectors[0].matcher("job") == Matcher("job", "=", "a{b}")
+
+
+def test_matchers_follow_their_operator() -> None:
+    (sel,) = extract('x{job=~"codesync-.*", fstype!~"tmpfs|overlay"}').selectors
+    job, fstype = sel.matcher("job"), sel.matcher("fstype")
+    assert job is not None and fstype is not None
+    assert job.matches("codesync-yjs")
+    assert not job.matches("node-exporter")
+    assert fstype.matches("ext4") and not fstype.matches("tmpfs")
+    assert sel.matcher("instance") is None
+
+
+def test_grafana_windows_read_after_substitution() -> None:
+    expr = substitute("rate(x[5m]) + rate(y[$__rate_interval])", {}, GrafanaTimes(15, 15, 600))
+    assert [w[0] for w in extract(expr).windows] == ["5m", "60s"]
+
+
+@pytest.mark.parametrize("bad", ["5 minutes", "1s1m", "5x", "m", ""])
+def test_durations_reject_what_prometheus_rejects(bad: str) -> None:
+    with pytest.raises(PromQLError, match="is not a Prometheus duration"):
+        parse_duration_s(bad)
+
+
+def test_plain_seconds_are_a_duration_in_promql() -> None:
+    assert parse_duration_s("300") == 300.0

@@ -8,19 +8,16 @@ Prometheus in its meta, so `codesync-load verify RUN` needs no URL option.
 from __future__ import annotations
 
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from codesync_load.contract import CONTRACT_DIR
 from codesync_load.stack import Stack
+from tests.stack._support import run_cli
 from tests.verify._live import KnownTraffic, drive_known_traffic
 from verify.checks import REGISTRY
 from verify.context import MONITORING
 from verify.prom import Prom
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +27,8 @@ def stack_run(codesync_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def verify(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "codesync_load.cli", "verify", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=REPO,
-        check=False,
-    )
+    """`codesync-load verify ARGS` as a child process (tests/stack/_support.run_cli)."""
+    return run_cli("verify", *args, timeout=180)
 
 
 SUITE_GROUPS = ("static", "alerts", "dashboard", "reconcile")

@@ -15,6 +15,7 @@ from codesync_load.contract import CONTRACT_DIR
 from codesync_load.twin_process import TwinProcess
 from tests.verify.conftest import twin_scrape_targets
 from verify.checks import REGISTRY, CheckResult
+from verify.checks.base import Evidence, first_failure
 from verify.context import MONITORING, VerifyContext, VerifyOptions
 
 GUIDE = MONITORING / "guide"
@@ -209,3 +210,23 @@ def test_a_missing_file_is_one_line(tmp_path: Path, missing: str) -> None:
     name = "rules-windows-fit-scrape" if missing == "rules" else "dashboard-series-exported"
     with pytest.raises(HarnessError, match=r"nope\.(yml|json) does not exist; pass an existing file"):
         run(ctx, name)
+
+
+def test_first_failure_reports_the_first_reason_that_applies_with_the_shared_details() -> None:
+    evidence = Evidence(("what",))
+    details = {"measured": "3 refused", "expected": "2 refused", "evidence": evidence}
+    failed = first_failure([(False, "not this"), (["x"], "the second"), (True, "not the third")], "ok", **details)
+    assert (failed.verdict, failed.summary, failed.measured, failed.expected) == (
+        "fail",
+        "the second",
+        "3 refused",
+        "2 refused",
+    )
+    assert failed.evidence is evidence
+    passed = first_failure([(False, "no"), ([], "none"), (0, "zero")], "all fine", **details)
+    assert (passed.verdict, passed.summary, passed.measured, passed.evidence) == (
+        "pass",
+        "all fine",
+        "3 refused",
+        evidence,
+    )

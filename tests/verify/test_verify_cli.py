@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -15,23 +14,16 @@ import pytest
 from codesync_load.errors import HarnessError
 from codesync_load.ledger import Ledger
 from codesync_load.stack.ports import free_port
+from tests.stack._support import run_cli
 from verify.checks import REGISTRY, CheckResult, Evidence
 from verify.expectations import load_expectations, predict_counter, predict_gauge
 from verify.report import exit_code, render_table, write_junit
 from verify.windows import LoadWindow
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "codesync_load.cli", "verify", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-        check=False,
-    )
+    """`codesync-load verify ARGS` as a child process (tests/stack/_support.run_cli)."""
+    return run_cli("verify", *args, timeout=60)
 
 
 def one_line_error(done: subprocess.CompletedProcess, *fragments: str) -> None:

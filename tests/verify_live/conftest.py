@@ -5,13 +5,12 @@ The `slow` marker's exclusion (unless CODESYNC_SLOW=1) lives in tests/conftest.p
 
 from __future__ import annotations
 
-import contextlib
-import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from codesync_load.twin_process import TwinProcess, start_twin
+from tests.conftest import new_redis_prefix, stopped_at_exit
 from verify.context import VerifyContext, VerifyOptions
 from verify.live import LiveTarget, StackPool, attach_live, local_stack_factory
 
@@ -23,30 +22,27 @@ def start_target(
     tmp_path_factory: pytest.TempPathFactory, pg_url: str, redis_url: str, run_id: str
 ) -> Iterator[Callable[..., TwinProcess]]:
     """Start twins on this run's PostgreSQL database and a Redis prefix of their own; all stopped at the end."""
-    started: list[TwinProcess] = []
+    with stopped_at_exit() as started:
 
-    def start(*faults: str, token: str | None = TOKEN) -> TwinProcess:
-        work = tmp_path_factory.mktemp("twin")
-        twin = start_twin(
-            work,
-            faults=faults,
-            env={
-                "DATABASE_URL": pg_url,
-                "REDIS_URL": redis_url,
-                "CODESYNC_REDIS_PREFIX": f"cstest:{run_id}:{uuid.uuid4().hex[:8]}:",  # removed by the redis_url fixture
-                "METRICS_TOKEN": token or "",
-                "SENTRY_DSN": "",
-            },
-            extra_args=["--bcrypt-rounds", "4"],
-            name=f"twin{len(started)}",
-        )
-        started.append(twin)
-        return twin
+        def start(*faults: str, token: str | None = TOKEN) -> TwinProcess:
+            work = tmp_path_factory.mktemp("twin")
+            twin = start_twin(
+                work,
+                faults=faults,
+                env={
+                    "DATABASE_URL": pg_url,
+                    "REDIS_URL": redis_url,
+                    "CODESYNC_REDIS_PREFIX": new_redis_prefix(run_id),
+                    "METRICS_TOKEN": token or "",
+                    "SENTRY_DSN": "",
+                },
+                extra_args=["--bcrypt-rounds", "4"],
+                name=f"twin{len(started)}",
+            )
+            started.append(twin)
+            return twin
 
-    yield start
-    for twin in started:
-        with contextlib.suppress(Exception):
-            twin.stop()
+        yield start
 
 
 def live_context(

@@ -38,14 +38,36 @@ class StoreConflict(Exception):
 
 
 class _Meter:
-    """Times one query and records it against the process's metrics."""
+    """Times one query and records it with its status; a unique-key violation becomes StoreConflict.
 
-    def __init__(self, metrics: TwinMetrics, operation: str, model: str) -> None:
-        self.metrics, self.operation, self.model = metrics, operation, model
+        with _Meter(metrics, "findUnique", "User", _is_pg_unique_violation):
+            return await query()
+
+    Both executors count the same way; only what counts as a unique violation differs.
+    """
+
+    def __init__(
+        self, metrics: TwinMetrics, operation: str, model: str, is_conflict: Callable[[BaseException], bool]
+    ) -> None:
+        self.metrics, self.operation, self.model, self.is_conflict = metrics, operation, model, is_conflict
         self.started = time.perf_counter()
 
-    def done(self, status: str) -> None:
+    def __enter__(self) -> _Meter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        status = "success" if exc is None else "error"
         self.metrics.db_query(self.operation, self.model, status, time.perf_counter() - self.started)
+        if exc is not None and self.is_conflict(exc):
+            raise StoreConflict(str(exc)) from exc
+
+
+def _is_sqlite_unique_violation(err: BaseException) -> bool:
+    return isinstance(err, sqlite3.IntegrityError) and "UNIQUE" in str(err)
+
+
+def _is_pg_unique_violation(err: BaseException) -> bool:
+    return isinstance(err, psycopg.errors.UniqueViolation)
 
 
 class SqliteExecutor:
@@ -103,7 +125,6 @@ class SqliteExecutor:
         await self._call(work)
 
     async def run(self, operation: str, model: str, sql: str, params: Sequence[Any] = (), fetch: Fetch = "none") -> Any:
-        meter = _Meter(self.metrics, operation, model)
         query = sql.replace("%s", "?")
 
         def work() -> Any:
@@ -116,18 +137,8 @@ class SqliteExecutor:
                 return [dict(row) for row in cursor.fetchall()]
             return cursor.rowcount
 
-        try:
-            result = await self._call(work)
-        except sqlite3.IntegrityError as err:
-            meter.done("error")
-            if "UNIQUE" in str(err):
-                raise StoreConflict(str(err)) from err
-            raise
-        except BaseException:
-            meter.done("error")
-            raise
-        meter.done("success")
-        return result
+        with _Meter(self.metrics, operation, model, _is_sqlite_unique_violation):
+            return await self._call(work)
 
     async def close(self) -> None:
         def work() -> None:
@@ -192,27 +203,17 @@ class PostgresExecutor:
                 await self._conn.execute(statement)
 
     async def run(self, operation: str, model: str, sql: str, params: Sequence[Any] = (), fetch: Fetch = "none") -> Any:
-        meter = _Meter(self.metrics, operation, model)
-        try:
+        with _Meter(self.metrics, operation, model, _is_pg_unique_violation):
             async with self._lock:
                 if self._conn is None or self._conn.broken or self._conn.closed:
                     await self._connect()
                 assert self._conn is not None
                 cursor = await self._conn.execute(sql, tuple(params))
                 if fetch == "one":
-                    result: Any = await cursor.fetchone()
-                elif fetch == "all":
-                    result = await cursor.fetchall()
-                else:
-                    result = cursor.rowcount
-        except psycopg.errors.UniqueViolation as err:
-            meter.done("error")
-            raise StoreConflict(str(err)) from err
-        except BaseException:
-            meter.done("error")
-            raise
-        meter.done("success")
-        return result
+                    return await cursor.fetchone()
+                if fetch == "all":
+                    return await cursor.fetchall()
+                return cursor.rowcount
 
     async def close(self) -> None:
         async with self._lock:

@@ -122,6 +122,22 @@ class CheckResult:
         }
 
 
+def first_failure(failures: Iterable[tuple[object, str]], passed: str, **details: Any) -> CheckResult:
+    """The verdict of a check with several ways to fail, tried in order; all share `details`.
+
+        >>> first_failure([(not fired, "never fired"), (wrong, "wrong labels")], "fired",
+        ...               measured=measured, expected=expected, evidence=evidence)
+
+    Why: a check that can fail for several reasons reports the first that applies, with the
+    same measured/expected/evidence whichever it is; the ladder of `if ...: return failed(...)`
+    stays a list of (condition, summary) pairs next to each other.
+    """
+    for failing, summary in failures:
+        if failing:
+            return CheckResult.failed(summary, **details)
+    return CheckResult.passed(passed, **details)
+
+
 CheckFunc = Callable[[Any], CheckResult]
 
 

@@ -39,7 +39,7 @@ from scenarios.clients.rest import (
     RestClient,
 )
 from scenarios.clients.yjs import YjsClient, YjsError
-from verify.checks.base import CheckResult, Evidence, MissingInput, check
+from verify.checks.base import CheckResult, Evidence, MissingInput, check, first_failure
 from verify.live.actors import fresh_loopback, fresh_session, fresh_user, user_id
 from verify.live.edits import edit_and_reload
 from verify.live.hostile import send_hostile
@@ -174,29 +174,22 @@ def _rate_limit_check(limiter: str) -> None:
             evidence.add("429 headers", problem, "X-RateLimit-Limit/Remaining/Reset, Retry-After")
         measured = f"{run.admitted} admitted, {run.refused} refused, counter {after:g}"
         expected = f"{run.limit} admitted, {extra} refused, counter {extra} (fresh series)"
-        if run.admitted != run.limit or run.refused != extra or run.other:
-            return CheckResult.failed(
-                f"the {limiter} limit is not enforced as {run.limit} per {60} s",
-                measured=measured,
-                expected=expected,
-                evidence=evidence,
-            )
-        if run.header_problems:
-            return CheckResult.failed(
-                f"429s of the {limiter} limit lack the contract's headers: {'; '.join(run.header_problems)}",
-                measured=measured,
-                expected=expected,
-                evidence=evidence,
-            )
-        if after != extra:
-            return CheckResult.failed(
-                f"rate-limit rejections not counted: {run.refused} {limiter} refusals moved {RATE_LIMIT_HITS}"
-                f"{{{series}}} by {after:g}",
-                measured=measured,
-                expected=expected,
-                evidence=evidence,
-            )
-        return CheckResult.passed(
+        return first_failure(
+            [
+                (
+                    run.admitted != run.limit or run.refused != extra or run.other,
+                    f"the {limiter} limit is not enforced as {run.limit} per {60} s",
+                ),
+                (
+                    run.header_problems,
+                    f"429s of the {limiter} limit lack the contract's headers: {'; '.join(run.header_problems)}",
+                ),
+                (
+                    after != extra,
+                    f"rate-limit rejections not counted: {run.refused} {limiter} refusals moved {RATE_LIMIT_HITS}"
+                    f"{{{series}}} by {after:g}",
+                ),
+            ],
             f"the {limiter} limit admits {run.limit}, refuses the rest and counts each refusal exactly",
             measured=measured,
             expected=expected,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from verify.checks.base import CheckResult, Evidence, MissingInput, check
+from verify.checks.base import CheckResult, Evidence, MissingInput, check, first_failure
 from verify.live.driver import run_healthy, run_scenario
 from verify.live.inputs import live_inputs
 from verify.live.scenarios import HEALTHY_CHECK, SCENARIOS, AlertScenario
@@ -60,38 +60,22 @@ def _verdict(scenario: AlertScenario, ctx: Any) -> CheckResult:
     )
     if outcome.problem:
         return CheckResult.failed(outcome.problem, expected=expected, evidence=evidence)
-    if not outcome.fired:
-        return CheckResult.failed(
-            f"{scenario.alert} never fired although {scenario.cause}",
-            measured=measured,
-            expected=expected,
-            evidence=evidence,
+    missing = outcome.expected_receivers - outcome.receivers
+    extra = outcome.receivers - outcome.expected_receivers
+    misrouted = "; ".join(
+        part
+        for part in (
+            f"not delivered to {', '.join(sorted(missing))}" if missing else "",
+            f"also delivered to {', '.join(sorted(extra))}" if extra else "",
         )
-    if outcome.label_problems:
-        return CheckResult.failed(
-            f"{scenario.alert} fired with wrong labels: {'; '.join(outcome.label_problems)}",
-            measured=measured,
-            expected=expected,
-            evidence=evidence,
-        )
-    if not outcome.delivered:
-        missing = outcome.expected_receivers - outcome.receivers
-        extra = outcome.receivers - outcome.expected_receivers
-        what = "; ".join(
-            part
-            for part in (
-                f"not delivered to {', '.join(sorted(missing))}" if missing else "",
-                f"also delivered to {', '.join(sorted(extra))}" if extra else "",
-            )
-            if part
-        )
-        return CheckResult.failed(
-            f"{scenario.alert} fired but was misrouted: {what}",
-            measured=measured,
-            expected=expected,
-            evidence=evidence,
-        )
-    return CheckResult.passed(
+        if part
+    )
+    return first_failure(
+        [
+            (not outcome.fired, f"{scenario.alert} never fired although {scenario.cause}"),
+            (outcome.label_problems, f"{scenario.alert} fired with wrong labels: {'; '.join(outcome.label_problems)}"),
+            (not outcome.delivered, f"{scenario.alert} fired but was misrouted: {misrouted}"),
+        ],
         f"{scenario.alert} fired and was routed ({scenario.cause})",
         measured=measured,
         expected=expected,
@@ -133,23 +117,13 @@ def silent_when_healthy(ctx: Any) -> CheckResult:
     )
     if outcome.problem:
         return CheckResult.failed(outcome.problem, expected=expected, evidence=evidence)
-    if not outcome.ok:
-        names = sorted({name for _, name, _ in outcome.noisy} | {name for _, name in outcome.deliveries})
-        return CheckResult.failed(
-            f"alerts went off on a healthy target: {', '.join(names)}",
-            measured=measured,
-            expected=expected,
-            evidence=evidence,
-        )
+    names = sorted({name for _, name, _ in outcome.noisy} | {name for _, name in outcome.deliveries})
     bad_traffic = [label for label in outcome.traffic.split(", ") if label.split(":")[0] not in HEALTHY_OUTCOMES]
-    if bad_traffic:
-        return CheckResult.failed(
-            f"the baseline traffic itself was not healthy ({', '.join(bad_traffic)})",
-            measured=measured,
-            expected=expected,
-            evidence=evidence,
-        )
-    return CheckResult.passed(
+    return first_failure(
+        [
+            (not outcome.ok, f"alerts went off on a healthy target: {', '.join(names)}"),
+            (bad_traffic, f"the baseline traffic itself was not healthy ({', '.join(bad_traffic)})"),
+        ],
         f"no target alert pended or fired during {outcome.duration_s:g} s of baseline traffic, nothing delivered",
         measured=measured,
         expected=expected,

@@ -1,0 +1,82 @@
+"""EditTracker and near_start_keystroke, the logic YjsClient and the lean connection share.
+
+Real pycrdt documents exchange real updates; no network: the clients' own tests (twin,
+upstream, lean under gevent) cover the wire.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pycrdt
+
+from scenarios.clients.propagation import EditRegistry, EditTracker, near_start_keystroke
+
+
+def _pair(registry_a: EditRegistry | None, registry_b: EditRegistry | None):
+    a, b = pycrdt.Doc(), pycrdt.Doc()
+    return (a, a.get("codesync", type=pycrdt.Text), EditTracker(a.client_id, registry_a)), (
+        b,
+        b.get("codesync", type=pycrdt.Text),
+        EditTracker(b.client_id, registry_b),
+    )
+
+
+def _apply(doc: pycrdt.Doc, tracker: EditTracker, update: bytes) -> list[float]:
+    before = doc.get_state()
+    doc.apply_update(update)
+    return tracker.applied(before, doc.get_state())
+
+
+def test_inserts_are_named_by_start_clock_sampled_once_and_recognised_as_echoes() -> None:
+    registry = EditRegistry()
+    (doc_a, text_a, a), (doc_b, _text_b, b) = _pair(registry, registry)
+    updates = []
+    for chunk in ("ab", "c", "def"):
+        update, start = a.local_edit(doc_a, lambda chunk=chunk: text_a.insert(0, chunk))
+        updates.append((update, start))
+    assert [start for _, start in updates] == [0, 2, 3]  # clocks before each edit
+    assert all(a.is_echo(update) for update, _ in updates)  # ours, as the server sends them back
+    assert not any(b.is_echo(update) for update, _ in updates)
+    samples = [len(_apply(doc_b, b, update)) for update, _ in updates]
+    assert samples == [1, 1, 1]  # one per edit, whatever its length
+    assert str(doc_b.get("codesync", type=pycrdt.Text)) == "defcab"
+
+
+def test_a_pure_deletion_is_an_echo_exactly_once_and_never_sampled() -> None:
+    registry = EditRegistry()
+    (doc_a, text_a, a), (doc_b, _text_b, b) = _pair(registry, registry)
+    insert, _ = a.local_edit(doc_a, lambda: text_a.insert(0, "hello"))
+    _apply(doc_b, b, insert)
+    deletion, start = a.local_edit(doc_a, lambda: text_a.__delitem__(slice(0, 2)))
+    assert start is None
+    assert a.is_echo(deletion) is True
+    assert a.is_echo(deletion) is False  # each sent deletion matches one echo
+    assert b.is_echo(deletion) is False
+    assert _apply(doc_b, b, deletion) == []
+
+
+def test_other_processes_edits_pair_with_their_announcements() -> None:
+    (doc_a, text_a, a), (doc_b, _text_b, b) = _pair(EditRegistry(), EditRegistry())  # two "processes"
+    update, start = a.local_edit(doc_a, lambda: text_a.insert(0, "x"))
+    assert _apply(doc_b, b, update) == []  # b's registry does not know a: wait for the announcement
+    latency = b.announcement(doc_a.client_id, {"user": {}, "edit": {"clock": start, "sentAt": 1.0}})
+    assert latency is not None and latency > 0
+    assert b.announcement(doc_a.client_id, {"cursor": {"line": 1, "column": 0}}) is None  # no edit in it
+    assert b.announcement(doc_b.client_id, {"edit": {"clock": 0, "sentAt": 1.0}}) is None  # our own
+
+
+def test_near_start_keystroke_inserts_in_the_window_and_replaces_past_the_cap() -> None:
+    doc = pycrdt.Doc()
+    text = doc.get("codesync", type=pycrdt.Text)
+    rng = random.Random(3)
+    for _ in range(40):
+        near_start_keystroke(text, rng, window=4, max_length=10)()
+    assert len(text) == 10  # grew to the cap, then each keystroke replaced a character
+    same_a, same_b = random.Random(9), random.Random(9)
+    doc_a, doc_b = pycrdt.Doc(), pycrdt.Doc()
+    text_a, text_b = doc_a.get("codesync", type=pycrdt.Text), doc_b.get("codesync", type=pycrdt.Text)
+    for _ in range(20):
+        near_start_keystroke(text_a, same_a)()
+        near_start_keystroke(text_b, same_b)()
+    assert str(text_a) == str(text_b) and len(text_a) == 20  # seeded: the same keystrokes
