@@ -55,6 +55,14 @@ class Rule:
     refs: PromQLRefs | None = None
 
 
+def _duration_s(text: object, where: str) -> float:
+    """A duration from a config or rules file, or one HarnessError line naming where it stands."""
+    try:
+        return parse_duration_s(str(text))
+    except PromQLError as err:
+        raise HarnessError(f"{where}: {err}") from None
+
+
 def load_rules(paths: list[Path]) -> list[Rule]:
     """Every rule of every group of every file; expressions are tokenized here (errors named)."""
     rules: list[Rule] = []
@@ -75,7 +83,7 @@ def load_rules(paths: list[Path]) -> list[Rule]:
                     refs = extract(expr)
                 except PromQLError as err:
                     raise HarnessError(f"{path}: rule {name} has an expression that cannot be read: {err}") from None
-                for_s = parse_duration_s(str(raw["for"])) if raw.get("for") else 0.0
+                for_s = _duration_s(raw["for"], f"{path}: rule {name} `for`") if raw.get("for") else 0.0
                 labels = {str(k): str(v) for k, v in (raw.get("labels") or {}).items()}
                 rules.append(Rule(kind, name, expr, gname, Path(path), for_s, labels, refs))
     return rules
@@ -152,13 +160,14 @@ def load_dashboard(path: Path) -> Dashboard:
 
 def scrape_intervals(config: dict[str, Any]) -> dict[str, float]:
     """Job name -> scrape interval in seconds (the job's own, else the global, else 1m)."""
-    global_s = parse_duration_s(str((config.get("global") or {}).get("scrape_interval", "1m")))
+    global_s = _duration_s((config.get("global") or {}).get("scrape_interval", "1m"), "global scrape_interval")
     out = {}
     for job in config.get("scrape_configs") or []:
+        name = str(job.get("job_name"))
         interval = job.get("scrape_interval")
-        out[str(job.get("job_name"))] = parse_duration_s(str(interval)) if interval else global_s
+        out[name] = _duration_s(interval, f"job {name} scrape_interval") if interval else global_s
     return out
 
 
 def evaluation_interval(config: dict[str, Any]) -> float:
-    return parse_duration_s(str((config.get("global") or {}).get("evaluation_interval", "1m")))
+    return _duration_s((config.get("global") or {}).get("evaluation_interval", "1m"), "global evaluation_interval")
