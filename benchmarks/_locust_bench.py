@@ -32,11 +32,14 @@ from __future__ import annotations
 import locust
 from locust import FastHttpUser, User, constant, constant_pacing, events, task
 
+import contextlib
+import cProfile
 import gc
 import json
 import os
 import random
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -249,6 +252,21 @@ def _wait_ready(environment: Any, expected: int, timeout: float) -> bool:
     return False
 
 
+@contextlib.contextmanager
+def _profiled(path: str | None) -> Iterator[None]:
+    """cProfile the measured window into `path` (CFG "profile"; for finding hot spots by hand)."""
+    if not path:
+        yield
+        return
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        yield
+    finally:
+        profile.disable()
+        profile.dump_stats(path)
+
+
 def _measure(environment: Any, before: int) -> dict[str, Any]:
     mode = CFG["mode"]
     expected = CFG["expected"]
@@ -287,7 +305,8 @@ def _measure(environment: Any, before: int) -> dict[str, Any]:
             "cpu_share": (cpu1 - cpu0) / seconds,
         }
     start, cpu0, t0 = _yjs_totals(), time.process_time(), time.perf_counter()
-    gevent.sleep(CFG["duration"])
+    with _profiled(CFG.get("profile")):
+        gevent.sleep(CFG["duration"])
     end, cpu1, t1 = _yjs_totals(), time.process_time(), time.perf_counter()
     seconds = t1 - t0
     return {

@@ -103,6 +103,16 @@ class EditRegistry:
             last = bisect.bisect_left(starts, high)
             return self._times[client_id][first:last]
 
+    def sent_times_if_known(self, client_id: int, low: int, high: int) -> list[float] | None:
+        """`sent_times` when `client_id` has entries here, else None: one lock for both questions."""
+        with self._lock:
+            starts = self._starts.get(client_id)
+            if starts is None:
+                return None
+            first = bisect.bisect_left(starts, low)
+            last = bisect.bisect_left(starts, high)
+            return self._times[client_id][first:last]
+
     def forget(self, client_id: int) -> None:
         """Drop a client's entries (when it closes; its id is never reused)."""
         with self._lock:
@@ -165,7 +175,8 @@ class EditTracker:
         >>> tracker = EditTracker(doc.client_id, DEFAULT_REGISTRY)
         >>> update, start = tracker.local_edit(doc, lambda: text.insert(0, "x"))  # before sending
         >>> tracker.is_echo(update_from_server)                                   # our own, echoed?
-        >>> before = doc.get_state(); doc.apply_update(u); tracker.applied(before, doc.get_state())
+        >>> tracker.apply(doc, update)                                             # -> latencies
+        >>> doc.apply_update(step2); tracker.state_changed()                      # unsampled apply
 
     Why one class: both clients must name edits, recognise their echoes and sample latencies
     identically, or the ledger would depend on which client a user ran. It holds no lock: its
@@ -174,7 +185,7 @@ class EditTracker:
     use, so an idle connection pays for neither.
     """
 
-    __slots__ = ("_announced", "_deletions", "client_id", "registry")
+    __slots__ = ("_announced", "_deletions", "_vector", "client_id", "registry")
 
     DELETIONS_KEPT = 256
 
@@ -183,6 +194,7 @@ class EditTracker:
         self.registry = registry
         self._deletions: deque[tuple[tuple[int, int, int], ...] | None] | None = None
         self._announced: AnnouncedEdits | None = None
+        self._vector: dict[int, int] | None = None  # the others' clocks after our last sampled apply
 
     # -- our own edits -----------------------------------------------------------------------
 
@@ -194,15 +206,16 @@ class EditTracker:
         item, start None) is remembered by its delete set so that its echo is recognised.
         """
         before = doc.get_state()
-        mine_before = yp.decode_state_vector(before).get(self.client_id, 0)
         with doc.transaction():
             change()
         update = doc.get_update(before)
-        mine_after = yp.decode_state_vector(doc.get_state()).get(self.client_id, 0)
-        if mine_after > mine_before:
+        # The update holds the structs past `before`: if it inserted, exactly one block, ours,
+        # starting at our clock before the edit (read from its header, no state vector decoded).
+        start = yp.update_start(update, self.client_id)
+        if start is not None:
             if self.registry is not None:
-                self.registry.record(self.client_id, mine_before, time.perf_counter())
-            return update, mine_before
+                self.registry.record(self.client_id, start, time.perf_counter())
+            return update, start
         if self._deletions is None:
             self._deletions = deque(maxlen=self.DELETIONS_KEPT)
         self._deletions.append(yp.deletion_key(update))
@@ -225,23 +238,43 @@ class EditTracker:
 
     # -- the others' edits -------------------------------------------------------------------
 
-    def applied(self, state_before: bytes, state_after: bytes) -> list[float]:
-        """Latencies completed by one apply, from the document's state vectors around it."""
+    def apply(self, doc: Any, update: bytes) -> list[float]:
+        """Apply the others' `update` to `doc`; returns the latencies it completes.
+
+        The state vector after one apply is the one before the next, so it is kept: our own
+        edits move only our own clock, which sampling skips. Any other change to the document
+        (a SyncStep2 applied unsampled) must call `state_changed()`. pycrdt's error, if it
+        rejects the update, propagates for the client to name.
+        """
+        before = self._vector
+        if before is None:
+            before = yp.decode_state_vector(doc.get_state())
+        self._vector = None
+        doc.apply_update(update)
+        after = yp.decode_state_vector(doc.get_state())
+        self._vector = after
+        return self.applied(before, after)
+
+    def state_changed(self) -> None:
+        """The document changed otherwise than through `apply`: forget the kept state vector."""
+        self._vector = None
+
+    def applied(self, before: dict[int, int], after: dict[int, int]) -> list[float]:
+        """Latencies completed by the clocks that advanced from `before` to `after` (decoded)."""
         applied_at = time.perf_counter()
-        wall = wall_clock()
-        before = yp.decode_state_vector(state_before)
         samples: list[float] = []
-        for client, high in yp.decode_state_vector(state_after).items():
+        registry = self.registry
+        for client, high in after.items():
             low = before.get(client, 0)
             if high <= low or client == self.client_id:
                 continue
-            registry = self.registry
-            if registry is not None and registry.knows(client):
-                samples.extend(applied_at - sent for sent in registry.sent_times(client, low, high))
+            known = registry.sent_times_if_known(client, low, high) if registry is not None else None
+            if known is not None:
+                samples.extend(applied_at - sent for sent in known)
             else:
                 if self._announced is None:
                     self._announced = AnnouncedEdits()
-                samples.extend(self._announced.applied(client, low, high, wall))
+                samples.extend(self._announced.applied(client, low, high, wall_clock()))
         return samples
 
     def announcement(self, client: int, state: Any) -> float | None:

@@ -455,16 +455,15 @@ class LeanYjsConnection:
                     kind = "echo"
                 else:
                     self.updates_received += 1
-                    before = self.doc.get_state()
-                    self.doc.apply_update(payload)
+                    samples = self._tracker.apply(self.doc, payload)
                     self.updates_applied += 1
-                    samples = self._tracker.applied(before, self.doc.get_state())
             elif kind == "sync_step1":
                 self._send_message(yp.sync_step2(self.doc.get_update(payload)), "sync_step2")
                 if not self._server_step1:
                     self._server_step1 = True
                     self._send_message(yp.sync_step1(self.doc.get_state()), "sync_step1")
             elif kind == "sync_step2":
+                self._tracker.state_changed()
                 self.doc.apply_update(payload)
                 if self._server_step1:
                     self.synced = True

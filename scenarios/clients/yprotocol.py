@@ -117,14 +117,30 @@ def decode_frame(data: bytes) -> Frame:
 
 
 def decode_state_vector(data: bytes) -> dict[int, int]:
-    """client id -> next clock, from an encoded state vector (pycrdt.get_state / Doc.get_state)."""
-    count, pos = read_var_uint(data, 0)
-    clocks: dict[int, int] = {}
-    for _ in range(count):
-        client, pos = read_var_uint(data, pos)
-        clock, pos = read_var_uint(data, pos)
-        clocks[client] = clock
-    return clocks
+    """client id -> next clock, from an encoded state vector (pycrdt.get_state / Doc.get_state).
+
+    A state vector is nothing but varUints, so they are read in one pass over the bytes: this
+    runs on every sampled apply and every edit, where calling `read_var_uint` per number cost
+    several times more (benchmarks/RESULTS.md). FrameError when malformed, as everywhere here.
+    """
+    numbers: list[int] = []
+    append = numbers.append
+    value = shift = 0
+    for byte in data:
+        if byte < 0x80:
+            append(value | (byte << shift))
+            value = shift = 0
+        else:
+            value |= (byte - 0x80) << shift
+            shift += 7
+    if shift or not numbers:
+        raise FrameError("state vector is cut short")
+    if max(numbers) >= 1 << (7 * _MAX_VARUINT_LEN):
+        raise FrameError(f"a varUint of the state vector is longer than {_MAX_VARUINT_LEN} bytes")
+    count = numbers[0]
+    if len(numbers) != 1 + 2 * count:
+        raise FrameError(f"state vector announces {count} clients but {len(numbers) - 1} numbers follow")
+    return dict(zip(numbers[1::2], numbers[2::2], strict=True))
 
 
 def update_authors(update: bytes) -> tuple[int, int | None]:
@@ -140,6 +156,26 @@ def update_authors(update: bytes) -> tuple[int, int | None]:
     _structs, pos = read_var_uint(update, pos)
     client, _ = read_var_uint(update, pos)
     return blocks, client
+
+
+def update_start(update: bytes, client: int) -> int | None:
+    """The first clock of `client`'s block in a v1 update, None when it has no block of theirs.
+
+    For an update made by `client`'s own transaction (one block at most: a local edit creates
+    items of one client only) this is the clock its edit starts at, the name the propagation
+    registry gives the edit; only the block header is read. Several blocks: FrameError.
+    """
+    blocks, pos = read_var_uint(update, 0)
+    if blocks != 1:
+        if blocks == 0:
+            return None
+        raise FrameError(f"update_start reads one-client updates; this one has {blocks} blocks")
+    _structs, pos = read_var_uint(update, pos)
+    author, pos = read_var_uint(update, pos)
+    if author != client:
+        return None
+    clock, _ = read_var_uint(update, pos)
+    return clock
 
 
 def deletion_key(update: bytes) -> tuple[tuple[int, int, int], ...] | None:

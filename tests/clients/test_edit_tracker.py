@@ -23,9 +23,7 @@ def _pair(registry_a: EditRegistry | None, registry_b: EditRegistry | None):
 
 
 def _apply(doc: pycrdt.Doc, tracker: EditTracker, update: bytes) -> list[float]:
-    before = doc.get_state()
-    doc.apply_update(update)
-    return tracker.applied(before, doc.get_state())
+    return tracker.apply(doc, update)
 
 
 def test_inserts_are_named_by_start_clock_sampled_once_and_recognised_as_echoes() -> None:
@@ -80,3 +78,24 @@ def test_near_start_keystroke_inserts_in_the_window_and_replaces_past_the_cap() 
         near_start_keystroke(text_a, same_a)()
         near_start_keystroke(text_b, same_b)()
     assert str(text_a) == str(text_b) and len(text_a) == 20  # seeded: the same keystrokes
+
+
+def test_an_update_waiting_for_its_predecessor_is_sampled_when_the_gap_fills() -> None:
+    registry = EditRegistry()
+    (doc_a, text_a, a), (doc_b, _text_b, b) = _pair(registry, registry)
+    first, _ = a.local_edit(doc_a, lambda: text_a.insert(0, "1"))
+    second, _ = a.local_edit(doc_a, lambda: text_a.insert(0, "2"))
+    assert _apply(doc_b, b, second) == []  # pending: its clock is not visible yet
+    assert len(_apply(doc_b, b, first)) == 2  # both became visible in this apply
+
+
+def test_an_unsampled_change_must_be_announced_or_its_edits_would_be_sampled_again() -> None:
+    registry = EditRegistry()
+    (doc_a, text_a, a), (doc_b, _text_b, b) = _pair(registry, registry)
+    first, _ = a.local_edit(doc_a, lambda: text_a.insert(0, "1"))
+    assert len(_apply(doc_b, b, first)) == 1
+    second, _ = a.local_edit(doc_a, lambda: text_a.insert(0, "2"))
+    doc_b.apply_update(second)  # e.g. a SyncStep2 after a re-sync: not a propagation
+    b.state_changed()
+    third, _ = a.local_edit(doc_a, lambda: text_a.insert(0, "3"))
+    assert len(_apply(doc_b, b, third)) == 1  # only the third; without state_changed it would be 2
