@@ -5,6 +5,8 @@
           --rules monitoring/guide/alerts.yml --dashboard monitoring/guide/codesync.json \\
           --contract codesync_load/contract/guide.toml
 
+    $ codesync-load verify RUN --live --alert-scenarios       # also the security and alert checks
+
 Prints one line per check (the names the pytest suite `pytest verify --run-dir RUN` uses),
 then the evidence of every failure; writes RUN/verify/junit.xml and RUN/verify/results.json.
 Exit 0 when every check passed (or was skipped because its input does not apply), 1 when a
@@ -21,7 +23,8 @@ from typing import TYPE_CHECKING
 from codesync_load.errors import HarnessError
 
 if TYPE_CHECKING:
-    from verify.context import VerifyOptions
+    from verify.context import VerifyContext, VerifyOptions
+    from verify.live import LiveTarget, StackPool
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,6 +60,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     files.add_argument("--alertmanager-config", type=Path, default=None, help="alertmanager.yml")
     files.add_argument("--contract", type=Path, default=None, help="metric contract TOML")
     files.add_argument("--expectations", type=Path, default=None, help="reconciliation table TOML")
+    live = parser.add_argument_group("live checks (skipped unless asked for)")
+    live.add_argument(
+        "--live",
+        action="store_true",
+        help="run the security/integrity checks against the target: --api-url/--yjs-url, else the recorded stack",
+    )
+    live.add_argument("--api-url", default=None, help="CodeSync API of the target for --live")
+    live.add_argument("--yjs-url", default=None, help="its Yjs server for --live")
+    live.add_argument(
+        "--alert-scenarios",
+        action="store_true",
+        help="prove each alert fires and routes (and stays silent when healthy) on local stacks started for it",
+    )
     parser.add_argument("--check", action="append", default=None, metavar="GLOB", help="run only matching checks")
     parser.add_argument("--quiet", action="store_true", help="print the table only, not the failure evidence")
     parser.set_defaults(func=run)
@@ -115,6 +131,37 @@ def build_options(args: argparse.Namespace) -> VerifyOptions:
     return opts
 
 
+def live_target(args: argparse.Namespace) -> LiveTarget:
+    """The target of --live: the given URLs, else the stack `codesync-load stack up` recorded."""
+    from verify.live import LiveTarget
+
+    if args.api_url or args.yjs_url:
+        if not (args.api_url and args.yjs_url):
+            raise HarnessError("--live with a target needs both --api-url and --yjs-url")
+        return LiveTarget(args.api_url, args.yjs_url, args.metrics_token)
+    from codesync_load.stack import recorded_stack
+
+    stack = recorded_stack(args.state_dir)
+    if stack is None or not stack.api_url:
+        raise HarnessError(
+            "--live needs a running target: pass --api-url and --yjs-url, or start one with `codesync-load stack up`"
+        )
+    return LiveTarget.from_stack(stack)
+
+
+def attach_live_inputs(ctx: VerifyContext, args: argparse.Namespace) -> StackPool | None:
+    """Give the context what --live / --alert-scenarios ask for; returns the pool to close."""
+    from verify.live import StackPool, attach_live, local_stack_factory
+
+    if args.live:
+        attach_live(ctx, target=live_target(args))
+    if not args.alert_scenarios:
+        return None
+    pool = StackPool(local_stack_factory(args.run_dir / "verify" / "alert-stacks"))
+    attach_live(ctx, pool=pool)
+    return pool
+
+
 def run(args: argparse.Namespace) -> int:
     from verify.checks import selected
     from verify.context import VerifyContext
@@ -125,9 +172,12 @@ def run(args: argparse.Namespace) -> int:
     if not checks:
         raise HarnessError(f"no check matches {args.check}; list them with `pytest verify --collect-only -q`")
     ctx = VerifyContext(options)
-    results = []
-    for chk in checks:
-        results.append(chk.run(ctx))
+    pool = attach_live_inputs(ctx, args)
+    try:
+        results = [chk.run(ctx) for chk in checks]
+    finally:
+        if pool is not None:
+            pool.close()
     out_dir = options.run_dir / "verify"
     junit = write_junit(results, out_dir / "junit.xml")
     inputs = {need: ctx.describe(need) for need in ("rules", "dashboard", "contract", "expectations", "prom")}

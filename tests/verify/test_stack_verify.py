@@ -79,3 +79,34 @@ def test_guide_files_and_names_are_reported_precisely(stack_run: KnownTraffic) -
     # The guide's names are absent from what the backend exports, each named.
     for name in ("http_requests_total", "sessions_active", "ws_connections_active", "rate_limit_hits_total"):
         assert name in out
+
+
+def test_live_flag_runs_the_integrity_checks_against_the_target(codesync_stack: Stack, stack_run: KnownTraffic) -> None:
+    """`--live` gives the security/integrity checks the stack's endpoints; without it they skip."""
+    done = verify(
+        str(stack_run.run_dir),
+        "--live",
+        "--api-url",
+        codesync_stack.api_url,
+        "--yjs-url",
+        codesync_stack.yjs_url,
+        "--metrics-token",
+        codesync_stack.metrics_token or "",
+        "--check",
+        "metrics-token-enforced",
+        "--check",
+        "csrf-enforced",
+        "--check",
+        "no-yjs-edit-lost",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    verdicts = {line.split()[0]: line.split()[1] for line in done.stdout.splitlines()[2:5]}
+    assert verdicts == {"metrics-token-enforced": "PASS", "csrf-enforced": "PASS", "no-yjs-edit-lost": "PASS"}
+
+
+def test_live_flag_without_a_complete_target_is_one_line(stack_run: KnownTraffic) -> None:
+    done = verify(str(stack_run.run_dir), "--live", "--api-url", "http://127.0.0.1:9", "--check", "csrf-enforced")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "codesync-load: error: --live with a target needs both --api-url and --yjs-url"
+    ]
