@@ -1,47 +1,36 @@
 """`codesync-load demo`: the main job on the embedded default target, what `./run` does.
 
-    $ codesync-load demo                 # start the twin, smoke-check it, stop it
+    $ codesync-load demo                  # stack + load + verification + gates + report
+    $ codesync-load demo --fault ws-gauge-leak     # the same against a broken twin: exit 1
 
-Starts the twin in its embedded default mode (SQLite, in-process state) on free loopback
-ports, checks it over REST, Socket.IO and Yjs through the shared clients, prints what it
-saw and stops everything it started, also on failure and Ctrl-C.
+The whole harness in one command on the twin: a local stack (the twin, Prometheus,
+Alertmanager and the node, PostgreSQL and Redis exporters on free loopback ports), the
+`ci` load profile, the verification suite, the gates of gates/ci.toml and the HTML/Markdown/
+JSON report; everything it started is stopped at the end, also on failure and Ctrl-C.
+It is `codesync-load gate --profile ci` with the stack's endpoints printed and the
+password-hashing cost lowered (bcrypt is not what the demo measures).
 """
 
 from __future__ import annotations
 
 import argparse
-import tempfile
-import time
-from pathlib import Path
-
-from codesync_load.errors import HarnessError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="the main job on the embedded twin (what ./run does)")
-    parser.add_argument("--work-dir", type=Path, default=None, help="where logs go (default: a temporary folder)")
+    parser = subparsers.add_parser(
+        "demo", help="the main job on the embedded twin (what ./run does): stack, load, verify, gates, report"
+    )
+    parser.add_argument("--fault", action="append", default=[], metavar="NAME[=PARAM]", help="twin fault (repeatable)")
+    parser.add_argument("--profile", default="ci", help="load profile with a gate file of the same name (default ci)")
+    parser.add_argument("--bcrypt-rounds", type=int, default=4, help="bcrypt cost of the twin (CodeSync uses 12)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from codesync_load.smoke import smoke_check
-    from codesync_load.twin_process import start_twin
+    from codesync_load.cli import build_parser
 
-    work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="codesync-demo-"))
-    print(f"starting the CodeSync twin (logs in {work_dir})", flush=True)
-    twin = start_twin(work_dir, env={"DATABASE_URL": "", "REDIS_URL": ""})
-    try:
-        print(f"twin up: API {twin.api_url}  Yjs {twin.yjs_url}  pid {twin.pid}", flush=True)
-        report = smoke_check(twin.api_url, twin.yjs_url)
-        for step in report.steps:
-            mark = "ok  " if step.ok else "FAIL"
-            print(f"  {mark} {step.name:20} {step.seconds * 1000:8.1f} ms  {step.detail}", flush=True)
-    finally:
-        started = time.monotonic()
-        code = twin.stop()
-        print(f"twin stopped (exit {code}) in {time.monotonic() - started:.2f} s", flush=True)
-    failed = report.failure()
-    if failed is not None:
-        raise HarnessError(f"smoke check failed at {failed.name}: {failed.detail}")
-    print("smoke check passed: the twin speaks CodeSync over REST, Socket.IO and Yjs")
-    return 0
+    gate_argv = ["gate", "--profile", args.profile, "--bcrypt-rounds", str(args.bcrypt_rounds)]
+    for fault in args.fault:
+        gate_argv += ["--fault", fault]
+    gate_args = build_parser().parse_args(gate_argv)
+    return int(gate_args.func(gate_args) or 0)
