@@ -17,6 +17,8 @@ price what `locust -f loadtests` runs, bookkeeping included, not a bare protocol
 User classes:
 - `LeanEditorUser`: the Locust users' `LeanYjsConnection` (a hub watcher reads, no thread),
   typing near the start at `constant_pacing(interval)`.
+- `LeanBareEditorUser`: the same typing on a bare LeanYjsConnection (no latency sampling,
+  no observers): what the bookkeeping above costs, by difference.
 - `YjsClientEditorUser`: the same on the project's YjsClient (websockets.sync, a reader
   thread that is a greenlet here): what the users ran before they switched.
 - `LeanViewerUser` / `YjsClientViewerUser`: one synced idle connection per user.
@@ -147,6 +149,21 @@ class LeanEditorUser(User):
 
     def on_stop(self) -> None:
         self.conn.close()
+
+
+class LeanBareEditorUser(LeanEditorUser):
+    def on_start(self) -> None:
+        index = next(_NEXT_INDEX)
+        self.rng = random.Random(_RNG.random())
+        self.conn = LeanYjsConnection(
+            self.host, document(index), registry=None, sample_latency=False, source_address=source_address(index)
+        )
+        try:
+            self.conn.connect()
+        except Exception as err:
+            _note_failure(err)
+            raise
+        CONNECTIONS.append(self.conn)
 
 
 # -- idle viewers -------------------------------------------------------------------------------

@@ -62,6 +62,14 @@ def _per_cpu(result: dict[str, Any] | None, key: str = "sent_per_s") -> float | 
     return rate / share if rate is not None and share else None
 
 
+# Throughput rows: the users' connection (as loadtests opens it), the same bare, the old client.
+THROUGHPUT_LABELS = {
+    "lean": "LeanYjsConnection",
+    "lean_bare": "LeanYjsConnection, no bookkeeping",
+    "yjsclient": "YjsClient",
+}
+
+
 def build_rows(results: dict[str, dict[str, Any]], idle_goal: int) -> list[dict[str, Any]]:
     """One row per (target, measure): raw, locust, ratio, target, met ("yes", "no", "n/a")."""
     rows: list[dict[str, Any]] = []
@@ -85,11 +93,10 @@ def build_rows(results: dict[str, dict[str, Any]], idle_goal: int) -> list[dict[
 
     for target, measures in results.items():
         tp = measures.get("throughput", {})
-        for client in ("lean", "yjsclient"):
+        for client, label in THROUGHPUT_LABELS.items():
             locust = tp.get(f"locust_{client}")
             if locust is None:
                 continue
-            label = "LeanYjsConnection" if client == "lean" else "YjsClient"
             for key, what in (("sent_per_s", "updates sent/s"), ("applied_per_s", "updates applied/s")):
                 raw, value = _get(tp.get("raw"), key), _get(locust, key)
                 ratio = _ratio(value, raw)

@@ -12,10 +12,9 @@ Steps, all through `codesync-load gate` as a child process (the way CI runs it):
 1. a baseline: one gate run of --trials N on the healthy twin, saved with --save-baseline;
 2. the same commit, healthy, --runs times against that baseline: every verdict should be the
    same (PASS), since the same code must not fail at random;
-3. the slow-route fault sized to +30 % of the autosave route's baseline mean latency (the
-   median of the baseline trials' `autosave_put_mean`), --runs times against the baseline:
-   each run should exit 1 with a baseline comparison of the route (`autosave_put_mean` or
-   `autosave_put_median`) failed.
+3. the slow-route fault sized to +30 % of the autosave route's baseline latency (the median
+   of the baseline trials' `autosave_put_median`), --runs times against the baseline: each
+   run should exit 1 with the baseline comparison of `autosave_put_median` failed.
 It prints every run's verdict with the comparison (ratio of medians, its bootstrap CI, the
 Mann-Whitney p) and the counts "identical x/N" and "caught x/N". Output under --out.
 """
@@ -35,7 +34,7 @@ sys.path.insert(0, str(REPO))
 
 from codesync_load.processes import ManagedProcess  # noqa: E402
 
-ROUTE_METRIC = "autosave_put_mean"
+ROUTE_METRIC = "autosave_put_median"
 PROFILE = """# written by benchmarks/gate_repeatability.py: editors that autosave often
 name = "gate_bench"
 description = "Four editors typing and autosaving every 0.5 s: ~80 autosave PUTs per trial"

@@ -10,8 +10,9 @@ child process stopped by PID, on Ctrl-C too) and measures, per target, in one ru
 1. Yjs throughput: `--editors` editors, `--per-doc` to a document, each typing one character
    near the start every `--interval` s (appending would measure pycrdt, see the field notes);
    updates sent/s and the others' updates applied/s, from the clients' own counters, for the
-   raw asyncio client and for ONE headless Locust process (LeanEditorUser, and the project's
-   YjsClient for reference).
+   raw asyncio client and for ONE headless Locust process: LeanEditorUser (the connection as
+   loadtests opens it: latency registry, ledger recorder and Locust reporting), the same bare
+   (what that bookkeeping costs) and the project's YjsClient (what the users ran before).
 2. Idle connections: `--idle` synced idle connections in one process; RSS delta per connection
    (VmRSS before/after) and how many were still held after `--hold` s (>= 30 s lets the
    server's ping round come and go). Locust holds them three ways: LeanViewerUser (one user
@@ -135,6 +136,9 @@ class Phases:
         rate = max(10.0, s.editors / 2)
         result["locust_lean"] = self.locust(
             "LeanEditorUser", target.yjs_url, s.editors, rate, {**cfg, "mode": "throughput"}, limit
+        )
+        result["locust_lean_bare"] = self.locust(
+            "LeanBareEditorUser", target.yjs_url, s.editors, rate, {**cfg, "mode": "throughput"}, limit
         )
         if not s.skip_yjsclient:
             result["locust_yjsclient"] = self.locust(

@@ -188,6 +188,8 @@ class LeanYjsConnection:
     `keep_samples` latency samples are kept in `latencies` (default none: observers see every
     sample, and a viewer crowd would otherwise hold them all); `keep_awareness` keeps the
     others' awareness states in `awareness_states` (default: only counted).
+    `sample_latency=False` applies the others' updates without sampling at all (a benchmark's
+    bare baseline; `registry=None` alone still pairs cross-process announcements).
     """
 
     __slots__ = (
@@ -224,6 +226,7 @@ class LeanYjsConnection:
         "path",
         "pings_answered",
         "port",
+        "sample_latency",
         "source_address",
         "sync_time",
         "synced",
@@ -251,6 +254,7 @@ class LeanYjsConnection:
         text_name: str = TEXT_NAME,
         keep_samples: int = 0,
         keep_awareness: bool = False,
+        sample_latency: bool = True,
         observers: tuple[Callable[[YjsEvent], None], ...] = (),
     ) -> None:
         self.url = base_url.rstrip("/") + "/" + quote(document, safe="/:@!$&'()*+,;=-._~")
@@ -293,6 +297,7 @@ class LeanYjsConnection:
         self.awareness_received = 0  # awareness frames (each may carry several clients)
         self.awareness_states: dict[int, Any] | None = {} if keep_awareness else None
         self.keep_samples = keep_samples
+        self.sample_latency = sample_latency
         self.latencies: list[float] = []  # the first `keep_samples` propagation samples (s)
         self.latency_count = 0  # every sample, kept or not
         self.pings_answered = 0
@@ -455,7 +460,11 @@ class LeanYjsConnection:
                     kind = "echo"
                 else:
                     self.updates_received += 1
-                    samples = self._tracker.apply(self.doc, payload)
+                    if self.sample_latency:
+                        samples = self._tracker.apply(self.doc, payload)
+                    else:
+                        self._tracker.state_changed()
+                        self.doc.apply_update(payload)
                     self.updates_applied += 1
             elif kind == "sync_step1":
                 self._send_message(yp.sync_step2(self.doc.get_update(payload)), "sync_step2")

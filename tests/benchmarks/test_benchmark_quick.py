@@ -33,6 +33,9 @@ EXPECTED_ROWS = {
         "Yjs updates applied/s (YjsClient)",
         "Yjs updates sent per client CPU-second (LeanYjsConnection)",
         "Yjs updates sent per client CPU-second (YjsClient)",
+        "Yjs updates sent/s (LeanYjsConnection, no bookkeeping)",
+        "Yjs updates applied/s (LeanYjsConnection, no bookkeeping)",
+        "Yjs updates sent per client CPU-second (LeanYjsConnection, no bookkeeping)",
         "idle synced connections held (LeanYjsConnection, one user each)",
         "idle KB per connection (LeanYjsConnection, one user each)",
         "idle synced connections held (LeanYjsConnection, 100 per user)",
@@ -75,7 +78,7 @@ def test_quick_run_measures_every_phase_with_positive_numbers(quick_record: dict
     results = quick_record["results"]
     assert set(results) == {"upstream", "twin"}
     for target, measures in results.items():
-        for client in ("raw", "locust_lean", "locust_yjsclient"):
+        for client in ("raw", "locust_lean", "locust_lean_bare", "locust_yjsclient"):
             tp = measures["throughput"][client]
             assert "error" not in tp, (target, client, tp)
             assert tp["editors"] == 10 and tp["lost"] == 0
@@ -83,7 +86,9 @@ def test_quick_run_measures_every_phase_with_positive_numbers(quick_record: dict
             assert tp["sent_per_s"] == pytest.approx(tp["sent"] / tp["seconds"])
             assert tp["applied_per_s"] == pytest.approx(tp["applied"] / tp["seconds"])
             assert 0 < tp["cpu_share"] < 2.5  # one process: at most one core, plus helper threads
-            if client != "raw":
+            if client == "locust_lean_bare":
+                assert tp["latency_samples"] == tp["ledger_samples"] == 0  # no registry, no observers
+            elif client != "raw":
                 # opened as the Locust users open them: every applied keystroke of an editor of
                 # the same process is one latency sample, and the ledger got every sample
                 assert tp["latency_samples"] == tp["applied"], (target, client, tp)
