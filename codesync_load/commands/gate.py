@@ -201,8 +201,6 @@ def _run_validated(args: argparse.Namespace, spec: Any, profile: Any, out: Path)
     stack = open_stack(
         "local",
         state_dir=str(out / "stack"),
-        # hex, because the run command hands the token to Locust as "--metrics-token TOKEN",
-        # which argparse refuses when a generated token starts with "-"
         metrics_token=secrets.token_hex(16),
         faults=list(args.fault),
         twin_args=["--bcrypt-rounds", str(args.bcrypt_rounds)],

@@ -47,6 +47,8 @@ def test_run_against_a_given_target_prints_the_run_dir_last(twin, tmp_path: Path
         tmp_path,
         *("--profile", "smoke", "--duration-scale", "0.4", "--run-dir", str(run_dir)),
         *("--api-url", twin.api_url, "--yjs-url", twin.yjs_url),
+        # a generated token may start with "-": it must reach Locust as a value, not an option
+        "--metrics-token=-tok-with-a-leading-dash",
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip().splitlines()[-1] == str(run_dir.resolve())
