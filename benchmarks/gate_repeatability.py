@@ -92,8 +92,9 @@ def comparison(doc: dict) -> str:
     parts = []
     for item in doc.get("baseline") or []:
         if item["name"].startswith("baseline: autosave_put_"):
-            parts.append(f"{item['name'].removeprefix('baseline: autosave_put_')} {item['verdict'].upper()} "
-                         f"{item['measured']}")
+            parts.append(
+                f"{item['name'].removeprefix('baseline: autosave_put_')} {item['verdict'].upper()} {item['measured']}"
+            )
     return "; ".join(parts) or "no comparison"
 
 
@@ -114,8 +115,18 @@ def main() -> int:
     if args.profile is None:
         args.profile = str(args.out / "gate_bench.toml")
         Path(args.profile).write_text(PROFILE)
-    common = ["--profile", args.profile, "--gates", str(args.gates), "--trials", str(args.trials),
-              "--bcrypt-rounds", "4", "--duration-scale", repr(args.duration_scale)]
+    common = [
+        "--profile",
+        args.profile,
+        "--gates",
+        str(args.gates),
+        "--trials",
+        str(args.trials),
+        "--bcrypt-rounds",
+        "4",
+        "--duration-scale",
+        repr(args.duration_scale),
+    ]
     started = time.monotonic()
     base_dir = args.out / "baseline"
     print(f"baseline: {args.trials} healthy trials ...", flush=True)
@@ -127,14 +138,18 @@ def main() -> int:
     saved = json.loads(saved_path.read_text())["metrics"]
     route_mean = statistics.median(saved[ROUTE_METRIC])
     fault_ms = round(route_mean * args.shift * 1000.0, 3)
-    print(f"baseline {ROUTE_METRIC}: {[round(v * 1000, 2) for v in saved[ROUTE_METRIC]]} ms; median "
-          f"{route_mean * 1000:.2f} ms -> fault slow-route={fault_ms} ms (+{args.shift:.0%})", flush=True)
+    print(
+        f"baseline {ROUTE_METRIC}: {[round(v * 1000, 2) for v in saved[ROUTE_METRIC]]} ms; median "
+        f"{route_mean * 1000:.2f} ms -> fault slow-route={fault_ms} ms (+{args.shift:.0%})",
+        flush=True,
+    )
 
     rows = []
     for kind, extra in (("healthy", []), ("fault", ["--fault", f"slow-route={fault_ms}"])):
         for number in range(1, args.runs + 1):
-            result = run_gate(args.out / f"{kind}-{number}", common, ["--baseline", str(base_dir), *extra],
-                              args.timeout)
+            result = run_gate(
+                args.out / f"{kind}-{number}", common, ["--baseline", str(base_dir), *extra], args.timeout
+            )
             verdict = {0: "PASS", 1: "FAIL", 2: "ERROR"}.get(result["code"], f"exit {result['code']}")
             rows.append((kind, number, verdict, comparison(result["doc"]), result["last"]))
             print(f"{kind:7} {number}: {verdict:5} {rows[-1][3]}", flush=True)
@@ -151,8 +166,10 @@ def main() -> int:
         print(f"{kind + '-' + str(number):10} {verdict:7} {cmp}")
     print()
     print(f"healthy verdicts identical: {identical}/{len(healthy)} (most common: {common})")
-    print(f"+{args.shift:.0%} route latency (slow-route={fault_ms} ms) caught by the baseline comparison: "
-          f"{caught}/{len(faulty)}")
+    print(
+        f"+{args.shift:.0%} route latency (slow-route={fault_ms} ms) caught by the baseline comparison: "
+        f"{caught}/{len(faulty)}"
+    )
     print(f"{time.monotonic() - started:.0f} s; runs under {args.out}")
     return 0 if identical == len(healthy) and caught == len(faulty) else 1
 

@@ -180,8 +180,19 @@ def compare(
     big_enough = effect >= settings.min_effect if kind == "ratio" else effect > 0
     verdict = "fail" if p <= settings.alpha and big_enough else "pass"
     return Comparison(
-        metric, base, cand, u, p, method, effect, ci, kind, settings.alpha, settings.min_effect,
-        settings.confidence, verdict,
+        metric,
+        base,
+        cand,
+        u,
+        p,
+        method,
+        effect,
+        ci,
+        kind,
+        settings.alpha,
+        settings.min_effect,
+        settings.confidence,
+        verdict,
     )
 
 
@@ -209,9 +220,7 @@ def comparison_result(cmp: Comparison, unit_metric: Metric | None = None) -> Any
 
 
 # -- per-trial values and the baseline file ---------------------------------------------------
-def trial_values(
-    run_dir: Path, metrics: Sequence[Metric], query: WindowQuery | None = None
-) -> dict[str, float | None]:
+def trial_values(run_dir: Path, metrics: Sequence[Metric], query: WindowQuery | None = None) -> dict[str, float | None]:
     """Each metric's value on one run directory (server metrics need `query`)."""
     doc = _ledger_doc(run_dir)
     return {metric.name: measure(metric, doc, query) for metric in metrics}

@@ -22,7 +22,9 @@ SUBCOMMAND_MODULES = (
     "codesync_load.commands.run",
     "codesync_load.commands.stack",
     "codesync_load.commands.verify",
-    "codesync_load.commands.gate", "codesync_load.commands.report", "codesync_load.baseline",
+    "codesync_load.commands.gate",
+    "codesync_load.commands.report",
+    "codesync_load.baseline",
     "twin.cli",
 )
 

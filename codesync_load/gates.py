@@ -218,9 +218,7 @@ def parse_gate(text: str, where: str) -> Gate:
     """One gate line `METRIC OP THRESHOLD[unit]`; GateError naming `where` and the fix when invalid."""
     match = _GATE_RE.match(text.strip())
     if not match:
-        raise GateError(
-            f"{where}: {text!r} has no comparison with a number at its end; write e.g. p95(http) < 250ms"
-        )
+        raise GateError(f"{where}: {text!r} has no comparison with a number at its end; write e.g. p95(http) < 250ms")
     metric = parse_metric(match["expr"], where)
     number, unit = float(match["num"]), match["unit"] or ""
     threshold_text = f"{match['num']}{unit}"
@@ -282,12 +280,16 @@ def load_gates(path: Path) -> GateSpec:
         )
     checks = data.get("checks", ["*"])
     if not isinstance(checks, list) or not all(isinstance(c, str) and c for c in checks):
-        raise GateError(f"{path}:{line_of_key('checks')}: `checks` must be a list of check-name globs, e.g. "
-                        'checks = ["counters-*"] (or [] for none)')
+        raise GateError(
+            f"{path}:{line_of_key('checks')}: `checks` must be a list of check-name globs, e.g. "
+            'checks = ["counters-*"] (or [] for none)'
+        )
     items = data.get("gates")
     if not isinstance(items, list) or not items:
-        raise GateError(f"{path}:{line_of_key('gates')}: `gates` must be a non-empty list of strings, e.g. "
-                        'gates = ["error_rate < 1%"]')
+        raise GateError(
+            f"{path}:{line_of_key('gates')}: `gates` must be a non-empty list of strings, e.g. "
+            'gates = ["error_rate < 1%"]'
+        )
     gates = []
     names: set[str] = set()
     cursor = line_of_key("gates")
@@ -310,7 +312,7 @@ def _named(item: Any, where: str) -> tuple[str, str]:
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", item["name"]):
             raise GateError(f"{where}: gate name {item['name']!r} may hold only letters, digits, _ . -")
         return item["name"], item["gate"]
-    raise GateError(f"{where}: a gate is a string or {{name = \"...\", gate = \"...\"}}, not {item!r}")
+    raise GateError(f'{where}: a gate is a string or {{name = "...", gate = "..."}}, not {item!r}')
 
 
 def _baseline_settings(table: Any, path: Path, lines: Sequence[str]) -> BaselineSettings:
@@ -343,7 +345,7 @@ def _baseline_settings(table: Any, path: Path, lines: Sequence[str]) -> Baseline
     if not all(isinstance(m, str) for _, m in named):
         raise GateError(
             f"{path}:{_line_of(lines, 'metrics', start)}: [baseline] metrics must be a list of metric strings "
-            "or a table [baseline.metrics] NAME = \"metric\""
+            'or a table [baseline.metrics] NAME = "metric"'
         )
     metrics = []
     cursor = start

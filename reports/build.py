@@ -73,8 +73,10 @@ def ledger_summary(doc: dict[str, Any]) -> dict[str, Any]:
         "results": len(results),
         "results_failed": sum(1 for r in results if not r.get("ok")),
         "http": sorted(
-            ({"method": r["method"], "route": r["route"], "status": r["status"], "count": r["count"]}
-             for r in counts.get("http", [])),
+            (
+                {"method": r["method"], "route": r["route"], "status": r["status"], "count": r["count"]}
+                for r in counts.get("http", [])
+            ),
             key=lambda r: (str(r["route"]), str(r["method"]), str(r["status"])),
         ),
     }
@@ -152,5 +154,9 @@ def results_from_run(run_dir: Path) -> dict[str, list[dict[str, Any]]]:
     checks = list(gate_doc.get("checks") or [])
     if not gate_doc:
         checks = list((_read_json(run_dir / "verify" / "results.json") or {}).get("checks") or [])
-    return {"checks": checks, "gates": list(gate_doc.get("gates") or []),
-            "baseline": list(gate_doc.get("baseline") or []), "info": list(gate_doc.get("info") or [])}
+    return {
+        "checks": checks,
+        "gates": list(gate_doc.get("gates") or []),
+        "baseline": list(gate_doc.get("baseline") or []),
+        "info": list(gate_doc.get("info") or []),
+    }

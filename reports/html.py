@@ -99,15 +99,28 @@ def render_html(doc: dict[str, Any]) -> str:
         parts.append(f"<p>{_cell(panel.get('summary'))}</p>{table(ev.get('columns') or [], ev.get('rows') or [])}")
     for run in doc.get("runs") or []:
         parts.append(f"<h2>Run {escape(str(run['run_id']))}</h2>")
-        parts.append(f"<p>directory <code>{escape(run['run_dir'])}</code>, profile "
-                     f"<code>{escape(str(run.get('profile') or '?'))}</code></p>")
+        parts.append(
+            f"<p>directory <code>{escape(run['run_dir'])}</code>, profile "
+            f"<code>{escape(str(run.get('profile') or '?'))}</code></p>"
+        )
         if run.get("latency"):
             parts.append("<h3>Latency percentiles (raw ledger samples)</h3>")
             parts.append(
                 table(
                     ("series", "n", "mean", "p50", "p90", "p95", "p99", "max"),
-                    [(r["series"], r["n"], _seconds(r["mean"]), _seconds(r["p50"]), _seconds(r["p90"]),
-                      _seconds(r["p95"]), _seconds(r["p99"]), _seconds(r["max"])) for r in run["latency"]],
+                    [
+                        (
+                            r["series"],
+                            r["n"],
+                            _seconds(r["mean"]),
+                            _seconds(r["p50"]),
+                            _seconds(r["p90"]),
+                            _seconds(r["p95"]),
+                            _seconds(r["p99"]),
+                            _seconds(r["max"]),
+                        )
+                        for r in run["latency"]
+                    ],
                 )
             )
         ledger = run.get("ledger")
@@ -117,8 +130,12 @@ def render_html(doc: dict[str, Any]) -> str:
             scalars = [(k, v) for k, v in ledger.items() if isinstance(v, int | float) and not isinstance(v, bool)]
             parts.append(table(("count", "value"), scalars))
             parts.append("<h4>HTTP by route</h4>")
-            parts.append(table(("method", "route", "status", "count"),
-                               [(r["method"], r["route"], r["status"], r["count"]) for r in ledger["http"]]))
+            parts.append(
+                table(
+                    ("method", "route", "status", "count"),
+                    [(r["method"], r["route"], r["status"], r["count"]) for r in ledger["http"]],
+                )
+            )
         else:
             parts.append("<p class='muted'>no ledger in this run directory</p>")
     parts.append("</body></html>")

@@ -40,8 +40,10 @@ def _results(title: str, items: Sequence[dict[str, Any]]) -> list[str]:
     out = [f"## {title}", ""]
     out += table(
         ("name", "verdict", "measured", "expected", "summary"),
-        [(r.get("name"), r.get("verdict", "").upper(), r.get("measured"), r.get("expected"), r.get("summary"))
-         for r in items],
+        [
+            (r.get("name"), r.get("verdict", "").upper(), r.get("measured"), r.get("expected"), r.get("summary"))
+            for r in items
+        ],
         max_rows=1000,
     )
     for r in items:
@@ -88,8 +90,19 @@ def render_markdown(doc: dict[str, Any]) -> str:
             out += ["### Latency percentiles (raw ledger samples)", ""]
             out += table(
                 ("series", "n", "mean", "p50", "p90", "p95", "p99", "max"),
-                [(r["series"], r["n"], _seconds(r["mean"]), _seconds(r["p50"]), _seconds(r["p90"]),
-                  _seconds(r["p95"]), _seconds(r["p99"]), _seconds(r["max"])) for r in run["latency"]],
+                [
+                    (
+                        r["series"],
+                        r["n"],
+                        _seconds(r["mean"]),
+                        _seconds(r["p50"]),
+                        _seconds(r["p90"]),
+                        _seconds(r["p95"]),
+                        _seconds(r["p99"]),
+                        _seconds(r["max"]),
+                    )
+                    for r in run["latency"]
+                ],
             )
             out.append("")
         ledger = run.get("ledger")
@@ -100,8 +113,10 @@ def render_markdown(doc: dict[str, Any]) -> str:
             scalars = [(k, v) for k, v in ledger.items() if isinstance(v, int | float) and not isinstance(v, bool)]
             out += table(("count", "value"), scalars)
             out += ["", "#### HTTP by route", ""]
-            out += table(("method", "route", "status", "count"),
-                         [(r["method"], r["route"], r["status"], r["count"]) for r in ledger["http"]])
+            out += table(
+                ("method", "route", "status", "count"),
+                [(r["method"], r["route"], r["status"], r["count"]) for r in ledger["http"]],
+            )
             out.append("")
         else:
             out += ["_no ledger in this run directory_", ""]

@@ -50,11 +50,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-users", type=int, default=0, help="cap every stage's users (0 = no cap)")
     parser.add_argument("--bcrypt-rounds", type=int, default=12, help="bcrypt cost of the twin (4 for quick runs)")
     parser.add_argument("--scrape-interval", default="1s", help="Prometheus scrape interval (default 1s)")
-    parser.add_argument("--check", action="append", default=None, metavar="GLOB", help="verify checks (overrides "
-                        "the gate file's `checks`)")
+    parser.add_argument(
+        "--check",
+        action="append",
+        default=None,
+        metavar="GLOB",
+        help="verify checks (overrides the gate file's `checks`)",
+    )
     parser.add_argument("--timeout", type=float, default=None, help="per-trial load limit in seconds")
-    parser.add_argument("--gating-only", action="store_true", help="skip the checks the gate file does not select "
-                        "(by default they run too and are reported as informational, never gating)")
+    parser.add_argument(
+        "--gating-only",
+        action="store_true",
+        help="skip the checks the gate file does not select "
+        "(by default they run too and are reported as informational, never gating)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -93,8 +102,14 @@ def _run_load(args: argparse.Namespace, stack: Any, run_dir: Path) -> int:
 
     parser = argparse.ArgumentParser(prog="codesync-load")
     run_command.register(parser.add_subparsers())
-    argv = ["run", f"--profile={args.profile}", f"--run-dir={run_dir}", f"--api-url={stack.api_url}",
-            f"--yjs-url={stack.yjs_url}", f"--bcrypt-rounds={args.bcrypt_rounds}"]
+    argv = [
+        "run",
+        f"--profile={args.profile}",
+        f"--run-dir={run_dir}",
+        f"--api-url={stack.api_url}",
+        f"--yjs-url={stack.yjs_url}",
+        f"--bcrypt-rounds={args.bcrypt_rounds}",
+    ]
     if stack.metrics_token:
         argv.append(f"--metrics-token={stack.metrics_token}")  # a token may start with "-"
     if args.duration_scale is not None:
@@ -129,11 +144,15 @@ def _trial(
     from codesync_load.baseline import trial_values, write_values
     from codesync_load.gates import WindowQuery, evaluate_gates
     from verify.context import VerifyContext, VerifyOptions
+    from verify.live import LiveTarget, attach_live
     from verify.report import write_json, write_junit
 
     code = _run_load(args, stack, run_dir)
     load = _load_result(run_dir, code)
     ctx = VerifyContext(VerifyOptions(run_dir=run_dir, prometheus_url=stack.prometheus_url))
+    # The security/integrity checks talk to the target itself; they run after the
+    # reconciliation checks (registry order), once the load window's last scrape is in.
+    attach_live(ctx, target=LiveTarget.from_stack(stack))
     results = [chk.run(ctx) for chk in checks]
     informational = [chk.run(ctx) for chk in info]
     if results or informational:
@@ -148,8 +167,16 @@ def _trial(
     gates = evaluate_gates(spec.gates, [doc], [query])
     values = trial_values(run_dir, spec.baseline.metrics, query) if spec.baseline.metrics else {}
     write_values(run_dir, values)
-    return {"dir": run_dir, "load": load, "checks": results, "info": informational, "gates": gates,
-            "values": values, "doc": doc, "query": query}
+    return {
+        "dir": run_dir,
+        "load": load,
+        "checks": results,
+        "info": informational,
+        "gates": gates,
+        "values": values,
+        "doc": doc,
+        "query": query,
+    }
 
 
 def _merge_gates(spec: Any, trials: list[dict[str, Any]]) -> list[Any]:
@@ -196,8 +223,11 @@ def _run_validated(args: argparse.Namespace, spec: Any, profile: Any, out: Path)
         raise HarnessError(f"no verify check matches {patterns}; list them with `pytest verify --collect-only -q`")
     info = [] if args.gating_only else [c for c in selected(None) if c not in checks]
     out.mkdir(parents=True, exist_ok=True)
-    print(f"gate: profile {profile.name}, {len(spec.gates)} gates from {spec.path}, {len(checks)} checks, "
-          f"{args.trials} trial(s), faults {args.fault or 'none'}; {len(info)} informational checks", flush=True)
+    print(
+        f"gate: profile {profile.name}, {len(spec.gates)} gates from {spec.path}, {len(checks)} checks, "
+        f"{args.trials} trial(s), faults {args.fault or 'none'}; {len(info)} informational checks",
+        flush=True,
+    )
     stack = open_stack(
         "local",
         state_dir=str(out / "stack"),
@@ -209,7 +239,11 @@ def _run_validated(args: argparse.Namespace, spec: Any, profile: Any, out: Path)
     trials: list[dict[str, Any]] = []
     try:
         stack.up()
-        print(f"stack ready: api {stack.api_url} prometheus {stack.prometheus_url}", flush=True)
+        print(
+            f"stack ready: api {stack.api_url} yjs {stack.yjs_url} prometheus {stack.prometheus_url} "
+            f"alertmanager {stack.alertmanager_url}",
+            flush=True,
+        )
         for number in range(1, args.trials + 1):
             print(f"trial {number}/{args.trials} ...", flush=True)
             trials.append(_trial(args, spec, stack, out / f"trial-{number}", checks, info))
@@ -230,8 +264,12 @@ def _conclude(args: argparse.Namespace, spec: Any, out: Path, trials: list[dict[
         candidate = {m.name: [t["values"].get(m.name) for t in trials] for m in spec.baseline.metrics}
         baseline = compare_to_baseline(load_baseline(args.baseline), candidate, spec.baseline, str(args.baseline))
     if args.save_baseline is not None and spec.baseline.metrics:
-        saved = save_baseline([t["dir"] for t in trials], args.save_baseline, spec.baseline.metrics,
-                              note=f"gate --profile {args.profile} faults {args.fault}")
+        saved = save_baseline(
+            [t["dir"] for t in trials],
+            args.save_baseline,
+            spec.baseline.metrics,
+            note=f"gate --profile {args.profile} faults {args.fault}",
+        )
         print(f"baseline saved: {saved}")
     checks_all = [t["load"] for t in trials]
     suites: dict[str, list[Any]] = {}
@@ -262,8 +300,13 @@ def _conclude(args: argparse.Namespace, spec: Any, out: Path, trials: list[dict[
     verdict = {0: "pass", 1: "fail", 2: "error"}[code]
     title = f"gate {args.profile}" + (f" with {', '.join(args.fault)}" if args.fault else "")
     paths = write_reports(
-        [t["dir"] for t in trials], out / "report", checks=doc["checks"], gates=doc["gates"],
-        baseline=doc["baseline"], info=doc["info"], title=title,
+        [t["dir"] for t in trials],
+        out / "report",
+        checks=doc["checks"],
+        gates=doc["gates"],
+        baseline=doc["baseline"],
+        info=doc["info"],
+        title=title,
         notes=[f"gates from {spec.path}", f"faults: {', '.join(args.fault) or 'none'}", f"JUnit: {junit}"],
         verdict=verdict,
     )
@@ -273,8 +316,11 @@ def _conclude(args: argparse.Namespace, spec: Any, out: Path, trials: list[dict[
         if result.verdict in ("fail", "error"):
             print()
             print(result.render())
-    failed = [f"{r.name}: {r.summary}"[:140] if r.name.startswith(("gate: ", "baseline: ")) else r.name
-              for r in everything if r.verdict in ("fail", "error")]
+    failed = [
+        f"{r.name}: {r.summary}"[:140] if r.name.startswith(("gate: ", "baseline: ")) else r.name
+        for r in everything
+        if r.verdict in ("fail", "error")
+    ]
     reason = "every gate and check passed" if not failed else f"{len(failed)} failed ({'; '.join(failed[:3])})"
     print(f"gate {verdict.upper()}: {reason}; report {paths['html']}")
     return code

@@ -145,8 +145,13 @@ def test_baseline_cli_save_and_compare(tmp_path: Path) -> None:
     same = [make_run(tmp_path, f"h{i}", [0.01], 0.0405 + i * 0.001) for i in range(3)]
 
     def cli(*argv: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "codesync_load.cli", "baseline", *argv, "--gates", str(gates)],
-                              cwd=repo, capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "codesync_load.cli", "baseline", *argv, "--gates", str(gates)],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     saved = cli("save", *map(str, base), "--out", str(tmp_path / "base"))
     assert saved.returncode == 0 and saved.stdout.strip() == str(tmp_path / "base" / "baseline.json")

@@ -22,7 +22,7 @@ from codesync_load.processes import ManagedProcess
 
 REPO = Path(__file__).resolve().parents[2]
 CI_GATES = REPO / "gates" / "ci.toml"
-# smoke scaled to half (a ~7 s load); no ci profile exists yet, so the CI gate file runs on smoke
+# smoke scaled to half (a ~7 s load) held to the CI gate file: quick, and the same gates
 ARGS = ["--profile", "smoke", "--gates", str(CI_GATES), "--bcrypt-rounds", "4", "--duration-scale", "0.5"]
 
 
@@ -40,12 +40,13 @@ def _not_usable() -> str | None:
 pytestmark = pytest.mark.skipif(_not_usable() is not None, reason=str(_not_usable()))
 
 
-def gate(tmp_path: Path, *extra: str, timeout: float = 200.0) -> tuple[int | None, list[str]]:
+def gate(tmp_path: Path, *extra: str, timeout: float = 200.0, command: str = "gate") -> tuple[int | None, list[str]]:
     log = tmp_path / f"gate-{len(list(tmp_path.glob('gate-*.log')))}.log"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env.pop("CODESYNC_DURATION_SCALE", None)
-    proc = ManagedProcess.start([sys.executable, "-m", "codesync_load.cli", "gate", *extra], name="gate",
-                                log_path=log, cwd=REPO, env=env)
+    proc = ManagedProcess.start(
+        [sys.executable, "-m", "codesync_load.cli", command, *extra], name=command, log_path=log, cwd=REPO, env=env
+    )
     try:
         deadline = time.monotonic() + timeout
         while proc.alive() and time.monotonic() < deadline:
@@ -78,8 +79,9 @@ def test_healthy_twin_passes_over_two_trials_and_saves_a_baseline(tmp_path: Path
 
 def test_slow_route_fails_the_gate_that_names_it(tmp_path: Path) -> None:
     out = tmp_path / "gate"
-    code, lines = gate(tmp_path, *ARGS, "--fault", "slow-route=1000", "--out", str(out),
-                       "--junit", str(tmp_path / "ci.xml"))
+    code, lines = gate(
+        tmp_path, *ARGS, "--fault", "slow-route=1000", "--out", str(out), "--junit", str(tmp_path / "ci.xml")
+    )
     assert code == 1, "\n".join(lines[-60:])
     assert lines[-1].startswith("gate FAIL: ") and "gate: autosave-put-p95: autosave-put-p95 = " in lines[-1]
     assert lines[-1].endswith(f"report {out / 'report' / 'report.html'}")
@@ -96,7 +98,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     bad.write_text('gates = [\n  "p95(http) < 250",\n]\n')
     code, lines = gate(tmp_path, "--profile", "smoke", "--gates", str(bad), timeout=60)
     assert code == 2
-    assert lines == [f"codesync-load: error: {bad}:2: p95(http) is a latency; give the threshold a unit, "
-                     "e.g. 250ms or 250s"]
+    assert lines == [
+        f"codesync-load: error: {bad}:2: p95(http) is a latency; give the threshold a unit, e.g. 250ms or 250s"
+    ]
     code, lines = gate(tmp_path, "--profile", "no-such-profile", timeout=60)
     assert code == 2 and len(lines) == 1 and lines[0].startswith("codesync-load: error: ")

@@ -40,8 +40,13 @@ def test_shipped_ci_gates_parse() -> None:
         ("error_rate < 0.02", "client", "ratio", "<", 0.02),
         ("failures == 0", "client", "count", "==", 0.0),
         ('server: sum(rate(x{code!="200"}[$__range])) > 2', "server", "promql", ">", 2.0),
-        ("server: histogram_quantile(0.95, sum by (le) (rate(h_bucket[$__range]))) < 250ms", "server", "promql", "<",
-         0.25),
+        (
+            "server: histogram_quantile(0.95, sum by (le) (rate(h_bucket[$__range]))) < 250ms",
+            "server",
+            "promql",
+            "<",
+            0.25,
+        ),
     ],
 )
 def test_valid_gates(text: str, side: str, kind: str, op: str, threshold: float) -> None:
@@ -127,8 +132,9 @@ def test_named_gates_and_their_mistakes(tmp_path: Path) -> None:
     ]
     cases = {
         'gates = [\n  {name = "a b", gate = "failures == 0"},\n]\n': "gate name 'a b' may hold only letters",
-        'gates = [\n  {name = "a", gate = "failures == 0"},\n  {name = "a", gate = "requests > 1"},\n]\n':
-            "gate 'a' is listed twice",
+        (
+            'gates = [\n  {name = "a", gate = "failures == 0"},\n  {name = "a", gate = "requests > 1"},\n]\n'
+        ): "gate 'a' is listed twice",
         'gates = [\n  {gate = "failures == 0"},\n]\n': 'a gate is a string or {name = "...", gate = "..."}',
     }
     for body, message in cases.items():

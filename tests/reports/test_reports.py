@@ -38,16 +38,21 @@ def small_run(tmp_path: Path) -> Path:
 def checks() -> list[CheckResult]:
     ok = CheckResult.passed("28 counter series moved exactly as the ledger predicts")
     ok.name = "counters-match-ledger"
-    panel = CheckResult.failed("1 known panels disagree with the ledger", evidence=Evidence(
-        ("panel", "meaning", "expected", "observed"), [("Request Rate", "count over the run", 9, 4.5)]))
+    panel = CheckResult.failed(
+        "1 known panels disagree with the ledger",
+        evidence=Evidence(
+            ("panel", "meaning", "expected", "observed"), [("Request Rate", "count over the run", 9, 4.5)]
+        ),
+    )
     panel.name = "dashboard-panels-match-ledger"
     return [ok, panel]
 
 
 def gate_results(run: Path) -> list[CheckResult]:
     doc = json.loads((run / "ledger.json").read_text())
-    return evaluate_gates([parse_gate("p95(edit_propagation) < 5ms", "g:1"), parse_gate("error_rate < 50%", "g:2")],
-                          [doc])
+    return evaluate_gates(
+        [parse_gate("p95(edit_propagation) < 5ms", "g:1"), parse_gate("error_rate < 50%", "g:2")], [doc]
+    )
 
 
 class Collect(HTMLParser):
@@ -65,8 +70,13 @@ def test_reports_from_a_small_run(tmp_path: Path) -> None:
     run = small_run(tmp_path)
     gates = gate_results(run)
     assert [g.verdict for g in gates] == ["fail", "pass"]  # p95 of 1..10 ms is 9.55 ms; 2/9 errors
-    paths = write_reports([run], tmp_path / "out", checks=[c.to_dict() for c in checks()],
-                          gates=[g.to_dict() for g in gates], title="t <&> report")
+    paths = write_reports(
+        [run],
+        tmp_path / "out",
+        checks=[c.to_dict() for c in checks()],
+        gates=[g.to_dict() for g in gates],
+        title="t <&> report",
+    )
     doc = json.loads(paths["json"].read_text())
     assert doc["schema"] == "codesync-report/1" and doc["verdict"] == "fail"
     assert doc["counts"]["gates"] == {"pass": 1, "fail": 1, "skip": 0, "error": 0}
@@ -118,18 +128,29 @@ def test_report_command(tmp_path: Path) -> None:
     run = small_run(tmp_path)
     (run / "verify").mkdir()
     (run / "verify" / "results.json").write_text(json.dumps({"checks": [c.to_dict() for c in checks()]}))
-    proc = subprocess.run([sys.executable, "-m", "codesync_load.cli", "report", str(run)], cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "codesync_load.cli", "report", str(run)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1] == str(run / "report" / "report.html")
     doc = json.loads((run / "report" / "report.json").read_text())
     assert [c["name"] for c in doc["checks"]] == ["counters-match-ledger", "dashboard-panels-match-ledger"]
     assert doc["verdict"] == "fail"
-    bad = subprocess.run([sys.executable, "-m", "codesync_load.cli", "report", str(tmp_path)], cwd=REPO,
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "codesync_load.cli", "report", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2
-    assert bad.stderr.strip() == (f"codesync-load: error: {tmp_path} holds neither ledger.json nor gate.json; "
-                                  "pass a run or gate directory")
+    assert bad.stderr.strip() == (
+        f"codesync-load: error: {tmp_path} holds neither ledger.json nor gate.json; pass a run or gate directory"
+    )
 
 
 def test_informational_checks_are_shown_but_do_not_decide(tmp_path: Path) -> None:

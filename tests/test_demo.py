@@ -1,0 +1,35 @@
+"""`./run` (codesync-load demo) on the embedded twin: stack up, ci load, verification, gates,
+report, stack down; it prints where Prometheus and Alertmanager listen and passes when healthy."""
+
+from __future__ import annotations
+
+import re
+import socket
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from tests.gates.test_gate_command import REPO, pytestmark  # noqa: F401  (the same skip rule)
+from tests.gates.test_gate_command import gate as run_cli_gate_style
+
+
+def _refused(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname, parts.port), timeout=1).close()
+    except OSError:
+        return True
+    return False
+
+
+def test_demo_passes_on_the_healthy_twin_and_leaves_nothing_running(tmp_path: Path) -> None:
+    code, lines = run_cli_gate_style(tmp_path, timeout=300, command="demo")
+    assert code == 0, "\n".join(lines[-60:])
+    ready = next(line for line in lines if line.startswith("stack ready: "))
+    urls = dict(re.findall(r"(api|yjs|prometheus|alertmanager) (\S+)", ready))
+    assert set(urls) == {"api", "yjs", "prometheus", "alertmanager"}, ready
+    last = lines[-1]
+    assert last.startswith("gate PASS: every gate and check passed; report "), last
+    report = Path(last.rsplit("report ", 1)[1])
+    assert (REPO / report if not report.is_absolute() else report).is_file()
+    for name, url in urls.items():
+        assert _refused(url), f"{name} still listens at {url} after the demo"
