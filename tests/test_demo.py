@@ -4,21 +4,17 @@ report, stack down; it prints where Prometheus and Alertmanager listen and passe
 from __future__ import annotations
 
 import re
-import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from codesync_load.stack.ports import accepts_connections
 from tests.gates.test_gate_command import REPO, pytestmark  # noqa: F401  (the same skip rule)
 from tests.gates.test_gate_command import gate as run_cli_gate_style
 
 
 def _refused(url: str) -> bool:
     parts = urlsplit(url)
-    try:
-        socket.create_connection((parts.hostname, parts.port), timeout=1).close()
-    except OSError:
-        return True
-    return False
+    return not accepts_connections(parts.port, parts.hostname, timeout=1)
 
 
 def test_demo_passes_on_the_healthy_twin_and_leaves_nothing_running(tmp_path: Path) -> None:

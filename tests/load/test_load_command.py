@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from _loadrun import REPO
 
 from codesync_load.ledger import Ledger, read_status
-from codesync_load.stack.ports import free_port
+from codesync_load.stack.ports import accepts_connections, free_port
 
 
 def _cli(tmp_path: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -34,11 +33,7 @@ def _cli(tmp_path: Path, *args: str, timeout: float = 240) -> subprocess.Complet
 
 def _refuses(url: str) -> bool:
     parts = urlsplit(url)
-    try:
-        socket.create_connection((parts.hostname, parts.port), timeout=1).close()
-    except OSError:
-        return True
-    return False
+    return not accepts_connections(parts.port, parts.hostname, timeout=1)
 
 
 def test_run_against_a_given_target_prints_the_run_dir_last(twin, tmp_path: Path) -> None:
