@@ -28,6 +28,12 @@ from codesync_load.errors import HarnessError
 Verdict = Literal["pass", "fail", "skip", "error"]
 
 
+class TargetFault(Exception):
+    """The target answered a check's own set-up with a server error (5xx): the check fails with
+    this reason, because a target that cannot serve the check is what the check is there to catch
+    (a HarnessError, by contrast, means the harness could not run: no target, bad options)."""
+
+
 class MissingInput(Exception):
     """A check's input is not available (e.g. no --run-dir): the check is skipped, with this reason."""
 
@@ -162,6 +168,8 @@ class Check:
             result = self.func(ctx)
         except MissingInput as missing:
             result = CheckResult.skipped(str(missing))
+        except TargetFault as fault:
+            result = CheckResult.failed(f"the target failed the check's set-up: {fault}")
         except HarnessError:
             raise
         except Exception as err:  # a bug in a check must not hide the other checks' verdicts

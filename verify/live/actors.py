@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from codesync_load.errors import HarnessError
 from scenarios.clients.rest import ApiResult, RestClient
+from verify.checks.base import TargetFault
 
 PASSWORD = "Verify-Pass-1"
 _RANDOM = random.SystemRandom()
@@ -40,7 +41,10 @@ def _retrying(call: str, attempt: Callable[[], ApiResult], tries: int) -> ApiRes
             break
         result = attempt()
     if not result.ok:
-        raise HarnessError(f"{call} failed on the target ({result.status} {result.error_code}); is the API healthy?")
+        message = f"{call} failed on the target ({result.status} {result.error_code}); is the API healthy?"
+        if result.status >= 500:
+            raise TargetFault(message)
+        raise HarnessError(message)
     return result
 
 
