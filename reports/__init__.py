@@ -24,19 +24,13 @@ from reports.markdown import render_markdown
 __all__ = ["build_report", "render_html", "render_markdown", "write_reports"]
 
 
-def write_reports(
-    run_dirs: Sequence[Path],
-    out_dir: Path,
-    checks: Sequence[dict[str, Any]] = (),
-    gates: Sequence[dict[str, Any]] = (),
-    baseline: Sequence[dict[str, Any]] = (),
-    info: Sequence[dict[str, Any]] = (),
-    title: str = "",
-    notes: Sequence[str] = (),
-    verdict: str | None = None,
-) -> dict[str, Path]:
-    """Write out_dir/report.{json,md,html}; returns {"json": path, "markdown": path, "html": path}."""
-    doc = build_report(run_dirs, checks, gates, baseline, info=info, title=title, notes=notes, verdict=verdict)
+def write_reports(run_dirs: Sequence[Path], out_dir: Path, **report_args: Any) -> dict[str, Path]:
+    """Write out_dir/report.{json,md,html}; returns {"json": path, "markdown": path, "html": path}.
+
+    `report_args` are build_report's keywords (checks, gates, baseline, info, title, notes,
+    verdict), passed through so the two signatures cannot drift apart.
+    """
+    doc = build_report(run_dirs, **report_args)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "report.json", "markdown": out_dir / "report.md", "html": out_dir / "report.html"}

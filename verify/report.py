@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from verify.checks.base import REGISTRY, CheckResult
@@ -38,23 +38,30 @@ def render_table(results: Sequence[CheckResult], width: int = 100) -> str:
     return "\n".join(lines)
 
 
-def write_junit(results: Sequence[CheckResult], path: Path, suite: str = "codesync-verify") -> Path:
-    failures = sum(1 for r in results if r.verdict == "fail")
-    errors = sum(1 for r in results if r.verdict == "error")
-    skipped = sum(1 for r in results if r.verdict == "skip")
-    root = ET.Element(
-        "testsuite",
-        name=suite,
-        tests=str(len(results)),
-        failures=str(failures),
-        errors=str(errors),
-        skipped=str(skipped),
-        time=f"{sum(r.seconds for r in results):.3f}",
-        timestamp=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()),
-    )
+def junit_suite(
+    results: Sequence[CheckResult],
+    name: str,
+    classname: Callable[[CheckResult], str],
+    stamp: str,
+    parent: ET.Element | None = None,
+) -> ET.Element:
+    """One <testsuite> of CheckResults; verdicts map to failure/error/skipped/system-out.
+
+    Shared by write_junit (the suite is the root) and reports.junit (one suite per group
+    under <testsuites>), so both CI artifacts show a check the same way.
+    """
+    attrs = {
+        "name": name,
+        "tests": str(len(results)),
+        "failures": str(sum(1 for r in results if r.verdict == "fail")),
+        "errors": str(sum(1 for r in results if r.verdict == "error")),
+        "skipped": str(sum(1 for r in results if r.verdict == "skip")),
+        "time": f"{sum(r.seconds for r in results):.3f}",
+        "timestamp": stamp,
+    }
+    suite = ET.Element("testsuite", attrs) if parent is None else ET.SubElement(parent, "testsuite", attrs)
     for r in results:
-        group = REGISTRY[r.name].group if r.name in REGISTRY else "verify"
-        case = ET.SubElement(root, "testcase", classname=f"verify.{group}", name=r.name, time=f"{r.seconds:.3f}")
+        case = ET.SubElement(suite, "testcase", classname=classname(r), name=r.name, time=f"{r.seconds:.3f}")
         if r.verdict == "fail":
             ET.SubElement(case, "failure", message=r.summary).text = r.render()
         elif r.verdict == "error":
@@ -63,9 +70,30 @@ def write_junit(results: Sequence[CheckResult], path: Path, suite: str = "codesy
             ET.SubElement(case, "skipped", message=r.summary)
         else:
             ET.SubElement(case, "system-out").text = r.render()
+    return suite
+
+
+def junit_stamp() -> str:
+    """The UTC timestamp JUnit's testsuite attribute wants (no zone suffix)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+
+
+def write_xml(root: ET.Element, path: Path) -> Path:
+    """Write `root` with an XML declaration, creating the parent folder."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
     return path
+
+
+def _check_class(result: CheckResult) -> str:
+    group = REGISTRY[result.name].group if result.name in REGISTRY else "verify"
+    return f"verify.{group}"
+
+
+def write_junit(results: Sequence[CheckResult], path: Path, suite: str = "codesync-verify") -> Path:
+    """The checks as one <testsuite> file; classname is verify.<group> of each check."""
+    return write_xml(junit_suite(results, suite, _check_class, junit_stamp()), path)
 
 
 def write_json(results: Sequence[CheckResult], path: Path, inputs: dict[str, str]) -> Path:

@@ -292,6 +292,24 @@ class EditTracker:
             self._announced = AnnouncedEdits()
         return self._announced.announced(client, edit["clock"], float(edit["sentAt"]))
 
+    def awareness(self, entries: list[tuple[int, int, Any]], states: dict[int, Any] | None) -> list[float]:
+        """Take decoded awareness entries: update `states` (None: keep none), return latencies.
+
+        A None state is a client leaving; any other state may carry an edit announcement.
+        """
+        samples: list[float] = []
+        for client, _clock, state in entries:
+            if state is None:
+                if states is not None:
+                    states.pop(client, None)
+                continue
+            if states is not None:
+                states[client] = state
+            latency = self.announcement(client, state)
+            if latency is not None:
+                samples.append(latency)
+        return samples
+
 
 KEYSTROKE_CHARS = "abcdefghijklmnopqrstuvwxyz "
 

@@ -23,6 +23,8 @@ recognising echoes and sampling live in `propagation.EditTracker`, shared with
 `yjs_lean.LeanYjsConnection`, the Locust users' client (same events and samples, without the
 thread and the ~60 KB per connection this one costs under gevent); this client serves plain
 Python: tests, the smoke check, the verifier.
+The edit and awareness methods themselves (insert, delete, replace, set_cursor, sample
+keeping) are `text_edits.TextEdits`, the base class of both clients.
 
 Every failure has a typed error whose name says what failed: YjsConnectError (refused, HTTP
 status), YjsRateLimited (close 1008), YjsClosed (any other close), YjsSyncTimeout, YjsTimeout,
@@ -55,6 +57,7 @@ from scenarios.clients.propagation import (
     near_start_keystroke,
     wall_clock,
 )
+from scenarios.clients.text_edits import TextEdits, announced
 
 TEXT_NAME = "codesync"
 CLOSE_POLICY_VIOLATION = 1008
@@ -109,7 +112,7 @@ class YjsEvent(NamedTuple):
     value: float | None = None  # seconds, for latency
 
 
-class YjsClient:
+class YjsClient(TextEdits):
     """One editor of one document. Not for use by two emitting threads at once.
 
     WebSocket options are explicit because the library's defaults do not suit a load
@@ -395,27 +398,13 @@ class YjsClient:
         self._keep(samples)
         return samples
 
-    def _keep(self, samples: list[float]) -> None:
-        self.latency_count += len(samples)
-        room = self.keep_samples - len(self.latencies)
-        if room > 0:
-            self.latencies.extend(samples[:room])
-
     def _on_awareness(self, payload: bytes) -> list[float]:
         """Track the others' awareness states; returns latencies completed by edit announcements."""
-        samples: list[float] = []
         try:
             entries = yp.decode_awareness(payload)
         except yp.FrameError as err:
             raise YjsProtocolError(f"malformed awareness update from {self.url}: {err}") from None
-        for client, _clock, state in entries:
-            if state is None:
-                self.awareness_states.pop(client, None)
-                continue
-            self.awareness_states[client] = state
-            latency = self._tracker.announcement(client, state)
-            if latency is not None:
-                samples.append(latency)
+        samples = self._tracker.awareness(entries, self.awareness_states)
         self._keep(samples)
         return samples
 
@@ -451,27 +440,8 @@ class YjsClient:
         with self._lock:
             self.updates_sent += 1
         if start is not None and self.announce_edits:
-            self._set_awareness(
-                {**(self._awareness_state or {"user": self.user}), "edit": {"clock": start, "sentAt": sent_wall}}
-            )
+            self._set_awareness(announced(self._awareness_state, self.user, start, sent_wall))
         return start
-
-    def insert(self, index: int, text: str) -> int | None:
-        """Insert `text` at `index` of the shared text; one Update frame."""
-        return self._edit(lambda: self.ytext.insert(index, text))
-
-    def delete(self, index: int, length: int = 1) -> None:
-        """Delete `length` characters at `index`; one Update frame, no latency sample (no new item)."""
-        self._edit(lambda: self.ytext.__delitem__(slice(index, index + length)))
-
-    def replace(self, index: int, length: int, text: str) -> int | None:
-        """Delete and insert in one Update, as typing over a selection does; sampled."""
-
-        def change() -> None:
-            del self.ytext[index : index + length]
-            self.ytext.insert(index, text)
-
-        return self._edit(change)
 
     def type_near_start(self, rng: random.Random, *, window: int = 16, max_length: int = 4000) -> int | None:
         """A load-style keystroke: one character at a random spot among the first `window`.
@@ -490,16 +460,12 @@ class YjsClient:
         payload = yp.encode_awareness([(self.client_id, self._awareness_clock, state)])
         self._send(yp.awareness_frame(payload), "awareness")
 
-    def set_cursor(self, line: int, column: int, file: str | None = None) -> None:
-        """Publish our cursor in the browser's awareness shape."""
-        self.raise_if_failed()
+    def _cursor_user(self, file: str | None) -> dict[str, Any]:
+        """`user` for set_cursor (TextEdits): our user, with `file` when one is given."""
         user = dict(self.user)
         if file is not None:
             user["file"] = file
-        state: dict[str, Any] = {"user": user, "cursor": {"line": line, "column": column}}
-        if self._awareness_state and "edit" in self._awareness_state:
-            state["edit"] = self._awareness_state["edit"]
-        self._set_awareness(state)
+        return user
 
     # -- reading the document ------------------------------------------------------------------
 

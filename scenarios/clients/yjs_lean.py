@@ -20,7 +20,8 @@ and sends go straight to the socket.
 Parity with `YjsClient`, by sharing rather than copying: edits are named, echoes recognised
 and propagation latencies sampled by the same `propagation.EditTracker` (in-process
 EditRegistry and cross-process awareness announcements), keystrokes come from
-`propagation.near_start_keystroke`, and observers receive the same `YjsEvent`s at the same
+`propagation.near_start_keystroke`, insert/delete/replace/set_cursor are
+`text_edits.TextEdits` (the base class of both clients), and observers receive the same `YjsEvent`s at the same
 points, so `scenarios.recording` books a lean connection exactly like a YjsClient. What it
 does not do: per-message deflate, TLS, keeping latency samples or awareness states unless
 asked (`keep_samples`, `keep_awareness`; observers see every one). The WebSocket handshake
@@ -52,6 +53,7 @@ import pycrdt
 
 from scenarios.clients import yprotocol as yp
 from scenarios.clients.propagation import DEFAULT_REGISTRY, EditRegistry, EditTracker, near_start_keystroke, wall_clock
+from scenarios.clients.text_edits import TextEdits, announced
 from scenarios.clients.yjs import (
     _USE_DEFAULT_REGISTRY,
     CLOSE_POLICY_VIOLATION,
@@ -177,7 +179,7 @@ def _accept_key(key: bytes) -> bytes:
     return base64.b64encode(hashlib.sha1(key + _ACCEPT_GUID).digest())
 
 
-class LeanYjsConnection:
+class LeanYjsConnection(TextEdits):
     """One synced Yjs connection; reading happens in a hub callback, writing in the caller.
 
     The users' Yjs client under Locust: the same protocol rules, events and latency samples as
@@ -485,10 +487,7 @@ class LeanYjsConnection:
         except Exception as err:  # pycrdt rejects the update or state vector
             raise YjsProtocolError(f"{self.url} sent a {kind} pycrdt rejects: {err}") from None
         if samples:
-            self.latency_count += len(samples)
-            room = self.keep_samples - len(self.latencies)
-            if room > 0:
-                self.latencies.extend(samples[:room])
+            self._keep(samples)
         if self._observers:
             self._notify("received", kind)
             for sample in samples:
@@ -498,19 +497,7 @@ class LeanYjsConnection:
         """Count (and with keep_awareness keep) the others' states; returns announced latencies."""
         entries = yp.decode_awareness(payload)
         self.awareness_received += 1
-        states = self.awareness_states
-        samples: list[float] = []
-        for client, _clock, state in entries:
-            if state is None:
-                if states is not None:
-                    states.pop(client, None)
-                continue
-            if states is not None:
-                states[client] = state
-            latency = self._tracker.announcement(client, state)
-            if latency is not None:
-                samples.append(latency)
-        return samples
+        return self._tracker.awareness(entries, self.awareness_states)
 
     def _on_close(self, payload: bytes) -> None:
         code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
@@ -593,26 +580,8 @@ class LeanYjsConnection:
         self._send_message(yp.update_frame(update), "update")
         self.updates_sent += 1
         if start is not None and self.announce_edits:
-            edit = {"clock": start, "sentAt": sent_wall}
-            self._set_awareness({**(self._awareness_state or {"user": self._user()}), "edit": edit})
+            self._set_awareness(announced(self._awareness_state, self._user(), start, sent_wall))
         return start
-
-    def insert(self, index: int, text: str) -> int | None:
-        """Insert `text` at `index`; one Update frame made of exactly this change, sampled."""
-        return self._edit(lambda: self.ytext.insert(index, text))
-
-    def delete(self, index: int, length: int = 1) -> None:
-        """Delete `length` characters at `index`; one Update frame, no latency sample (no new item)."""
-        self._edit(lambda: self.ytext.__delitem__(slice(index, index + length)))
-
-    def replace(self, index: int, length: int, text: str) -> int | None:
-        """Delete and insert in one Update, as typing over a selection does; sampled."""
-
-        def change() -> None:
-            del self.ytext[index : index + length]
-            self.ytext.insert(index, text)
-
-        return self._edit(change)
 
     def type_near_start(self, rng: random.Random, *, window: int = 16, max_length: int = 4000) -> int | None:
         """One keystroke among the first `window` characters, exactly as `YjsClient.type_near_start`."""
@@ -628,13 +597,9 @@ class LeanYjsConnection:
         self._send_message(yp.awareness_frame(payload), "awareness")
         self.awareness_sent += 1
 
-    def set_cursor(self, line: int, column: int, file: str | None = None) -> None:
-        """Publish our cursor in the browser's awareness shape {user: {name, color, file}, cursor}."""
-        self.raise_if_failed()
-        state: dict[str, Any] = {"user": self._user(file), "cursor": {"line": line, "column": column}}
-        if self._awareness_state and "edit" in self._awareness_state:
-            state["edit"] = self._awareness_state["edit"]
-        self._set_awareness(state)
+    def _cursor_user(self, file: str | None) -> dict[str, Any]:
+        """`user` for set_cursor (TextEdits): the browser's {name, color, file}."""
+        return self._user(file)
 
     # -- reading the document ------------------------------------------------------------------
 

@@ -11,59 +11,33 @@ itself is missing.
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from codesync_load.processes import ManagedProcess
-
-UPSTREAM_DIR = Path(__file__).parent / "upstream_yws"
-
-
-def _ensure_node_modules() -> None:
-    if (UPSTREAM_DIR / "node_modules" / "@y" / "websocket-server").is_dir():
-        return
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.fail("npm is missing but node is installed; install npm to run the upstream y-websocket tests")
-    done = subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
-        cwd=UPSTREAM_DIR,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if done.returncode != 0:
-        pytest.fail(f"npm ci in {UPSTREAM_DIR} failed: {done.stderr.strip().splitlines()[-1:]}")
+from codesync_load.errors import HarnessError
+from codesync_load.upstream_yws import start_upstream
 
 
 @pytest.fixture(scope="session")
 def upstream_yws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URL of the upstream JavaScript y-websocket server, started for this test session."""
-    node = shutil.which("node")
-    if node is None:
+    """URL of the upstream JavaScript y-websocket server, started for this test session.
+
+    codesync_load.upstream_yws installs, starts and waits for it (the benchmark uses the same
+    code); here a missing node skips and any other HarnessError fails the test.
+    """
+    if shutil.which("node") is None:
         pytest.skip("node is not installed: the upstream y-websocket interop tests need it")
-    _ensure_node_modules()
     log = tmp_path_factory.mktemp("upstream_yws") / "server.log"
-    proc = ManagedProcess.start([node, "serve.mjs", "127.0.0.1"], name="upstream-yws", log_path=log, cwd=UPSTREAM_DIR)
     try:
-        port: list[int] = []
-
-        def listening() -> bool:
-            for line in log.read_text().splitlines():
-                if line.startswith("{"):
-                    port.append(json.loads(line)["port"])
-                    return True
-            return False
-
-        proc.wait_until(listening, timeout=30, what="listening")
-        yield f"ws://127.0.0.1:{port[0]}"
+        proc, url = start_upstream(log)
+    except HarnessError as err:
+        pytest.fail(str(err))
+    try:
+        yield url
     finally:
         proc.stop()
 

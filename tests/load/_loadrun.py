@@ -6,6 +6,8 @@
 
 Locust monkey-patches the process that imports it (gevent), which breaks pytest; every run
 here is a subprocess in its own process group, bounded by a timeout and stopped by PID.
+`total`, `delta` and the parsing behind `scrape` are codesync_load.exposition's, and
+`wait_for` is tests.twin._http's, so the load and twin tests count and wait the same way.
 """
 
 from __future__ import annotations
@@ -18,14 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import requests
-from prometheus_client.parser import text_string_to_metric_families
-
+from codesync_load import exposition
+from codesync_load.exposition import Samples as Samples
+from codesync_load.exposition import delta as delta
+from codesync_load.exposition import total as total
 from codesync_load.processes import ManagedProcess
+from tests.twin import _http
 
 REPO = Path(__file__).resolve().parents[2]
 LOADTESTS = REPO / "loadtests"
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 @dataclass
@@ -85,25 +88,8 @@ def run_locust(argv: list[str], log: Path, timeout: float = 120.0) -> Finished:
 
 
 def scrape(base_url: str, token: str | None = None) -> Samples:
-    """Every sample of base_url/metrics by (name, labels)."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    url = base_url.replace("ws://", "http://").rstrip("/") + "/metrics"
-    response = requests.get(url, headers=headers, timeout=5)
-    response.raise_for_status()
-    samples: Samples = {}
-    for family in text_string_to_metric_families(response.text):
-        for sample in family.samples:
-            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
-    return samples
-
-
-def total(samples: Samples, name: str, **labels: str) -> float:
-    wanted = set(labels.items())
-    return sum(v for (n, lbls), v in samples.items() if n == name and wanted <= lbls)
-
-
-def delta(before: Samples, after: Samples, name: str, **labels: str) -> float:
-    return total(after, name, **labels) - total(before, name, **labels)
+    """Every sample of base_url/metrics by (name, labels); a ws:// base is scraped over http://."""
+    return exposition.scrape(base_url.replace("ws://", "http://").rstrip("/") + "/metrics", token)
 
 
 def label_values(samples: Samples, name: str, label: str) -> set[str]:
@@ -111,14 +97,8 @@ def label_values(samples: Samples, name: str, label: str) -> set[str]:
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.1)
+    """tests.twin._http.wait_for polling every 0.1 s (a load run moves slower than one request)."""
+    return _http.wait_for(condition, timeout=timeout, interval=0.1, what=what)
 
 
 def reconcile(ledger: Any, api: tuple[Samples, Samples], yjs: tuple[Samples, Samples]) -> list[str]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from codesync_load.errors import HarnessError
+from scenarios.clients.rest import ApiError
 
 Verdict = Literal["pass", "fail", "skip", "error"]
 
@@ -168,16 +169,18 @@ class Check:
             result = self.func(ctx)
         except MissingInput as missing:
             result = CheckResult.skipped(str(missing))
-        except TargetFault as fault:
-            result = CheckResult.failed(f"the target failed the check's set-up: {fault}")
         except HarnessError:
             raise
         except Exception as err:  # a bug in a check must not hide the other checks' verdicts
-            tb = traceback.format_exc(limit=4).strip().splitlines()
-            result = CheckResult("error", f"the check itself failed: {err!r}", evidence=Evidence(("trace",)))
-            assert result.evidence is not None
-            for line in tb[-6:]:
-                result.evidence.add(line)
+            if isinstance(err, TargetFault) or (isinstance(err, ApiError) and err.status >= 500):
+                # the target answered the check's own calls with a server error: its failure
+                result = CheckResult.failed(f"the target failed the check's set-up: {err}")
+            else:
+                tb = traceback.format_exc(limit=4).strip().splitlines()
+                result = CheckResult("error", f"the check itself failed: {err!r}", evidence=Evidence(("trace",)))
+                assert result.evidence is not None
+                for line in tb[-6:]:
+                    result.evidence.add(line)
         result.name = self.name
         result.inputs = {need: ctx.describe(need) for need in self.needs}
         result.seconds = time.monotonic() - started
