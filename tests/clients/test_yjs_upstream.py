@@ -40,8 +40,10 @@ def test_two_clients_converge_after_concurrent_edits(upstream_yws: str, doc_name
             a.type_near_start(rng_a)
             b.type_near_start(rng_b)
         b.delete(0, 3)
-        a.replace(0, 2, "XY")
+        # a replaces only after it has seen b's deletion, so the two never delete the same
+        # characters (a concurrent overlap would make both the length and b's echo racy)
         a.wait_for(lambda c: c.updates_received == 26, what="26 updates from b at a")
+        a.replace(0, 2, "XY")
         b.wait_for(lambda c: c.updates_received == 26, what="26 updates from a at b")
         a.wait_for(lambda c: c.echoes_received == 26, what="26 echoes at a")
         b.wait_for(lambda c: c.echoes_received == 26, what="26 echoes at b")
