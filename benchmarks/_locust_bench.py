@@ -107,13 +107,19 @@ def _note_failure(err: BaseException) -> None:
 # -- Yjs editors --------------------------------------------------------------------------------
 
 
-class YjsClientEditorUser(User):
+class _EditorUser(User):
+    """One editor typing near the start at the configured pacing; subclasses pick the connection."""
+
+    abstract = True
     wait_time = constant_pacing(CFG.get("interval", 0.01))
+
+    def open_connection(self, index: int) -> Any:
+        raise NotImplementedError
 
     def on_start(self) -> None:
         index = next(_NEXT_INDEX)
         self.rng = random.Random(_RNG.random())
-        self.conn = user_connection(YjsClient, self.host, index, self.environment)
+        self.conn = self.open_connection(index)
         try:
             self.conn.connect()
         except Exception as err:
@@ -129,41 +135,23 @@ class YjsClientEditorUser(User):
         self.conn.close()
 
 
-class LeanEditorUser(User):
-    wait_time = constant_pacing(CFG.get("interval", 0.01))
-
-    def on_start(self) -> None:
-        index = next(_NEXT_INDEX)
-        self.rng = random.Random(_RNG.random())
-        self.conn = user_connection(LeanYjsConnection, self.host, index, self.environment)
-        try:
-            self.conn.connect()
-        except Exception as err:
-            _note_failure(err)
-            raise
-        CONNECTIONS.append(self.conn)
-
-    @task
-    def type(self) -> None:
-        self.conn.type_near_start(self.rng)
-
-    def on_stop(self) -> None:
-        self.conn.close()
+class YjsClientEditorUser(_EditorUser):
+    def open_connection(self, index: int) -> Any:
+        return user_connection(YjsClient, self.host, index, self.environment)
 
 
-class LeanBareEditorUser(LeanEditorUser):
-    def on_start(self) -> None:
-        index = next(_NEXT_INDEX)
-        self.rng = random.Random(_RNG.random())
-        self.conn = LeanYjsConnection(
+class LeanEditorUser(_EditorUser):
+    def open_connection(self, index: int) -> Any:
+        return user_connection(LeanYjsConnection, self.host, index, self.environment)
+
+
+class LeanBareEditorUser(_EditorUser):
+    """The lean connection with no bookkeeping: no registry, no latency sampling, no observers."""
+
+    def open_connection(self, index: int) -> Any:
+        return LeanYjsConnection(
             self.host, document(index), registry=None, sample_latency=False, source_address=source_address(index)
         )
-        try:
-            self.conn.connect()
-        except Exception as err:
-            _note_failure(err)
-            raise
-        CONNECTIONS.append(self.conn)
 
 
 # -- idle viewers -------------------------------------------------------------------------------
