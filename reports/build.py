@@ -22,8 +22,11 @@ from codesync_load.gates import percentile
 
 SCHEMA = "codesync-report/1"
 PERCENTILES = (50.0, 90.0, 95.0, 99.0)
-# The check whose evidence puts each dashboard panel beside the harness's own count.
+# The checks whose evidence puts each dashboard panel beside the harness's own measurement
+# (every panel, passing or not) and beside Prometheus' own answer when Grafana was asked.
 PANEL_CHECK = "dashboard-panels-match-ledger"
+GRAFANA_CHECK = "dashboard-grafana-matches-prometheus"
+PANEL_CHECKS = (PANEL_CHECK, GRAFANA_CHECK)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -125,9 +128,11 @@ def build_report(
     """The report document (see the module docstring); `verdict` overrides the computed one.
 
     `info` holds checks that ran but do not decide the verdict (a gate's non-gating checks).
+    `dashboard_panels` holds the results of PANEL_CHECKS, whatever their verdict: their
+    evidence is the panel table every report shows (a skipped one says why it is missing).
     """
     runs = [run_section(Path(d)) for d in run_dirs]
-    panels = [c for c in [*checks, *info] if c.get("name") == PANEL_CHECK and c.get("evidence")]
+    panels = [c for c in [*checks, *info] if c.get("name") in PANEL_CHECKS]
     return {
         "schema": SCHEMA,
         "title": title or f"codesync-load report: {', '.join(Path(d).name for d in run_dirs)}",

@@ -21,7 +21,7 @@ body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}
 h1 .pass,td.pass{color:#176f2c}h1 .fail,td.fail,h1 .error,td.error{color:#b3261e}td.skip{color:#777}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .5em;
 text-align:left;vertical-align:top;font-size:.9em}th{background:#f2f2f2}code{background:#f6f6f6}
-details{margin:.3em 0 1em}summary{cursor:pointer}.muted{color:#777}
+details{margin:.3em 0 1em}summary{cursor:pointer}.muted{color:#777}td.yes{color:#176f2c}td.no{color:#b3261e}
 """
 
 
@@ -47,7 +47,9 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], verdict_col: in
     return f"<table><tr>{head}</tr>{''.join(body)}</table>{more}"
 
 
-def _results(title: str, items: Sequence[dict[str, Any]]) -> str:
+def _results(title: str, items: Sequence[dict[str, Any]], shown_apart: Sequence[str] = ()) -> str:
+    """The verdict table, then each result's evidence (open when it failed); the evidence of
+    `shown_apart` checks has a section of its own and is not repeated here."""
     if not items:
         return ""
     parts = [f"<h2>{escape(title)}</h2>"]
@@ -60,7 +62,7 @@ def _results(title: str, items: Sequence[dict[str, Any]]) -> str:
     )
     for r in items:
         ev = r.get("evidence")
-        if not ev or not ev.get("rows"):
+        if not ev or not ev.get("rows") or r.get("name") in shown_apart:
             continue
         open_attr = " open" if r.get("verdict") in ("fail", "error") else ""
         tolerance = f"<p>tolerance: {_cell(r.get('tolerance'))}</p>" if r.get("tolerance") else ""
@@ -68,6 +70,28 @@ def _results(title: str, items: Sequence[dict[str, Any]]) -> str:
             f"<details{open_attr}><summary><b>{_cell(r.get('name'))}</b> ({_cell(r.get('verdict'))}): "
             f"{_cell(r.get('summary'))}</summary>{tolerance}{table(ev.get('columns') or [], ev['rows'])}</details>"
         )
+    return "".join(parts)
+
+
+def _dashboard(panels: Sequence[dict[str, Any]]) -> str:
+    """Every panel beside the harness's measurement (and Grafana beside Prometheus), any verdict."""
+    if not panels:
+        return ""
+    parts = ["<h2>Dashboard panels beside the harness's measurement</h2>"]
+    for r in panels:
+        verdict = escape(str(r.get("verdict") or ""))
+        parts.append(f"<h3>{_cell(r.get('name'))}: <span class='{verdict}'>{verdict.upper()}</span></h3>")
+        parts.append(f"<p>{_cell(r.get('summary'))}</p>")
+        for label in ("measured", "tolerance"):
+            if r.get(label):
+                parts.append(f"<p class='muted'>{label}: {_cell(r.get(label))}</p>")
+        ev = r.get("evidence") or {}
+        columns = list(ev.get("columns") or [])
+        if ev.get("rows"):
+            agrees = columns.index("agrees") if "agrees" in columns else None
+            parts.append(table(columns, ev["rows"], verdict_col=agrees))
+        else:
+            parts.append("<p class='muted'>no panel table: the check did not evaluate the panels</p>")
     return "".join(parts)
 
 
@@ -91,12 +115,11 @@ def render_html(doc: dict[str, Any]) -> str:
         parts.append(table(("group", "pass", "fail", "skip", "error"), rows))
     parts.append(_results("Gates", doc.get("gates") or []))
     parts.append(_results("Baseline comparison", doc.get("baseline") or []))
-    parts.append(_results("Checks", doc.get("checks") or []))
-    parts.append(_results("Informational checks (not gating)", doc.get("info") or []))
-    for panel in doc.get("dashboard_panels") or []:
-        ev = panel["evidence"]
-        parts.append("<h2>Dashboard panels beside the harness's measurement</h2>")
-        parts.append(f"<p>{_cell(panel.get('summary'))}</p>{table(ev.get('columns') or [], ev.get('rows') or [])}")
+    panels = doc.get("dashboard_panels") or []
+    apart = [p.get("name") for p in panels]
+    parts.append(_results("Checks", doc.get("checks") or [], apart))
+    parts.append(_results("Informational checks (not gating)", doc.get("info") or [], apart))
+    parts.append(_dashboard(panels))
     for run in doc.get("runs") or []:
         parts.append(f"<h2>Run {escape(str(run['run_id']))}</h2>")
         parts.append(

@@ -6,7 +6,9 @@
 
 Sections in reading order: verdict, gates, baseline comparison, checks (each failure with
 its evidence), informational checks (ran, but not part of the gate), dashboard panels
-beside the harness's measurement, latency percentiles and the ledger summary of every run.
+beside the harness's measurement (always, pass or fail: every panel's query, its series,
+the ledger's figure, agreement and tolerance; Grafana beside Prometheus when Grafana was
+asked), latency percentiles and the ledger summary of every run.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], max_rows: int =
     return lines
 
 
-def _results(title: str, items: Sequence[dict[str, Any]]) -> list[str]:
+def _results(title: str, items: Sequence[dict[str, Any]], shown_apart: Sequence[str] = ()) -> list[str]:
+    """The verdict table, then the evidence of each failure (except `shown_apart` checks,
+    whose evidence has a section of its own)."""
     if not items:
         return []
     out = [f"## {title}", ""]
@@ -47,13 +51,32 @@ def _results(title: str, items: Sequence[dict[str, Any]]) -> list[str]:
         max_rows=1000,
     )
     for r in items:
-        if r.get("verdict") in ("fail", "error") and r.get("evidence"):
+        if r.get("verdict") in ("fail", "error") and r.get("evidence") and r.get("name") not in shown_apart:
             ev = r["evidence"]
             out += ["", f"**{_cell(r.get('name'))}**: {_cell(r.get('summary'))}", ""]
             if r.get("tolerance"):
                 out += [f"tolerance: {_cell(r['tolerance'])}", ""]
             out += table(ev.get("columns") or [], ev.get("rows") or [])
     out.append("")
+    return out
+
+
+def _dashboard(panels: Sequence[dict[str, Any]]) -> list[str]:
+    """Every panel beside the harness's measurement (and Grafana beside Prometheus), any verdict."""
+    if not panels:
+        return []
+    out = ["## Dashboard panels beside the harness's measurement", ""]
+    for r in panels:
+        out += [f"### {_cell(r.get('name'))}: {str(r.get('verdict') or '').upper()}", "", _cell(r.get("summary")), ""]
+        for label in ("measured", "tolerance"):
+            if r.get(label):
+                out += [f"{label}: {_cell(r.get(label))}", ""]
+        ev = r.get("evidence") or {}
+        if ev.get("rows"):
+            out += table(ev.get("columns") or [], ev["rows"])
+        else:
+            out.append("_no panel table: the check did not evaluate the panels_")
+        out.append("")
     return out
 
 
@@ -76,13 +99,11 @@ def render_markdown(doc: dict[str, Any]) -> str:
         out += ["; ".join(summary), ""]
     out += _results("Gates", doc.get("gates") or [])
     out += _results("Baseline comparison", doc.get("baseline") or [])
-    out += _results("Checks", doc.get("checks") or [])
-    out += _results("Informational checks (not gating)", doc.get("info") or [])
-    for panel in doc.get("dashboard_panels") or []:
-        ev = panel["evidence"]
-        out += ["## Dashboard panels beside the harness's measurement", "", _cell(panel.get("summary")), ""]
-        out += table(ev.get("columns") or [], ev.get("rows") or [])
-        out.append("")
+    panels = doc.get("dashboard_panels") or []
+    apart = [p.get("name") for p in panels]
+    out += _results("Checks", doc.get("checks") or [], apart)
+    out += _results("Informational checks (not gating)", doc.get("info") or [], apart)
+    out += _dashboard(panels)
     for run in doc.get("runs") or []:
         where = f"directory `{run['run_dir']}`, profile `{run.get('profile') or '?'}`"
         out += [f"## Run {run['run_id']}", "", where, ""]

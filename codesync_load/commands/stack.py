@@ -116,7 +116,7 @@ def _options(args: argparse.Namespace) -> dict:
     if given:
         raise HarnessError(f"{', '.join(given)} only apply to --backend external; add it or drop them")
     if args.backend == "compose":
-        return {"compose_file": args.compose_file, "metrics_token": args.metrics_token}
+        return {"compose_file": args.compose_file, "metrics_token": args.metrics_token, "state_dir": args.state_dir}
     return {
         "state_dir": args.state_dir,
         "faults": args.fault,

@@ -6,6 +6,10 @@
           --contract codesync_load/contract/guide.toml
 
     $ codesync-load verify RUN --live --alert-scenarios       # also the security and alert checks
+    $ codesync-load verify RUN --grafana-url http://127.0.0.1:3001 --grafana-user admin   # + Grafana's API
+
+With a Grafana (--grafana-url, or the Grafana of a compose stack recorded by `stack up`),
+dashboard-grafana-matches-prometheus also asks Grafana for every panel; without one it is skipped.
 
 Prints one line per check (the names the pytest suite `pytest verify --run-dir RUN` uses),
 then the evidence of every failure; writes RUN/verify/junit.xml and RUN/verify/results.json.
@@ -24,6 +28,7 @@ from codesync_load.errors import HarnessError
 
 if TYPE_CHECKING:
     from verify.context import VerifyContext, VerifyOptions
+    from verify.grafana_api import GrafanaAccess
     from verify.live import LiveTarget, StackPool
 
 
@@ -73,6 +78,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="prove each alert fires and routes (and stays silent when healthy) on local stacks started for it",
     )
+    grafana = parser.add_argument_group("Grafana's API (default: the Grafana of a recorded compose stack, else none)")
+    grafana.add_argument("--grafana-url", default=None, help="Grafana base URL, e.g. http://127.0.0.1:3001")
+    grafana.add_argument("--grafana-user", default=None, help="Grafana user (basic auth)")
+    grafana.add_argument(
+        "--grafana-password", default=None, help="its password (default $GRAFANA_PASSWORD; kept out of `ps`)"
+    )
+    grafana.add_argument("--grafana-token", default=None, help="a service account token (default $GRAFANA_TOKEN)")
     parser.add_argument("--check", action="append", default=None, metavar="GLOB", help="run only matching checks")
     parser.add_argument("--quiet", action="store_true", help="print the table only, not the failure evidence")
     parser.set_defaults(func=run)
@@ -131,6 +143,35 @@ def build_options(args: argparse.Namespace) -> VerifyOptions:
     return opts
 
 
+def grafana_access(args: argparse.Namespace, prometheus_url: str | None) -> GrafanaAccess | None:
+    """The Grafana to ask: --grafana-url, else the Grafana a compose stack recorded (when that
+    stack is the one verified), else None (the Grafana check is skipped)."""
+    import os
+
+    from verify.grafana_api import GrafanaAccess
+
+    password = args.grafana_password or os.environ.get("GRAFANA_PASSWORD") or None
+    token = args.grafana_token or os.environ.get("GRAFANA_TOKEN") or None
+    if args.grafana_url:
+        if args.grafana_user and not password:
+            raise HarnessError("--grafana-user needs a password: pass --grafana-password or set $GRAFANA_PASSWORD")
+        return GrafanaAccess(args.grafana_url, args.grafana_user, password, token)
+    from codesync_load.stack.state import read_state, resolve_state_dir
+
+    record = read_state(resolve_state_dir(args.state_dir)) or {}
+    recorded = record.get("grafana") if record.get("backend") == "compose" else None
+    if recorded and (args.backend == "compose" or record.get("prometheus_url") == prometheus_url):
+        return GrafanaAccess(
+            recorded["url"],
+            args.grafana_user or recorded.get("user"),
+            password or recorded.get("password"),
+            token,
+        )
+    if args.grafana_user or args.grafana_password or args.grafana_token:
+        raise HarnessError("--grafana-user/--grafana-password/--grafana-token need --grafana-url URL")
+    return None
+
+
 def live_target(args: argparse.Namespace) -> LiveTarget:
     """The target of --live: the given URLs, else the stack `codesync-load stack up` recorded."""
     from verify.live import LiveTarget
@@ -165,22 +206,28 @@ def attach_live_inputs(ctx: VerifyContext, args: argparse.Namespace) -> StackPoo
 def run(args: argparse.Namespace) -> int:
     from verify.checks import selected
     from verify.context import VerifyContext
+    from verify.grafana_api import GrafanaAPI, attach_grafana
     from verify.report import exit_code, render_table, write_json, write_junit
 
     options = build_options(args)
     checks = selected(args.check)
     if not checks:
         raise HarnessError(f"no check matches {args.check}; list them with `pytest verify --collect-only -q`")
+    access = grafana_access(args, options.prometheus_url)
     ctx = VerifyContext(options)
+    grafana = attach_grafana(ctx, GrafanaAPI.from_access(access)) if access else None
     pool = attach_live_inputs(ctx, args)
     try:
         results = [chk.run(ctx) for chk in checks]
     finally:
         if pool is not None:
             pool.close()
+        if grafana is not None:
+            grafana.close()
     out_dir = options.run_dir / "verify"
     junit = write_junit(results, out_dir / "junit.xml")
     inputs = {need: ctx.describe(need) for need in ("rules", "dashboard", "contract", "expectations", "prom")}
+    inputs["grafana"] = access.url if access else "-"
     write_json(results, out_dir / "results.json", inputs)
     print(render_table(results))
     if not args.quiet:

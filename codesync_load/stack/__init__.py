@@ -66,6 +66,10 @@ def recorded_stack(state_dir: str | Path | None = None) -> Stack | None:
         from codesync_load.stack.external import ExternalStack
 
         return ExternalStack.from_record(record)
+    if record.get("backend") == "compose":
+        from codesync_load.stack.compose import ComposeStack
+
+        return ComposeStack.from_record(record)
     from codesync_load.stack.local import LocalStack
 
     return LocalStack.from_record(record)

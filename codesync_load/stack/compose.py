@@ -3,10 +3,14 @@
     >>> stack = ComposeStack(metrics_token="...")
     >>> stack.up()            # HarnessError at once when no Docker engine is reachable
     >>> stack.prometheus_url  # the published port of the prometheus service
+    >>> stack.grafana         # {"url": ..., "user": "admin", "password": ...} for the verifier
 
 The compose file (owned by monitoring/) names the services; the defaults below follow the
 hostnames monitoring/prometheus.yml scrapes (codesync-api:4000, codesync-yjs:4001,
-prometheus:9090, alertmanager:9093). Containers are stopped and removed by `down()`.
+prometheus:9090, alertmanager:9093) and its Grafana (grafana:3000, admin password
+$GRAFANA_ADMIN_PASSWORD or the file's default). Once up, the stack is recorded in the state
+file like the other backends, with the Grafana login, so `codesync-load verify` can ask
+Grafana for the dashboard. Containers are stopped and removed by `down()`.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from codesync_load.errors import HarnessError
 from codesync_load.stack import promapi
 from codesync_load.stack.base import Stack
 from codesync_load.stack.render import REPO_ROOT
+from codesync_load.stack.state import read_state, remove_state, resolve_state_dir, write_state
 
 COMPOSE_FILE = "docker-compose.test.yml"
 # component -> (service, container port, URL scheme)
@@ -29,7 +34,11 @@ DEFAULT_SERVICES = {
     "yjs": ("codesync-yjs", 4001, "ws"),
     "prometheus": ("prometheus", 9090, "http"),
     "alertmanager": ("alertmanager", 9093, "http"),
+    "grafana": ("grafana", 3000, "http"),
 }
+# The compose file's Grafana login: user admin, password ${GRAFANA_ADMIN_PASSWORD:-...}.
+GRAFANA_USER = "admin"
+GRAFANA_DEFAULT_PASSWORD = "codesync-test-grafana"
 
 
 def docker_engine_problem() -> str | None:
@@ -70,6 +79,7 @@ class ComposeStack(Stack):
         metrics_token: str | None = None,
         services: dict[str, tuple[str, int, str]] | None = None,
         ready_timeout: float = 180.0,
+        state_dir: str | Path | None = None,
         **_ignored: object,
     ) -> None:
         super().__init__()
@@ -77,7 +87,52 @@ class ComposeStack(Stack):
         self._token = metrics_token or os.environ.get("METRICS_TOKEN") or None
         self.services = {**DEFAULT_SERVICES, **(services or {})}
         self.ready_timeout = ready_timeout
+        self.state_dir = resolve_state_dir(state_dir)
         self._compose = None
+        self._recorded = False
+        self._grafana_password: str | None = None  # as recorded, for a stack read back from state
+
+    @property
+    def grafana(self) -> dict[str, str] | None:
+        """The Grafana of the stack and its admin login (None before `up()`)."""
+        url = self._urls.get("grafana")
+        if not url:
+            return None
+        password = self._grafana_password or os.environ.get("GRAFANA_ADMIN_PASSWORD") or GRAFANA_DEFAULT_PASSWORD
+        return {"url": url, "user": GRAFANA_USER, "password": password}
+
+    @classmethod
+    def from_record(cls, record: dict) -> ComposeStack:
+        """The stack a previous `stack up --backend compose` left running, for `down`, `status`, `verify`."""
+        stack = cls(compose_file=record.get("compose_file"), state_dir=record.get("state_dir"))
+        stack._urls.update(
+            api=record.get("api_url"),
+            yjs=record.get("yjs_url"),
+            prometheus=record.get("prometheus_url"),
+            alertmanager=record.get("alertmanager_url"),
+        )
+        stack._token = record.get("metrics_token")
+        stack._components = dict(record.get("components") or {})
+        for name, comp in stack._components.items():
+            stack._urls.setdefault(name, comp.get("url"))
+        stack._grafana_password = (record.get("grafana") or {}).get("password")
+        stack._recorded = True
+        return stack
+
+    def record(self) -> dict:
+        """What the state file keeps of this stack (readable by the owner only: it holds logins)."""
+        return {
+            "backend": self.backend,
+            "state_dir": str(self.state_dir),
+            "compose_file": str(find_compose_file(self.compose_file)),
+            "api_url": self.api_url,
+            "yjs_url": self.yjs_url,
+            "prometheus_url": self.prometheus_url,
+            "alertmanager_url": self.alertmanager_url,
+            "metrics_token": self._token,
+            "components": self._components,
+            "grafana": self.grafana,
+        }
 
     def up(self) -> ComposeStack:
         problem = docker_engine_problem()
@@ -97,6 +152,8 @@ class ComposeStack(Stack):
                 self._components[name] = {"url": self._urls[name], "pid": None, "service": service}
             self._compose.wait_for(f"{self.prometheus_url}/-/ready")
             self._wait_targets_up()
+            write_state(self.state_dir, self.record())
+            self._recorded = True
         except BaseException:
             self.down()
             raise
@@ -124,7 +181,17 @@ class ComposeStack(Stack):
             return False
 
     def down(self) -> None:
+        if self._compose is None and self._recorded and not docker_engine_problem():
+            from testcontainers.compose import DockerCompose
+
+            path = find_compose_file(self.compose_file)
+            self._compose = DockerCompose(context=str(path.parent), compose_file_name=path.name)
         if self._compose is not None:
             with contextlib.suppress(Exception):
                 self._compose.stop(down=True)
             self._compose = None
+        if self._recorded:
+            record = read_state(self.state_dir)
+            if record is None or record.get("backend") == self.backend:
+                remove_state(self.state_dir)
+            self._recorded = False

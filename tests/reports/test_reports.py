@@ -165,3 +165,42 @@ def test_informational_checks_are_shown_but_do_not_decide(tmp_path: Path) -> Non
     assert "## Informational checks (not gating)" in md
     assert "| dashboard-panels-match-ledger | FAIL |" in md
     assert "<h2>Informational checks (not gating)</h2>" in paths["html"].read_text()
+
+
+def test_the_panel_table_is_shown_for_a_passing_run_and_a_skip_says_why(tmp_path: Path) -> None:
+    run = small_run(tmp_path)
+    columns = ("panel", "meaning", "query as evaluated", "harness measured (ledger)", "agrees", "tolerance")
+    panel = CheckResult.passed(
+        "1 known panels show their reference and agree with the ledger; 1 other panel queries listed",
+        tolerance="counts: ±(2.2 x scrape / window)",
+        evidence=Evidence(
+            columns,
+            [
+                ("Request Rate", "counter_rate", "sum(rate(x[4s]))", "http: 9", "yes", "9±1.5"),
+                ("Memory Usage", "-", "process_resident_memory_bytes", "-", "-", "-"),
+            ],
+        ),
+    )
+    panel.name = "dashboard-panels-match-ledger"
+    grafana = CheckResult.skipped("no Grafana given (--grafana-url, or a compose stack's Grafana)")
+    grafana.name = "dashboard-grafana-matches-prometheus"
+    paths = write_reports([run], tmp_path / "out", checks=[panel.to_dict(), grafana.to_dict()])
+    doc = json.loads(paths["json"].read_text())
+    assert doc["verdict"] == "pass"
+    assert [p["name"] for p in doc["dashboard_panels"]] == [panel.name, grafana.name]
+
+    md = paths["markdown"].read_text()
+    section = md.split("## Dashboard panels beside the harness's measurement\n", 1)[1]
+    assert section.startswith("\n### dashboard-panels-match-ledger: PASS\n")
+    assert "| Request Rate | counter_rate | sum(rate(x[4s])) | http: 9 | yes | 9±1.5 |" in section
+    assert "| Memory Usage | - | process_resident_memory_bytes | - | - | - |" in section
+    assert "tolerance: counts: ±(2.2 x scrape / window)" in section
+    assert "### dashboard-grafana-matches-prometheus: SKIP" in section
+    assert "_no panel table: the check did not evaluate the panels_" in section
+    assert md.count("| Request Rate |") == 1
+
+    page = paths["html"].read_text()
+    assert "<h3>dashboard-panels-match-ledger: <span class='pass'>PASS</span></h3>" in page
+    assert re.search(r'<td>Request Rate</td>.*?<td>http: 9</td><td class="yes">yes</td><td>9±1.5</td>', page)
+    assert page.count("<td>Request Rate</td>") == 1  # not repeated under the check's details
+    assert "<h3>dashboard-grafana-matches-prometheus: <span class='skip'>SKIP</span></h3>" in page

@@ -1,0 +1,283 @@
+"""Every dashboard panel beside the harness's own measurement: one row per panel query.
+
+    >>> rows = panel_rows(ctx, panel_queries)
+    >>> rows[0].cells()
+    ('Request Rate', 'counter_rate', 'sum by (route) (rate(...[4s]))', 'route=/health 0..0.5 last 0', ...,
+     '37 counted over the run', 'http: 37 requests', 'yes', '37±3.2', 'born series: 0; http{...}=1 + ...')
+
+Why every panel, pass or fail: the report shows what each panel drew during the load next to
+what the harness knows happened, so a reader can judge a passing dashboard as well as a
+failing one. `dashboard-panels-match-ledger` fails exactly when a row says "no".
+
+A panel whose meaning is known (verify/expectations/*.toml [[panel]]) agrees when (1) at
+every step of the load window it shows what the reference query of its meaning shows, and
+(2) evaluated over the whole run it agrees with the ledger:
+- counter_rate: rate x the run's length counts the ledger's total up to Prometheus'
+  extrapolation at the two edges (at most 1.1 scrape intervals of traffic each); only the
+  upper bound holds when a series was born during the run (rate() never sees what it
+  counted before its first scrape);
+- error_ratio: zero exactly when the ledger saw no 5xx;
+- gauge_peak: peaks within start+1 .. start+ups of what the ledger opened;
+- latency_quantile: the client's quantile (raw ledger samples) falls in the panel's bucket
+  or the next (a server duration is part of the client's; buckets bound the resolution).
+Other panels are listed with their series and "-" for the measurement.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from codesync_load.promql import extract
+from verify.expectations import PanelSpec, ledger_total, predict_gauge
+from verify.prom import Series
+
+if TYPE_CHECKING:
+    from verify.assets import Panel
+    from verify.context import VerifyContext
+
+COLUMNS = (
+    "panel",
+    "meaning",
+    "query as evaluated",
+    "series over the load window",
+    "panel shows",
+    "harness measured (ledger)",
+    "agrees",
+    "tolerance",
+    "detail",
+)
+TOLERANCE = (
+    "panel vs reference: 1e-6 relative at every step; counts: ±(2.2 x scrape / window) of the ledger + 1 "
+    "(upper bound only when series were born during the run); gauges: start+1 .. start+ups; "
+    "5xx share: zero exactly when the ledger has no 5xx; p95: the client's bucket or the one below"
+)
+Queries = Callable[..., list[str]]  # panel_queries(ctx, panel, range_s=None, rate_s=None)
+
+
+@dataclass
+class PanelRow:
+    panel: str
+    meaning: str
+    query: str
+    series: str
+    shown: str = "-"
+    measured: str = "-"
+    agrees: str = "-"  # yes | no | - (meaning unknown)
+    tolerance: str = "-"
+    detail: str = ""
+
+    def cells(self) -> tuple[str, ...]:
+        return (
+            self.panel,
+            self.meaning,
+            self.query,
+            self.series,
+            self.shown,
+            self.measured,
+            self.agrees,
+            self.tolerance,
+            self.detail,
+        )
+
+
+@dataclass(frozen=True)
+class Span:
+    """The load window as the comparisons read it."""
+
+    start: float
+    after: float
+    scrape: float
+
+    @property
+    def whole(self) -> float:
+        """The run plus one scrape before its first event."""
+        return self.after - self.start + 1.5 * self.scrape
+
+
+def series_summary(series: list[Series], limit: int = 4) -> str:
+    """`labels min..max last v` per series (NaN points ignored); "no data" when none has points."""
+    parts = []
+    for s in series:
+        values = [v for _t, v in s.points if not math.isnan(v)]
+        if not values:
+            continue
+        labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()) if k != "__name__") or "{}"
+        parts.append(f"{labels} {min(values):.4g}..{max(values):.4g} last {values[-1]:.4g}")
+    if not parts:
+        return "no data"
+    more = f"; +{len(parts) - limit} more series" if len(parts) > limit else ""
+    return "; ".join(parts[:limit]) + more
+
+
+def _values(ctx: VerifyContext, query: str, at: float) -> list[float]:
+    return [s.value for s in ctx.prom.instant(query, at) if not math.isnan(s.value)]
+
+
+def _per_time(series: list[Series], combine: str) -> dict[float, float]:
+    """One value per timestamp over all series of a range result (sum, or max for ratios)."""
+    out: dict[float, float] = {}
+    for s in series:
+        for t, v in s.points:
+            if math.isnan(v):
+                continue
+            out[t] = v if t not in out else (out[t] + v if combine == "sum" else max(out[t], v))
+    return out
+
+
+def reference_differs(
+    ctx: VerifyContext, spec: PanelSpec, panel: Panel, query: str, span: Span
+) -> tuple[str, str] | None:
+    """(what differs, where) when the panel's query disagrees with the reference query at any
+    step of the load window; None when they agree everywhere."""
+    windows = [w for w in extract(query).windows if w[2] == "range"]
+    window = f"{math.ceil(max(w[1] for w in windows))}s" if windows else "1m"
+    reference = spec.reference.replace("$__rate_interval", window).replace("${__rate_interval}", window)
+    combine = "sum" if spec.meaning in ("counter_rate", "gauge_peak") else "max"
+    got = _per_time(ctx.prom.range(query, span.start, span.after, span.scrape), combine)
+    want = _per_time(ctx.prom.range(reference, span.start, span.after, span.scrape), combine)
+    factor = 100.0 if panel.unit == "percent" else 1.0
+    for t in sorted(set(got) | set(want)):
+        if t not in got:
+            return f"no value where the reference shows {want[t]:g}", f"t={t:.0f}: {query}"
+        if t not in want:
+            return f"shows {got[t]:g} where the reference has no value", f"t={t:.0f}: {query}"
+        expected = want[t] * factor
+        if abs(got[t] - expected) > 1e-6 * max(1.0, abs(expected)):
+            return f"shows {got[t]:g}, reference {expected:g}", f"t={t:.0f}: {query} vs {reference}"
+    return None
+
+
+def born_series(ctx: VerifyContext, query: str, start: float, after: float) -> int:
+    """Series read by `query` that did not exist before the run: rate() cannot see the counts
+    made before their first scrape, so each may hide that much of the run."""
+    born = 0
+    for sel in extract(query).selectors:
+        if not sel.name:
+            continue
+        inner = ", ".join(f'{m.label}{m.op}"{m.value}"' for m in sel.matchers if m.label != "__name__")
+        before = ctx.prom.scalar(f"count({sel.name}{{{inner}}})", start) or 0
+        now = ctx.prom.scalar(f"count({sel.name}{{{inner}}})", after) or 0
+        born += max(0, int(now - before))
+    return born
+
+
+def _counter(ctx: VerifyContext, spec: PanelSpec, whole_query: str, span: Span, row: PanelRow) -> None:
+    total, rows = ledger_total(ctx.ledger, spec.ledger, spec.select)
+    seconds = math.ceil(span.whole)
+    values = _values(ctx, whole_query, span.after)
+    counted = sum(values) * seconds
+    edge = total * 2.2 * span.scrape / span.whole + 1
+    born = born_series(ctx, whole_query, span.start, span.after)
+    row.shown = f"{counted:.1f} counted over the run ({seconds}s)" if values else "no data: 0 counted"
+    row.measured = f"{spec.ledger}: {total}"
+    row.tolerance = f"<= {total + edge:.1f}" if born else f"{total}±{edge:.1f}"
+    ok = counted <= total + edge and (born > 0 or counted >= total - edge)
+    row.agrees = "yes" if ok else "no"
+    row.detail = "; ".join([f"{born} series born in the run", *([" + ".join(rows[:6])] if rows else [])])
+
+
+def _error_ratio(ctx: VerifyContext, spec: PanelSpec, whole_query: str, span: Span, row: PanelRow) -> None:
+    errors, _ = ledger_total(ctx.ledger, spec.ledger, spec.errors)
+    total, _ = ledger_total(ctx.ledger, spec.ledger, spec.select)
+    values = _values(ctx, whole_query, span.after)
+    shown = max(values) if values else 0.0  # no data: no 5xx series, nothing to divide
+    row.shown = f"{shown:.4g} over the run" if values else "no data: no 5xx series"
+    row.measured = f"{errors} 5xx of {total} responses" + (f" ({errors / total:.4g})" if total else "")
+    row.tolerance = "zero exactly when the ledger has no 5xx"
+    row.agrees = "yes" if (errors == 0) == (shown == 0) else "no"
+
+
+def _gauge_peak(ctx: VerifyContext, spec: PanelSpec, query: str, span: Span, row: PanelRow) -> None:
+    gauge = next((g for g in ctx.expectations.gauges if g.metric == spec.gauge), None)
+    if gauge is None:
+        row.agrees, row.detail = "no", f"no [[gauge]] {spec.gauge} in the expectations"
+        return
+    ups = sum(u for u, _d, _r in predict_gauge(ctx.ledger, gauge).values())
+    start_v = sum(_values(ctx, query, span.start))
+    by_time = _per_time(ctx.prom.range(query, span.start, span.after, max(span.scrape / 2, 0.5)), "sum")
+    peak = max(by_time.values()) if by_time else None
+    row.shown = "no data" if peak is None else f"peak {peak:g} (start {start_v:g})"
+    row.measured = f"{ups} opened" if ups else "nothing opened"
+    row.tolerance = f"{start_v + 1:g}..{start_v + ups:g}" if ups else "-"
+    ok = not ups or (peak is not None and start_v + 1 <= peak <= start_v + ups)
+    row.agrees = "yes" if ok else "no"
+
+
+def _latency(ctx: VerifyContext, spec: PanelSpec, whole_query: str, span: Span, row: PanelRow) -> None:
+    from verify.checks.reconcile import bucket_index, client_quantile, read_by
+
+    values = _values(ctx, whole_query, span.after)
+    shown = max(values) if values else None
+    row.shown = "no data" if shown is None else f"{shown:.4g} s over the run"
+    name = next((n for n in spec.client_samples if ctx.ledger.samples(n)), None)
+    hist = next((h for h in ctx.expectations.histograms if set(h.client_samples) & set(spec.client_samples)), None)
+    if name is None or hist is None or shown is None:
+        row.measured = "no client samples" if name is None else "-"
+        row.agrees, row.tolerance = "-", "-"
+        return
+    samples = ctx.ledger.samples(name)
+    client = client_quantile(samples, spec.quantile)
+    bounds = sorted(float(dict(k)["le"]) for k in read_by(ctx, f"{hist.metric}_bucket", hist.jobs, ("le",), span.after))
+    server_b, client_b = bucket_index(bounds, shown), bucket_index(bounds, client)
+
+    def label(i: int) -> str:
+        return "+Inf" if i >= len(bounds) or math.isinf(bounds[i]) else f"{bounds[i]:g}"
+
+    row.measured = f"client p{spec.quantile * 100:g} {client:.4g} s of {len(samples)} {name} samples"
+    row.tolerance = f"client bucket le={label(server_b)} or le={label(server_b + 1)}"
+    row.agrees = "yes" if server_b <= client_b <= server_b + 1 else "no"
+    row.detail = f"panel bucket le={label(server_b)}, client bucket le={label(client_b)}"
+
+
+MEANINGS = {
+    "counter_rate": _counter,
+    "error_ratio": _error_ratio,
+    "latency_quantile": _latency,
+}
+
+
+def panel_rows(ctx: VerifyContext, queries: Queries, span: Span) -> list[PanelRow]:
+    """One row per query of every panel, then one per known meaning whose panel is missing."""
+    specs = {spec.title: spec for spec in ctx.expectations.panels}
+    rows = []
+    for panel in ctx.dashboard.panels:
+        spec = specs.pop(panel.title, None)
+        evaluated = queries(ctx, panel, range_s=span.after - span.start)
+        if not evaluated:
+            rows.append(PanelRow(panel.title, spec.meaning if spec else "-", "-", "no Prometheus query"))
+            if spec:
+                rows[-1].agrees = "no"
+            continue
+        for i, query in enumerate(evaluated):
+            series = series_summary(ctx.prom.range(query, span.start, span.after, span.scrape))
+            row = PanelRow(panel.title, spec.meaning if spec and i == 0 else "-", query, series)
+            rows.append(row)
+            if spec and i == 0:
+                _known(ctx, spec, panel, queries, span, row)
+    for spec in specs.values():
+        rows.append(PanelRow(spec.title, spec.meaning, "-", "-", agrees="no", detail="no panel with this title"))
+    return rows
+
+
+def _known(ctx: VerifyContext, spec: PanelSpec, panel: Panel, queries: Queries, span: Span, row: PanelRow) -> None:
+    if spec.reference:
+        differs = reference_differs(ctx, spec, panel, queries(ctx, panel)[0], span)
+        if differs:
+            row.agrees, row.tolerance = "no", "1e-6 relative to the reference"
+            row.shown, row.detail = differs
+            return
+    if spec.meaning == "gauge_peak":
+        _gauge_peak(ctx, spec, queries(ctx, panel)[0], span, row)
+        return
+    handler = MEANINGS.get(spec.meaning)
+    if handler is None:
+        row.detail = f"meaning {spec.meaning!r} has no ledger comparison"
+        return
+    if spec.meaning == "counter_rate" and not spec.reference:
+        row.detail = "no reference query: compared step by step only"
+        return
+    whole = queries(ctx, panel, range_s=span.whole, rate_s=span.whole)[0]
+    handler(ctx, spec, whole, span, row)
