@@ -1,6 +1,7 @@
 """Options of the pytest verification suite: the same inputs `codesync-load verify` takes.
 
     $ pytest verify --run-dir reports/runs/R --prometheus-url http://127.0.0.1:9090
+    $ pytest verify --run-dir R --prometheus-url URL --grafana-url http://127.0.0.1:3001 --grafana-user admin
     $ pytest verify --rules monitoring/guide/alerts.yml --dashboard monitoring/guide/codesync.json \\
           --contract codesync_load/contract/guide.toml -k static
 
@@ -12,11 +13,14 @@ does not exist, an unreachable Prometheus) fails the test with that one line.
 from __future__ import annotations
 
 import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from verify.context import VerifyContext, VerifyOptions
+from verify.grafana_api import GrafanaAccess, GrafanaAPI, attach_grafana
 
 
 def _add(group: pytest.OptionGroup, *args: str, **kwargs: object) -> None:
@@ -36,6 +40,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     _add(group, "--alertmanager-config", default=None, help="alertmanager.yml (default monitoring/)")
     _add(group, "--contract", default=None, help="metric contract TOML (default: the backend's names)")
     _add(group, "--expectations", default=None, help="reconciliation table TOML (default: by contract name)")
+    _add(group, "--grafana-url", default=None, help="Grafana to ask for every panel too (default: none)")
+    _add(group, "--grafana-user", default=None, help="Grafana user (password from $GRAFANA_PASSWORD)")
+    _add(group, "--grafana-token", default=None, help="Grafana service account token (default $GRAFANA_TOKEN)")
 
 
 def options_from_pytest(config: pytest.Config) -> VerifyOptions:
@@ -54,6 +61,24 @@ def options_from_pytest(config: pytest.Config) -> VerifyOptions:
     return opts
 
 
+def grafana_from_pytest(config: pytest.Config) -> GrafanaAccess | None:
+    """The Grafana given by --grafana-url (the same access `codesync-load verify` builds)."""
+    url = config.getoption("--grafana-url")
+    if not url:
+        return None
+    token = config.getoption("--grafana-token") or os.environ.get("GRAFANA_TOKEN") or None
+    return GrafanaAccess(url, config.getoption("--grafana-user"), os.environ.get("GRAFANA_PASSWORD") or None, token)
+
+
 @pytest.fixture(scope="session")
-def verify_context(request: pytest.FixtureRequest) -> VerifyContext:
-    return VerifyContext(options_from_pytest(request.config))
+def verify_context(request: pytest.FixtureRequest) -> Iterator[VerifyContext]:
+    ctx = VerifyContext(options_from_pytest(request.config))
+    access = grafana_from_pytest(request.config)
+    if access is None:
+        yield ctx
+        return
+    grafana = attach_grafana(ctx, GrafanaAPI.from_access(access))
+    try:
+        yield ctx
+    finally:
+        grafana.close()

@@ -10,6 +10,9 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -341,3 +344,38 @@ def test_frames_decode_null_entities_and_compare_exactly() -> None:
     )
     inner = [Series({"job": "a"}, [(1.0, 1.0), (2.0, 2.0), (3.0, math.inf), (4.0, 4.0)])]
     assert compare_series([series], inner) == "job=a: a point at t=2.000 only in Prometheus (steps not aligned)"
+
+
+def test_the_pytest_suite_takes_grafana_from_its_options(telemetry: Telemetry, tmp_path: Path) -> None:
+    """`pytest verify --grafana-url` asks the same Grafana the command does (one test per check)."""
+    with GrafanaDouble(telemetry.live.url, DASHBOARD, password="pytest-secret") as grafana:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "verify",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "--run-dir",
+                str(telemetry.traffic.run_dir),
+                "--prometheus-url",
+                telemetry.live.url,
+                "--grafana-url",
+                grafana.url,
+                "--grafana-user",
+                "admin",
+                "-k",
+                GRAFANA_CHECK,
+                "-rA",
+            ],
+            cwd=Path(__file__).resolve().parents[2],
+            env={**os.environ, "GRAFANA_PASSWORD": "pytest-secret"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert f"PASSED verify/test_checks.py::test_check[{GRAFANA_CHECK}]" in done.stdout
+    assert "1 passed" in done.stdout
