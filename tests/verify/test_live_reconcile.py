@@ -2,7 +2,8 @@
 
 The healthy twin passes every live check; each metric fault of the twin fails in the check
 named for its symptom, with the evidence row that names the metric, labels, expected and
-observed values. One twin and one Prometheus per case (1 s scrapes), about 15 s each.
+observed values. One twin and one Prometheus per case (1 s scrapes), about 15 s each, most
+of it waiting for scrapes: the fault cases run three at a time.
 """
 
 from __future__ import annotations
@@ -10,15 +11,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from codesync_load.twin_process import TwinProcess
+from codesync_load.twin_process import TwinProcess, start_twin
+from tests.conftest import ISOLATED_ENV, stopped_at_exit
 from tests.stack._support import run_cli
-from tests.verify._live import HTTP_REQUESTS, LiveProm, drive_known_traffic
+from tests.verify._live import HTTP_REQUESTS, KnownTraffic, LiveProm, drive_known_traffic, start_prometheus
 from verify.checks import REGISTRY, CheckResult
 from verify.checks.reconcile import read_by
 from verify.context import VerifyContext, VerifyOptions
@@ -36,9 +41,9 @@ LIVE_CHECKS = (
 REPO = Path(__file__).resolve().parents[2]
 
 
-def verify_run(run_dir: Path, live: LiveProm) -> dict[str, CheckResult]:
+def verify_run(run_dir: Path, live: LiveProm, names: tuple[str, ...] = LIVE_CHECKS) -> dict[str, CheckResult]:
     ctx = VerifyContext(VerifyOptions(run_dir=run_dir, prometheus_url=live.url))
-    return {name: REGISTRY[name].run(ctx) for name in LIVE_CHECKS}
+    return {name: REGISTRY[name].run(ctx) for name in names}
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
@@ -163,17 +168,61 @@ FAULT_SYMPTOMS = {
 }
 
 
+GAUGE_LEAKS = ("ws-gauge-leak", "sessions-gauge-leak")
+PARALLEL = 3  # fault cases at a time: each mostly waits on its own Prometheus' 1 s scrapes
+
+
+@dataclass
+class FaultRun:
+    traffic: KnownTraffic
+    live: LiveProm
+    results: dict[str, CheckResult]
+
+
+@pytest.fixture(scope="module")
+def fault_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, FaultRun | str]]:
+    """fault -> its twin's known traffic, Prometheus and checks (or why they could not run).
+
+    Each fault gets its own twin and Prometheus, as a case of its own would; the cases run
+    PARALLEL at a time because each spends its ~15 s waiting for scrapes, not computing. Only
+    the checks the test asserts on run (the one named for the symptom, and the counters next
+    to a gauge leak): what the others say of a faulty twin is not this test's business.
+    Every process is stopped at the end of the module, by PID.
+    """
+    lock = threading.Lock()
+    with stopped_at_exit() as started:
+
+        def one(fault: str) -> tuple[str, FaultRun | str]:
+            work = tmp_path_factory.mktemp(fault)
+            try:
+                twin = start_twin(
+                    work, faults=[fault], env=ISOLATED_ENV, extra_args=["--bcrypt-rounds", "4"], name=fault
+                )
+                with lock:
+                    started.append(twin)
+                (work / "prom").mkdir()
+                live = start_prometheus(
+                    work / "prom",
+                    {"codesync-backend": f"127.0.0.1:{twin.api_port}", "codesync-yjs": f"127.0.0.1:{twin.yjs_port}"},
+                )
+                with lock:
+                    started.append(live)
+                traffic = drive_known_traffic(twin.api_url, live.prom, work / "run")
+                named = FAULT_SYMPTOMS[fault]
+                names = (named, "counters-match-ledger") if fault in GAUGE_LEAKS else (named,)
+                return fault, FaultRun(traffic, live, verify_run(traffic.run_dir, live, names))
+            except Exception as err:  # that fault's test fails with it; the others go on
+                return fault, f"{fault}: {type(err).__name__}: {err}"
+
+        with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+            yield dict(pool.map(one, FAULT_SYMPTOMS))
+
+
 @pytest.mark.parametrize("fault", list(FAULT_SYMPTOMS))
-def test_each_metric_fault_fails_in_the_check_named_for_its_symptom(
-    fault: str,
-    twin_factory: Callable[..., TwinProcess],
-    live_prom_for: Callable[[TwinProcess], LiveProm],
-    tmp_path: Path,
-) -> None:
-    twin = twin_factory(faults=[fault])
-    live = live_prom_for(twin)
-    traffic = drive_known_traffic(twin.api_url, live.prom, tmp_path / "run")
-    results = verify_run(traffic.run_dir, live)
+def test_each_metric_fault_fails_in_the_check_named_for_its_symptom(fault: str, fault_runs: dict) -> None:
+    run = fault_runs[fault]
+    assert not isinstance(run, str), run
+    traffic, live, results = run.traffic, run.live, run.results
     symptom = results[FAULT_SYMPTOMS[fault]]
     assert symptom.verdict == "fail", symptom.render()
     rows = _rows(symptom)
@@ -200,7 +249,7 @@ def test_each_metric_fault_fails_in_the_check_named_for_its_symptom(
         assert [r[:4] for r in rows] == [("codesync_rate_limit_hits_total", "type=API", 1, "absent")]
         assert "rate_limited{limiter=search}=1" in rows[0][4]
 
-    if fault in ("ws-gauge-leak", "sessions-gauge-leak"):
+    if fault in GAUGE_LEAKS:
         # A leak is not a counting error: the counters still agree exactly.
         assert results["counters-match-ledger"].verdict == "pass", results["counters-match-ledger"].render()
     if fault == "ws-gauge-leak":

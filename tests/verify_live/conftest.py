@@ -62,8 +62,8 @@ def live_context(
 
 @pytest.fixture(scope="module")
 def stack_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackPool]:
-    """Local stacks (rules compressed 30x, 1 s scrapes) started on demand, all taken down at the end."""
-    pool = StackPool(local_stack_factory(tmp_path_factory.mktemp("live-stacks"), compress=30, scrape_interval="1s"))
+    """Local stacks (rules compressed 60x, 1 s scrapes) started on demand, all taken down at the end."""
+    pool = StackPool(local_stack_factory(tmp_path_factory.mktemp("live-stacks")))
     try:
         yield pool
     finally:

@@ -30,9 +30,26 @@ Verdict = Literal["pass", "fail", "skip", "error"]
 
 
 class TargetFault(Exception):
-    """The target answered a check's own set-up with a server error (5xx): the check fails with
-    this reason, because a target that cannot serve the check is what the check is there to catch
-    (a HarnessError, by contrast, means the harness could not run: no target, bad options)."""
+    """The target answered one of a check's own calls with a server error (5xx): the check fails
+    with this reason, because a target that cannot serve the check is what the check is there to
+    catch (a HarnessError, by contrast, means the harness could not run: no target, bad options).
+
+    Met during the set-up, the summary says so; met while probing (`judging` names what was to be
+    judged), it says "cannot judge CSRF: the target answered 500 ... on PUT ...", never the symptom
+    the check tests for: a target that failed the probe has not shown that symptom. `evidence`
+    is what the check had gathered up to then.
+    """
+
+    def __init__(self, message: str, *, judging: str | None = None, evidence: Evidence | None = None) -> None:
+        super().__init__(message)
+        self.judging = judging
+        self.evidence = evidence
+
+    @property
+    def summary(self) -> str:
+        if self.judging:
+            return f"cannot judge {self.judging}: {self}"
+        return f"the target failed the check's set-up: {self}"
 
 
 class MissingInput(Exception):
@@ -172,8 +189,9 @@ class Check:
         except HarnessError:
             raise
         except Exception as err:  # a bug in a check must not hide the other checks' verdicts
-            if isinstance(err, TargetFault) or (isinstance(err, ApiError) and err.status >= 500):
-                # the target answered the check's own calls with a server error: its failure
+            if isinstance(err, TargetFault):  # the target failed the check's own calls: its failure
+                result = CheckResult.failed(err.summary, evidence=err.evidence)
+            elif isinstance(err, ApiError) and err.status >= 500:
                 result = CheckResult.failed(f"the target failed the check's set-up: {err}")
             else:
                 tb = traceback.format_exc(limit=4).strip().splitlines()

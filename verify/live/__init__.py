@@ -1,7 +1,7 @@
 """Live verification: alert scenarios driven against real stacks, and the targets they need.
 
     >>> from verify.live import StackPool, LiveTarget, attach_live, local_stack_factory
-    >>> pool = StackPool(local_stack_factory(tmp_path, compress=30, scrape_interval="1s"))
+    >>> pool = StackPool(local_stack_factory(tmp_path))    # rules compressed 60x, 1 s scrapes
     >>> attach_live(ctx, pool=pool, target=LiveTarget.from_stack(stack))
     >>> REGISTRY["alert-fires-HighErrorRate"].run(ctx).verdict
     'pass'

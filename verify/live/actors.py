@@ -19,6 +19,7 @@ from collections.abc import Callable
 from codesync_load.errors import HarnessError
 from scenarios.clients.rest import ApiResult, RestClient
 from verify.checks.base import TargetFault
+from verify.live.server_errors import answer_text, is_server_error
 
 PASSWORD = "Verify-Pass-1"
 _RANDOM = random.SystemRandom()
@@ -41,8 +42,8 @@ def _retrying(call: str, attempt: Callable[[], ApiResult], tries: int) -> ApiRes
             break
         result = attempt()
     if not result.ok:
-        message = f"{call} failed on the target ({result.status} {result.error_code}); is the API healthy?"
-        if result.status >= 500:
+        message = f"{call} failed on the target ({answer_text(result)}); is the API healthy?"
+        if is_server_error(result.status):
             raise TargetFault(message)
         raise HarnessError(message)
     return result

@@ -7,7 +7,9 @@
 What a server must do with garbage: refuse it with its documented error or close the socket,
 never crash, never answer 5xx, never let it through to stored data. Acceptable answers per
 probe are listed next to it; what happens to the target afterwards (still answering, data
-intact) is the check's business, not this module's.
+intact) is the check's business, not this module's. A 5xx is blamed on the input only when
+the input reproduces it and well-formed requests to the route are served (a target failing
+every request, e.g. the twin's error-burst, is reported as failing, not as harmed).
 
 The WebSocket probes talk raw `websockets` on purpose: the project's clients refuse to send
 malformed frames, which is what they are for.
@@ -19,6 +21,7 @@ import contextlib
 import inspect
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,12 +45,19 @@ _WS_OPTIONS.update(
 )
 
 
+REPEATS = 5  # after a 5xx: the same input again this often, then as many well-formed requests
+
+
 @dataclass
 class Probe:
     name: str
     answer: str
     acceptable: bool
     expected: str
+    server_error: str = ""  # set when the target answered 5xx whatever the input: it failed, it was not harmed
+
+
+Answer = tuple[int, str]  # (status, error code or 'closed')
 
 
 def _raw_call(client: RestClient, method: str, path: str, body: bytes) -> tuple[int, str]:
@@ -99,25 +109,84 @@ def _ws_probe(url: str, frames: list[bytes | str], wait_first: bool, address: st
             ws.close()
 
 
+def _text(answer: Answer) -> str:
+    return f"{answer[0]} {answer[1]}"
+
+
+def _rest_probe(
+    client: RestClient,
+    name: str,
+    call: tuple[str, str, str],
+    hostile: bytes,
+    control: tuple[str, bytes],
+    acceptable: Callable[[Answer], bool],
+    expected: str,
+) -> Probe:
+    """Send `hostile` as `call` (method, path, route); after a 5xx, tell who is to blame.
+
+    A 5xx is the symptom only when the input causes it: the same input must get it again
+    (REPEATS more sends) while well-formed requests to the same route (`control`: path, body)
+    are served. An input answered as the contract says on a repeat, or a well-formed request
+    answered 5xx too, means the target fails whatever it is sent: `server_error` says so.
+    """
+    method, path, route = call
+    answers = [_raw_call(client, method, path, hostile)]
+    if answers[0][0] < 500:
+        return Probe(name, _text(answers[0]), acceptable(answers[0]), expected)
+    answers += [_raw_call(client, method, path, hostile) for _ in range(REPEATS)]
+    failed = [a for a in answers if a[0] >= 500]
+    served = [a for a in answers if a[0] < 500]
+    sends = f"{len(failed)} of {len(answers)} sends"
+    if served:
+        wrong = [a for a in served if not acceptable(a)]
+        if wrong:  # the input got through when the target was not failing: the symptom
+            return Probe(name, f"{_text(wrong[0])} ({_text(failed[0])} to {sends})", False, expected)
+        return Probe(
+            name,
+            f"{_text(failed[0])} to {sends}, {_text(served[0])} to the others",
+            False,
+            expected,
+            server_error=f"{_text(failed[0])} on {method} {route} to {sends} of the same input, "
+            f"{_text(served[0])} to the others",
+        )
+    controls = [_raw_call(client, method, control[0], control[1]) for _ in range(REPEATS)]
+    broken = [a for a in controls if a[0] >= 500]
+    if broken:
+        return Probe(
+            name,
+            f"{_text(failed[0])} to {sends}; well-formed: {_text(broken[0])}",
+            False,
+            expected,
+            server_error=f"{_text(failed[0])} on {method} {route} to every send of the input and to {len(broken)} of "
+            f"{len(controls)} well-formed requests",
+        )
+    served_as = ", ".join(sorted({str(status) for status, _ in controls}))
+    return Probe(name, f"{_text(failed[0])} to {sends}; well-formed requests answered {served_as}", False, expected)
+
+
 def send_hostile(target: LiveTarget, client: RestClient, session_id: str, file_path: str, document: str) -> list[Probe]:
     """Every hostile input once; `file_path`/`document` are what the huge body and the garbage aim at."""
-    probes = []
-    status, code = _raw_call(client, "POST", "/api/sessions", b'{"name": "broken", "language": ')
-    probes.append(
-        Probe(
+    probes = [
+        _rest_probe(
+            client,
             "malformed JSON (POST " + SESSIONS + ")",
-            f"{status} {code}",
-            (status, code) == (400, "VALIDATION_ERROR"),
+            ("POST", "/api/sessions", SESSIONS),
+            b'{"name": "broken", "language": ',
+            ("/api/sessions", json.dumps({"name": "control", "language": "python", "visibility": "PUBLIC"}).encode()),
+            lambda answer: answer == (400, "VALIDATION_ERROR"),
             "400 VALIDATION_ERROR",
         )
-    )
+    ]
     huge = json.dumps({"content": "x" * HUGE_BODY_BYTES}).encode()
-    status, code = _raw_call(client, "PUT", RestClient.file_content_path(session_id, file_path), huge)
+    content = RestClient.file_content_path(session_id, file_path)
     probes.append(
-        Probe(
+        _rest_probe(
+            client,
             f"body of {len(huge) >> 20} MiB (PUT {FILE_CONTENT})",
-            f"{status} {code}",
-            status == 0 or status == 413 or (400 <= status < 500 and code != "no envelope"),
+            ("PUT", content, FILE_CONTENT),
+            huge,
+            (RestClient.file_content_path(session_id, file_path + ".control"), b'{"content": "control"}'),
+            lambda answer: answer[0] in (0, 413) or (400 <= answer[0] < 500 and answer[1] != "no envelope"),
             "413 (or another 4xx envelope), or the connection closed",
         )
     )

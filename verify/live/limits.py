@@ -9,7 +9,8 @@ One function per limiter of the contract: the files routes (60 per 60 s per user
 refused with close 1008). Each attempt is made strictly after the previous one, so the
 number admitted before the first refusal is the limit itself, and `extra` attempts past it
 must all be refused and counted: the counter series of the fresh user/address moves by
-exactly `refused`, which the check compares on the target's /metrics.
+exactly `refused`, which the check compares on the target's /metrics. A 5xx answer is
+neither admitted nor refused: it is kept apart (`server_errors`), as the target's failure.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from scenarios.clients.socketio import SioError, SioRateLimited, SocketIOClient
 from scenarios.clients.yjs import YjsClient, YjsError, YjsRateLimited
 from verify.live.actors import fresh_loopback, fresh_session, fresh_user, user_id
 from verify.live.inputs import LiveTarget
+from verify.live.server_errors import ServerErrors
 
 LIMITS = {"files": 60, "search": 30, "socketio": 100, "yjs": 100}
 WINDOW_S = 60
@@ -42,6 +44,7 @@ class LimitRun:
     refused_before_limit: int = 0
     other: Counter[str] = field(default_factory=Counter)
     header_problems: list[str] = field(default_factory=list)
+    server_errors: ServerErrors = field(default_factory=ServerErrors)  # 5xx answers: the target failed
 
     @property
     def attempts(self) -> int:
@@ -90,7 +93,7 @@ def _rest(target: LiveTarget, limiter: str, extra: int) -> LimitRun:
                 for problem in _headers_problems(result, limit):
                     if problem not in run.header_problems:
                         run.header_problems.append(problem)
-            else:
+            elif not run.server_errors.note(result, f"attempt {attempt + 1}"):
                 run.other[f"{result.status} {result.error_code}"] += 1
         return run
     finally:

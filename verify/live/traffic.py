@@ -83,8 +83,8 @@ def slow_autosave(stack: Any) -> list[Loop]:
 def search_flood(stack: Any) -> list[Loop]:
     """One fresh user searching at 25/s: after 30 allowed, every attempt is a 429.
 
-    HighRateLimitHits needs more than 10 rejections/s over its window (5m / 30 = 10 s) and
-    for its `for` (10 s): 25/s leaves room for a busy machine (the loops only need > 10/s).
+    HighRateLimitHits needs more than 10 rejections/s over its window (5m, 5 s at 60x) and
+    for its `for` (5m, 5 s): 25/s leaves room for a busy machine (the loops only need > 10/s).
     Rejected attempts are recorded by the limiter too, so the user never leaves the limit.
     """
     client = fresh_user(stack.api_url, "flood")
