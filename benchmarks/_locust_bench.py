@@ -11,8 +11,9 @@ writes one JSON object to `out` and stops the runner; Locust's `-t` is only a sa
 Every Yjs connection here is opened the way loadtests/_base.py `open_yjs` opens the users'
 ones: the process-wide EditRegistry (latency samples), a user name and file for awareness, and
 two observers, `scenarios.recording.Recorder.yjs_event` into a real Ledger and
-`locust_events.yjs_observer` firing Locust's request event per latency sample. So the rows
-price what `locust -f loadtests` runs, bookkeeping included, not a bare protocol client.
+`locust_events.yjs_observer` adding every latency sample to Locust's statistics (in batches).
+So the rows price what `locust -f loadtests` runs, bookkeeping included, not a bare protocol
+client; the result says how many samples the ledger and Locust's statistics hold (equal).
 
 User classes:
 - `LeanEditorUser`: the Locust users' `LeanYjsConnection` (a hub watcher reads, no thread),
@@ -49,7 +50,7 @@ import gevent
 import gevent.pool
 
 from codesync_load.ledger import Ledger
-from scenarios.clients.locust_events import rest_observer, yjs_observer
+from scenarios.clients.locust_events import flush_propagation, rest_observer, yjs_observer
 from scenarios.clients.locust_transport import LocustHttpTransport
 from scenarios.clients.rest import RestClient
 from scenarios.clients.yjs import YjsClient
@@ -107,11 +108,14 @@ def _note_failure(err: BaseException) -> None:
 # -- Yjs editors --------------------------------------------------------------------------------
 
 
-class _EditorUser(User):
-    """One editor typing near the start at the configured pacing; subclasses pick the connection."""
+class _ConnectionUser(User):
+    """One synced connection per user; subclasses pick the connection and what the user does.
+
+    Editors and viewers both derive from this, never from each other: Locust adds a base
+    class's tasks to its subclass's, so a viewer made from an editor would also type.
+    """
 
     abstract = True
-    wait_time = constant_pacing(CFG.get("interval", 0.01))
 
     def open_connection(self, index: int) -> Any:
         raise NotImplementedError
@@ -127,12 +131,19 @@ class _EditorUser(User):
             raise
         CONNECTIONS.append(self.conn)
 
+    def on_stop(self) -> None:
+        self.conn.close()
+
+
+class _EditorUser(_ConnectionUser):
+    """One editor typing near the start at the configured pacing."""
+
+    abstract = True
+    wait_time = constant_pacing(CFG.get("interval", 0.01))
+
     @task
     def type(self) -> None:
         self.conn.type_near_start(self.rng)
-
-    def on_stop(self) -> None:
-        self.conn.close()
 
 
 class YjsClientEditorUser(_EditorUser):
@@ -157,19 +168,21 @@ class LeanBareEditorUser(_EditorUser):
 # -- idle viewers -------------------------------------------------------------------------------
 
 
-class YjsClientViewerUser(YjsClientEditorUser):
+class YjsClientViewerUser(_ConnectionUser):
     wait_time = constant(3600)
+    open_connection = YjsClientEditorUser.open_connection
 
     @task
-    def type(self) -> None:  # a viewer never types; the reader greenlet does the work
+    def watch(self) -> None:  # a viewer never types; the reader greenlet does the work
         self.conn.raise_if_failed()
 
 
-class LeanViewerUser(LeanEditorUser):
+class LeanViewerUser(_ConnectionUser):
     wait_time = constant(3600)
+    open_connection = LeanEditorUser.open_connection
 
     @task
-    def type(self) -> None:  # a viewer never types; the hub watcher does the work
+    def watch(self) -> None:  # a viewer never types; the hub watcher does the work
         if self.conn.failure is not None:
             raise self.conn.failure
 
@@ -292,6 +305,7 @@ def _measure(environment: Any, before: int) -> dict[str, Any]:
             "kb_per_connection": (after - before) / max(len(CONNECTIONS), 1),
             "per_user": CFG.get("pool", 1),
             "pings_answered": sum(getattr(c, "pings_answered", 0) for c in CONNECTIONS),
+            "updates_sent": sum(c.updates_sent for c in CONNECTIONS),  # idle: none
             "first_failure": FAILURES[0] if FAILURES else None,
         }
     gevent.sleep(CFG["warmup"])
@@ -313,6 +327,10 @@ def _measure(environment: Any, before: int) -> dict[str, Any]:
     with _profiled(CFG.get("profile")):
         gevent.sleep(CFG["duration"])
     end, cpu1, t1 = _yjs_totals(), time.process_time(), time.perf_counter()
+    # Both counts since the start, read with no greenlet switch in between: they must be equal.
+    flush_propagation(environment)
+    ledger_total = len(RECORDER.ledger.samples("yjs_propagation_s"))
+    locust_total = environment.stats.get("propagation", "YJS").num_requests
     seconds = t1 - t0
     return {
         "editors": expected,
@@ -321,7 +339,8 @@ def _measure(environment: Any, before: int) -> dict[str, Any]:
         "applied": end["applied"] - start["applied"],
         "echoes": end["echoes"] - start["echoes"],
         "latency_samples": end["samples"] - start["samples"],
-        "ledger_samples": len(RECORDER.ledger.samples("yjs_propagation_s")),
+        "ledger_samples": ledger_total,  # since the start of the run, as the next
+        "locust_samples": locust_total,
         "sent_per_s": (end["sent"] - start["sent"]) / seconds,
         "applied_per_s": (end["applied"] - start["applied"]) / seconds,
         "cpu_share": (cpu1 - cpu0) / seconds,

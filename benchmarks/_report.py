@@ -128,8 +128,10 @@ def build_rows(results: dict[str, dict[str, Any]], idle_goal: int) -> list[dict[
             if client == "yjsclient":
                 label = f"YjsClient, one user each, {int(requested)} connections"
             else:
-                per_user = int(_get(locust, "per_user") or 1)
-                label = "LeanYjsConnection, " + ("one user each" if per_user == 1 else f"{per_user} per user")
+                # the row names its phase even when the phase failed (no per_user in an error)
+                per_user = _get(locust, "per_user") or (1 if client == "lean_users" else None)
+                shape = "one user each" if per_user == 1 else f"{int(per_user)} per user" if per_user else "pooled"
+                label = f"LeanYjsConnection, {shape}"
                 held_raw, held = _get(raw, "held"), _get(locust, "held")
                 count_met = None if requested < idle_goal else (held is not None and held >= idle_goal)
                 add(target, f"idle synced connections held ({label})", held_raw, held, f">= {idle_goal}", count_met)

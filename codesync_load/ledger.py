@@ -16,7 +16,10 @@ merges exactly (counts add, samples concatenate), which is what lets a master su
 workers' ledgers (`drain()` on a worker, `merge()` on the master) without losing a count.
 
 Pure Python on purpose: no Locust import, so the verifier, the reports and pytest read it.
-Thread-safe (one lock) because clients record from reader threads/greenlets.
+Thread-safe (one lock) because clients record from reader threads/greenlets. The lock is
+`codesync_load.locks.short_lock()`, the interpreter's own even under gevent's patching: a load
+process counts every frame and sample here, and no section under it ever yields. The hot path
+checks a counter's labels once: `tally(("yjs_update", "sent"), ...)` returns an incrementer.
 
 JSON schema of ledger.json (schema "codesync-ledger/1"):
 
@@ -58,10 +61,12 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from codesync_load.locks import short_lock
 
 SCHEMA = "codesync-ledger/1"
 
@@ -101,7 +106,7 @@ class Ledger:
     """Exact counters, raw samples, phase windows and check results of one run (or part)."""
 
     def __init__(self, meta: Mapping[str, Any] | None = None) -> None:
-        self._lock = threading.RLock()
+        self._lock = short_lock()  # not reentrant: no method calls another under it
         self.meta: dict[str, Any] = dict(meta or {})
         self._counts: Counter[Key] = Counter()
         self._samples: dict[str, list[float]] = {}
@@ -112,18 +117,37 @@ class Ledger:
     # -- recording ---------------------------------------------------------------------
     def count(self, kind: str, *labels: Any, n: int = 1) -> None:
         """Add `n` to the counter `kind` with `labels` (as many as KINDS[kind] names)."""
-        names = KINDS.get(kind)
-        if names is None:
-            raise LedgerError(f"unknown ledger kind {kind!r}; use one of {sorted(KINDS)}")
-        if len(labels) != len(names):
-            raise LedgerError(f"ledger kind {kind!r} takes labels {names}, got {labels!r}")
+        key = _checked_key(kind, labels)
         with self._lock:
-            self._counts[(kind, *labels)] += n
+            self._counts[key] += n
+
+    def tally(self, *keys: tuple[Any, ...]) -> Callable[[], None]:
+        """An incrementer for hot paths: each call adds 1 to every key `(kind, *labels)`.
+
+        The keys are checked once, here (LedgerError as `count` raises it), and one call takes
+        the lock once for all of them: a received Yjs update is three counters. Counts land in
+        the ledger at once, so a flush, drain or kill sees every call made before it.
+        """
+        checked = tuple(_checked_key(key[0], tuple(key[1:])) for key in keys)
+        lock = self._lock
+
+        def add() -> None:
+            with lock:
+                counts = self._counts
+                for key in checked:
+                    counts[key] += 1
+
+        return add
 
     def sample(self, name: str, seconds: float) -> None:
         """Keep one raw latency sample (float seconds, sub-millisecond precision kept)."""
+        value = seconds if type(seconds) is float else float(seconds)
         with self._lock:
-            self._samples.setdefault(name, []).append(float(seconds))
+            values = self._samples.get(name)
+            if values is None:
+                self._samples[name] = [value]
+            else:
+                values.append(value)
 
     def phase_start(self, name: str, at: float | None = None) -> None:
         """Open phase `name`, closing the one still open (phases follow each other)."""
@@ -175,7 +199,7 @@ class Ledger:
         """(labels, count) pairs of one kind, sorted for stable output."""
         with self._lock:
             items = [(key[1:], value) for key, value in self._counts.items() if key[0] == kind]
-        return sorted(items, key=lambda item: tuple(str(x) for x in item[0]))
+        return _sorted_entries(items)
 
     def samples(self, name: str) -> list[float]:
         with self._lock:
@@ -233,10 +257,13 @@ class Ledger:
     def to_dict(self, complete: bool = False, incomplete_reason: str = "") -> dict[str, Any]:
         """The JSON document described in the module docstring."""
         with self._lock:
+            by_kind: dict[str, list[tuple[tuple[Any, ...], int]]] = {}
+            for key, value in self._counts.items():
+                by_kind.setdefault(key[0], []).append((key[1:], value))
             counts: dict[str, list[dict[str, Any]]] = {}
             for kind, names in KINDS.items():
                 rows = []
-                for labels, value in self.entries(kind):
+                for labels, value in _sorted_entries(by_kind.get(kind, [])):
                     row = dict(zip(names, labels, strict=True))
                     row["count"] = value
                     rows.append(row)
@@ -290,6 +317,20 @@ class Ledger:
     def read(cls, path: Path) -> Ledger:
         """Load a ledger.json; `read_status` tells whether it was complete."""
         return cls.from_dict(read_json(path), source=str(path))
+
+
+def _checked_key(kind: str, labels: tuple[Any, ...]) -> Key:
+    """The counter key `(kind, *labels)`, or LedgerError naming the kind's labels."""
+    names = KINDS.get(kind)
+    if names is None:
+        raise LedgerError(f"unknown ledger kind {kind!r}; use one of {sorted(KINDS)}")
+    if len(labels) != len(names):
+        raise LedgerError(f"ledger kind {kind!r} takes labels {names}, got {labels!r}")
+    return (kind, *labels)
+
+
+def _sorted_entries(items: list[tuple[tuple[Any, ...], int]]) -> list[tuple[tuple[Any, ...], int]]:
+    return sorted(items, key=lambda item: tuple(str(x) for x in item[0]))
 
 
 def read_status(path: Path) -> tuple[bool, str]:

@@ -7,8 +7,9 @@
     ...         self.sio = self.open_socketio()   # counted: connection opened/refused/closed
 
 Every client call lands in the ledger (through scenarios.recording) and in Locust's
-statistics (through scenarios.clients.locust_events, the one adapter that fires Locust's
-request event), so the two never disagree about what was sent. Think times come from the
+statistics (through scenarios.clients.locust_events, the one adapter to Locust: a request
+event per call, Yjs propagation samples in batches), so the two never disagree about what
+was sent. Think times come from the
 profile, read when the user starts, so a profile change needs no code change.
 """
 

@@ -10,13 +10,20 @@ Why a separate module: the clients know CodeSync's protocols and nothing about l
 the Locust users know scheduling and nothing about label conventions. This module is the one
 place that decides how a client's result becomes (kind, labels) in the ledger, so the
 verifier can rely on one vocabulary (see codesync_load.ledger for the schema).
+
+Yjs frames are the hot path of a load process (every frame of every connection, and a latency
+sample per applied update): their few ledger keys are checked once, when the recorder is made,
+and each frame costs one dictionary look-up and one `Ledger.tally` call (one lock) however many
+counters it moves.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from codesync_load.ledger import Ledger
+from scenarios.clients.rest import FILE_CONTENT
 
 # Which limiter answered a 429, by route template (the contract's files/search key).
 _LIMITER_BY_ROUTE = {
@@ -26,6 +33,15 @@ _LIMITER_BY_ROUTE = {
 }
 
 _SIO_DIRECTION = {"outbound": "sent", "inbound": "received"}
+
+# The y-websocket frame kinds a Yjs client reports (YjsEvent.kind), plus "echo": our own update
+# as the server sent it back.
+_YJS_FRAME_KINDS = ("sync_step1", "sync_step2", "update", "awareness", "echo")
+PROPAGATION_SAMPLE = "yjs_propagation_s"
+
+# Routes whose successful answers are also kept as a sample series of their own: a regression
+# on one route hides in the all-routes `http_s` (the gate's baseline comparison reads these).
+ROUTE_SAMPLES = {("PUT", FILE_CONTENT): "autosave_put_s"}
 
 
 def limiter_for_route(route: str) -> str:
@@ -38,13 +54,20 @@ class Recorder:
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
+        # (what, kind, None) -> the counters one Yjs frame moves; a YjsEvent of a frame is
+        # exactly that tuple, so the event itself is the look-up key.
+        self._yjs_frames: dict[tuple[str, str, None], Callable[[], None]] = {}
+        for kind in _YJS_FRAME_KINDS:
+            for what in ("sent", "received"):
+                self._yjs_frames[(what, kind, None)] = ledger.tally(*_yjs_keys(what, kind))
 
     # -- REST ----------------------------------------------------------------------------
     def http(self, result: Any) -> None:
         """Observer for RestClient: one request by (method, route template, status).
 
         Each response's elapsed time is kept raw as sample `http_s` (the client's view of
-        the server's duration histogram).
+        the server's duration histogram); a 2xx of a route in ROUTE_SAMPLES also in its own
+        series (`autosave_put_s`).
 
         A transport failure (no response) is counted with status 0 and as a failure, so the
         ledger's HTTP total equals the requests attempted; only responses reach the server's
@@ -53,6 +76,9 @@ class Recorder:
         self.ledger.count("http", result.method, result.route, int(result.status))
         if result.status:
             self.ledger.sample("http_s", result.elapsed)
+            route_series = ROUTE_SAMPLES.get((result.method, result.route))
+            if route_series and 200 <= int(result.status) < 300:
+                self.ledger.sample(route_series, result.elapsed)
         code = result.error_code
         if result.status == 0:
             self.ledger.count("failure", "http", f"{result.method} {result.route}", "TRANSPORT")
@@ -99,20 +125,32 @@ class Recorder:
         The server rebroadcasts our own updates to us: those are counted as `echo`, apart
         from the others' updates (`received`, each also `applied` to our document).
         """
-        if event.what == "latency":
-            if event.value is not None:
-                self.ledger.sample("yjs_propagation_s", event.value)
+        add = self._yjs_frames.get(event)
+        if add is not None:
+            add()
             return
-        direction = "sent" if event.what == "sent" else "received"
-        self.ledger.count("message", "yjs", event.kind, direction)
-        if event.kind == "update":
-            if direction == "sent":
-                self.ledger.count("yjs_update", "sent")
-            else:
-                self.ledger.count("yjs_update", "received")
-                self.ledger.count("yjs_update", "applied")
-        elif event.kind == "echo":
-            self.ledger.count("yjs_update", "echo")
+        what, kind, value = event
+        if what == "latency":
+            if value is not None:
+                self.ledger.sample(PROPAGATION_SAMPLE, value)
+            return
+        # a frame kind this recorder was not built for: counted all the same, checked each time
+        direction = "sent" if what == "sent" else "received"
+        for key in _yjs_keys(direction, kind):
+            self.ledger.count(*key)
 
     def latency(self, name: str, seconds: float) -> None:
         self.ledger.sample(name, seconds)
+
+
+def _yjs_keys(direction: str, kind: str) -> list[tuple[str, ...]]:
+    """The ledger keys one Yjs frame moves, `direction` sent or received (the vocabulary)."""
+    keys = [("message", "yjs", kind, direction)]
+    if kind == "update":
+        if direction == "sent":
+            keys.append(("yjs_update", "sent"))
+        else:
+            keys += [("yjs_update", "received"), ("yjs_update", "applied")]
+    elif kind == "echo":
+        keys.append(("yjs_update", "echo"))
+    return keys

@@ -6,16 +6,28 @@
     >>> with timed(environment, "SIO", "chat round trip"):
     ...     sio.chat(session_id)
 
-Nothing here imports Locust: the environment is used by its `events.request.fire`, so this
-module imports (and tests) without gevent's patching; the clients never import it at all.
-Response times are float milliseconds with sub-millisecond precision kept: Locust rounds its
-own percentiles, and the raw samples belong in the ledger anyway.
+Nothing here imports Locust at import time: the environment is used by its `events.request.fire`
+(and, for propagation batches, by its `stats`), so this module imports (and tests) without
+gevent's patching; the clients never import it at all. Response times are float milliseconds
+with sub-millisecond precision kept: Locust rounds its own percentiles, and the raw samples
+belong in the ledger anyway.
+
+Propagation latencies are the one exception to "one request event per result": a saturated
+load process samples tens of thousands a second (every applied keystroke at every other
+editor), and one request event each cost about a tenth of the process (benchmarks/RESULTS.md).
+`yjs_observer` therefore collects them and adds them to Locust's statistics in batches, with
+`StatsEntry.extend` (how Locust's master merges its workers' entries): every sample is counted,
+its response time summed, min/max and the percentile histogram kept, in the second it arrived,
+at most a second late (a hub timer), and always before a worker's report is serialised at the
+end (test_stop, quitting). Failures are not samples: they are reported at once, by name.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+import weakref
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -90,10 +102,103 @@ def rest_observer(
 
 
 def yjs_observer(environment: Any, name: str = "propagation") -> Callable[[YjsEvent], None]:
-    """An observer for YjsClient that reports each propagation latency sample as a YJS request."""
+    """An observer for YjsClient and LeanYjsConnection: each propagation latency sample counts
+    as one YJS `name` request in Locust's statistics (in batches: `PropagationStats`).
 
-    def observe(event: YjsEvent) -> None:
-        if event.what == "latency" and event.value is not None:
-            report(environment, "YJS", name, event.value * 1000.0)
+    Every connection of a process shares the environment's one batcher per name.
+    """
+    batchers = _BATCHERS.setdefault(environment, {})
+    batcher = batchers.get(name)
+    if batcher is None:
+        batcher = batchers[name] = PropagationStats(environment, "YJS", name)
+    return batcher.observe
 
-    return observe
+
+def flush_propagation(environment: Any) -> None:
+    """Add every kept propagation sample of `environment` to its statistics now (a benchmark
+    reading Locust's count against the ledger's; a run's end does this by itself)."""
+    for batcher in _BATCHERS.get(environment, {}).values():
+        batcher.flush()
+
+
+_BATCHERS: weakref.WeakKeyDictionary[Any, dict[str, PropagationStats]] = weakref.WeakKeyDictionary()
+
+
+class PropagationStats:
+    """Latency samples into one Locust stats entry, batched per second of arrival.
+
+    `observe(event)` keeps a latency event's milliseconds; `flush()` adds what was kept to the
+    entry (`request_type`, `name`) and to Locust's total with `StatsEntry.extend`, as if each
+    sample had been logged on its own: count, sum, min, max, the rounded-time histogram and the
+    per-second count. A batch never spans two seconds (a sample of a new second flushes the
+    last one first); a hub timer flushes every `interval` s, and Locust's test_stop, quitting
+    and report_to_master events flush too, so nothing waits past a run's end. Needs the Locust
+    (gevent) process it is made in: observers run in greenlets or hub callbacks, never threads.
+    """
+
+    def __init__(self, environment: Any, request_type: str, name: str, *, interval: float = 1.0) -> None:
+        self.environment = environment
+        self.request_type = request_type
+        self.name = name
+        self.interval = interval
+        self._ms: list[float] = []
+        self._second = 0
+        self._first_at = 0.0
+        self._last_at = 0.0
+        self._timer: Any = None
+        events = environment.events
+        for hook in (events.test_stop, events.quitting, events.report_to_master):
+            hook.add_listener(self._on_event)
+
+    def observe(self, event: YjsEvent) -> None:
+        """Observer: keep one latency event (other events are not Locust's business here)."""
+        what, _kind, value = event
+        if what != "latency" or value is None:
+            return
+        now = time.time()
+        if int(now) != self._second or not self._ms:
+            if self._ms:
+                self.flush()
+            self._second = int(now)
+            self._first_at = now
+            if self._timer is None:
+                self._start_timer()
+        self._last_at = now
+        self._ms.append(value * 1000.0)
+
+    def _start_timer(self) -> None:
+        import gevent  # a Locust process has it; importing it patches nothing
+
+        self._timer = gevent.get_hub().loop.timer(self.interval, self.interval, ref=False)
+        self._timer.start(self.flush)
+
+    def _on_event(self, **_: Any) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        """Add the kept samples to Locust's statistics now (a no-op when there are none)."""
+        ms = self._ms
+        if not ms:
+            return
+        self._ms = []
+        from locust import stats as locust_stats  # loaded already: only ever called under Locust
+
+        stats = self.environment.stats
+        batch = locust_stats.StatsEntry(stats, self.name, self.request_type)
+        batch.start_time = self._first_at
+        batch.last_request_timestamp = self._last_at
+        batch.num_requests = len(ms)
+        batch.num_reqs_per_sec = {self._second: len(ms)}
+        batch.total_response_time = sum(ms)
+        batch.min_response_time = min(ms)
+        batch.max_response_time = max(ms)
+        batch.response_times = dict(Counter(map(locust_stats.bucket_response_time, ms)))
+        stats.get(self.name, self.request_type).extend(batch)
+        stats.total.extend(batch)
+
+    def close(self) -> None:
+        """Flush and stop the timer (a test that makes many environments calls this)."""
+        self.flush()
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None

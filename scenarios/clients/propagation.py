@@ -35,17 +35,22 @@ sample identically; `near_start_keystroke` is the load keystroke both type.
 from __future__ import annotations
 
 import bisect
-import threading
+import re
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from codesync_load.locks import short_lock
 from scenarios.clients import yprotocol as yp
 
 
 class EditRegistry:
-    """(client id, start clock) -> send time, shared by the clients of one process. Thread-safe."""
+    """(client id, start clock) -> send time, shared by the clients of one process. Thread-safe.
+
+    Its lock is `short_lock()` (C-level under gevent too): taken once per edit and once per
+    sampled apply, and nothing under it yields.
+    """
 
     # Every this many records, entries of every client (closed ones included) are aged out.
     SWEEP_EVERY = 10_000
@@ -53,7 +58,7 @@ class EditRegistry:
     def __init__(self, *, horizon: float = 60.0, max_per_client: int = 100_000) -> None:
         self.horizon = horizon
         self.max_per_client = max_per_client
-        self._lock = threading.Lock()
+        self._lock = short_lock()
         self._records = 0
         self._starts: dict[int, list[int]] = {}
         self._times: dict[int, list[float]] = {}
@@ -176,6 +181,8 @@ class EditTracker:
         >>> update, start = tracker.local_edit(doc, lambda: text.insert(0, "x"))  # before sending
         >>> tracker.is_echo(update_from_server)                                   # our own, echoed?
         >>> tracker.apply(doc, update)                                             # -> latencies
+        >>> tracker.apply_unsampled(doc, u1); tracker.apply_unsampled(doc, u2)    # several at once:
+        >>> tracker.take_samples(doc)                                              # -> their latencies
         >>> doc.apply_update(step2); tracker.state_changed()                      # unsampled apply
 
     Why one class: both clients must name edits, recognise their echoes and sample latencies
@@ -185,7 +192,7 @@ class EditTracker:
     use, so an idle connection pays for neither.
     """
 
-    __slots__ = ("_announced", "_deletions", "_vector", "client_id", "registry")
+    __slots__ = ("_announced", "_deletions", "_own", "_unsampled", "_vector", "client_id", "registry")
 
     DELETIONS_KEPT = 256
 
@@ -194,7 +201,10 @@ class EditTracker:
         self.registry = registry
         self._deletions: deque[tuple[tuple[int, int, int], ...] | None] | None = None
         self._announced: AnnouncedEdits | None = None
-        self._vector: dict[int, int] | None = None  # the others' clocks after our last sampled apply
+        # The state vector after our last sampled apply, still encoded (see `raw_state_vector`).
+        self._vector: dict[bytes, bytes] | None = None
+        self._own = yp.write_var_uint(client_id)
+        self._unsampled = False  # updates applied by apply_unsampled since the last take_samples
 
     # -- our own edits -----------------------------------------------------------------------
 
@@ -205,7 +215,7 @@ class EditTracker:
         an in-process receiver may apply it before the send returns; a pure deletion (no new
         item, start None) is remembered by its delete set so that its echo is recognised.
         """
-        before = doc.get_state()
+        before = state_of(doc)
         with doc.transaction():
             change()
         update = doc.get_update(before)
@@ -225,11 +235,22 @@ class EditTracker:
         """Whether the server's update is our own edit sent back; FrameError when unreadable.
 
         An update of one transaction holds one block, its author's; a deletion has none and is
-        ours when we sent exactly this delete set (each sent deletion matches once).
+        ours when we sent exactly this delete set (each sent deletion matches once). The header's
+        numbers are compared still encoded (this runs for every update received): lib0 writes
+        the shortest encoding, and a longer one is decoded before it is compared.
         """
-        blocks, author = yp.update_authors(update)
-        if blocks:
-            return blocks == 1 and author == self.client_id
+        head = _UPDATE_HEAD.match(update)
+        if head is None:
+            blocks, author = yp.update_authors(update)  # cut short: yprotocol names what is wrong
+            if blocks:
+                return blocks == 1 and author == self.client_id
+        else:
+            count = head[1]
+            blocks = 1 if count == b"\x01" else 0 if count == b"\x00" else _var_uint(count)
+            if blocks:
+                raw = head[2]
+                own = self._own
+                return blocks == 1 and (raw == own or (len(raw) > len(own) and _var_uint(raw) == self.client_id))
         key = yp.deletion_key(update)
         if self._deletions is not None and key in self._deletions:
             self._deletions.remove(key)
@@ -245,18 +266,63 @@ class EditTracker:
         edits move only our own clock, which sampling skips. Any other change to the document
         (a SyncStep2 applied unsampled) must call `state_changed()`. pycrdt's error, if it
         rejects the update, propagates for the client to name.
+
+        `apply_unsampled` + `take_samples` do the same for several updates at the price of one.
         """
-        before = self._vector
-        if before is None:
-            before = yp.decode_state_vector(doc.get_state())
-        self._vector = None
+        self.apply_unsampled(doc, update)
+        return self.take_samples(doc)
+
+    def apply_unsampled(self, doc: Any, update: bytes) -> None:
+        """Apply the others' `update` now; its latencies come with the next `take_samples(doc)`.
+
+        For a client that handles several updates in one go (the lean connection, all the
+        frames of one socket read): the state vector is read once for all of them, and every
+        edit they made visible is sampled then, microseconds after its own apply. Call
+        `take_samples` before any other change to the document (`state_changed`).
+        """
+        if self._vector is None:
+            self._vector = raw_state_vector(state_of(doc))
+        self._unsampled = True  # even if pycrdt rejects it: what it integrated is then sampled
         doc.apply_update(update)
-        after = yp.decode_state_vector(doc.get_state())
+
+    def take_samples(self, doc: Any) -> list[float]:
+        """The latencies completed since the last `take_samples` by updates applied unsampled.
+
+        This runs for every socket read that carried updates, so the vectors stay encoded:
+        which clients' clocks moved is a set difference of (client, clock) byte pairs, and only
+        those (usually one per author) are decoded.
+        """
+        if not self._unsampled:
+            return []
+        self._unsampled = False
+        before = self._vector
+        assert before is not None  # set by apply_unsampled
+        after = raw_state_vector(state_of(doc))
         self._vector = after
-        return self.applied(before, after)
+        moved = after.items() - before.items()
+        if not moved:
+            return []
+        own = self._own
+        low: dict[int, int] = {}
+        high: dict[int, int] = {}
+        for client, clock in moved:
+            if client == own:
+                continue
+            client_id = _client_id(client)
+            high[client_id] = _var_uint(clock)
+            old = before.get(client)
+            if old is not None:
+                low[client_id] = _var_uint(old)
+        return self.applied(low, high) if high else []
 
     def state_changed(self) -> None:
-        """The document changed otherwise than through `apply`: forget the kept state vector."""
+        """The document changed otherwise than through `apply`: forget the kept state vector.
+
+        Updates applied unsampled and not yet taken would then be sampled against the wrong
+        vector: take their samples first (ValueError otherwise, a bug in the client).
+        """
+        if self._unsampled:
+            raise ValueError("take_samples() before state_changed(): updates applied unsampled are pending")
         self._vector = None
 
     def applied(self, before: dict[int, int], after: dict[int, int]) -> list[float]:
@@ -270,7 +336,7 @@ class EditTracker:
                 continue
             known = registry.sent_times_if_known(client, low, high) if registry is not None else None
             if known is not None:
-                samples.extend(applied_at - sent for sent in known)
+                samples += [applied_at - sent for sent in known]
             else:
                 if self._announced is None:
                     self._announced = AnnouncedEdits()
@@ -309,6 +375,62 @@ class EditTracker:
             if latency is not None:
                 samples.append(latency)
         return samples
+
+
+_VAR_UINT = re.compile(rb"[\x80-\xff]*[\x00-\x7f]")  # one lib0 varUint: high bit set but on the last byte
+# The head of a v1 update: its number of blocks, the first block's number of structs, its client.
+_UPDATE_HEAD = re.compile(rb"([\x80-\xff]*[\x00-\x7f])[\x80-\xff]*[\x00-\x7f]([\x80-\xff]*[\x00-\x7f])")
+_CLIENT_IDS: dict[bytes, int] = {}  # encoded client id -> id: the same few ids recur on every apply
+_CLIENT_IDS_KEPT = 65536
+
+
+def state_of(doc: Any) -> bytes:
+    """`doc.get_state()`, at a third of its cost when no transaction is open (the usual case).
+
+    pycrdt's `Doc.get_state` opens a Python `Transaction` around one call into its Rust core;
+    on the load path (every edit and every read that carried updates) that wrapper costs more
+    than the call. Outside any transaction, on a document without pycrdt's multithreading
+    lock, the core is asked directly in a read-only transaction of its own; otherwise, or
+    should pycrdt's internals change, the public method answers.
+    """
+    core = getattr(doc, "_doc", None)
+    if core is None or doc._txn is not None or getattr(doc, "_allow_multithreading", True):
+        return doc.get_state()
+    txn = core.create_transaction()
+    try:
+        return core.get_state(txn)
+    finally:
+        txn.commit()
+        txn.drop()
+
+
+def raw_state_vector(state: bytes) -> dict[bytes, bytes]:
+    """client id -> clock of an encoded state vector (`Doc.get_state()`), each still a varUint's bytes.
+
+    Cut in C by a regular expression, so comparing two vectors costs no Python loop per byte
+    (`yprotocol.decode_state_vector` decodes every number). Meant for vectors pycrdt made;
+    FrameError when the count of numbers cannot be one count and its pairs.
+    """
+    numbers = _VAR_UINT.findall(state)
+    if not len(numbers) & 1:
+        raise yp.FrameError("state vector is cut short")
+    return dict(zip(numbers[1::2], numbers[2::2], strict=True))
+
+
+def _var_uint(raw: bytes) -> int:
+    value = 0
+    for byte in reversed(raw):
+        value = (value << 7) | (byte & 0x7F)
+    return value
+
+
+def _client_id(raw: bytes) -> int:
+    client = _CLIENT_IDS.get(raw)
+    if client is None:
+        if len(_CLIENT_IDS) >= _CLIENT_IDS_KEPT:
+            _CLIENT_IDS.clear()
+        client = _CLIENT_IDS[raw] = _var_uint(raw)
+    return client
 
 
 KEYSTROKE_CHARS = "abcdefghijklmnopqrstuvwxyz "

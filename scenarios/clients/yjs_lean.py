@@ -14,8 +14,9 @@ frame, and about 59 KB per idle connection (field notes). A load generator that 
 10,000 viewers in one process, or push a saturated edit stream, pays that on every frame.
 Here a connection is a non-blocking socket, a libev read watcher on gevent's hub and a small
 frame buffer: incoming frames are handled in the watcher's callback (pings answered, updates
-applied, latencies sampled, observers told), so an idle connection costs no greenlet at all,
-and sends go straight to the socket.
+applied, observers told, and the latencies of all the updates of one read sampled at its end
+with one state vector), so an idle connection costs no greenlet at all, and sends go straight
+to the socket.
 
 Parity with `YjsClient`, by sharing rather than copying: edits are named, echoes recognised
 and propagation latencies sampled by the same `propagation.EditTracker` (in-process
@@ -73,6 +74,13 @@ _ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _READ_CHUNK = 65536
 _EV_READ, _EV_WRITE = 1, 2  # libev/libuv event masks, as gevent's loop.io takes them
 _MAX_HEAD = 16384
+_SYNC_UPDATE = bytes((yp.SYNC, yp.SYNC_UPDATE))  # the first two bytes of an Update message
+# The frame events are immutable and few: made once, not per frame (the hot path).
+_FRAME_EVENTS = {
+    (what, kind): YjsEvent(what, kind)
+    for what in ("sent", "received")
+    for kind in ("sync_step1", "sync_step2", "update", "awareness", "echo")
+}
 
 
 class WsFrameError(YjsProtocolError):
@@ -204,6 +212,7 @@ class LeanYjsConnection(TextEdits):
         "_server_step1",
         "_sock",
         "_tracker",
+        "_unsampled",
         "_waiter",
         "_write_watcher",
         "announce_edits",
@@ -285,6 +294,7 @@ class LeanYjsConnection(TextEdits):
         self._waiter: gevent.event.Event | None = None
         self._out = bytearray()
         self._server_step1 = False
+        self._unsampled = False  # updates applied in this read, sampled at its end
         self._awareness_clock = 0
         self._awareness_state: dict[str, Any] | None = None
         self.synced = False
@@ -319,7 +329,9 @@ class LeanYjsConnection(TextEdits):
         self._observers = (*self._observers, observer)
 
     def _notify(self, what: str, kind: str, value: float | None = None) -> None:
-        event = YjsEvent(what, kind, value)
+        event = _FRAME_EVENTS.get((what, kind)) if value is None else None
+        if event is None:
+            event = YjsEvent(what, kind, value)
         for observer in self._observers:
             observer(event)
 
@@ -433,26 +445,49 @@ class LeanYjsConnection(TextEdits):
             self._waiter.set()
 
     def _on_data(self, data: bytes) -> None:
-        for opcode, payload in self._reader.feed(data):
-            if self._sock is None:
-                return
-            if opcode == OP_BINARY:
-                self._on_message(payload)
-            elif opcode == OP_PING:
-                self._send(client_frame(OP_PONG, payload))
-                self.pings_answered += 1
-            elif opcode == OP_CLOSE:
-                self._on_close(payload)
-                return
-            elif opcode == OP_TEXT:
-                raise YjsProtocolError(f"{self.url} sent a text frame; y-websocket speaks binary only")
+        """Handle every message of one read; the updates among them are sampled once, at the end."""
+        try:
+            for opcode, payload in self._reader.feed(data):
+                if self._sock is None:
+                    return
+                if opcode == OP_BINARY:
+                    self._on_message(payload)
+                elif opcode == OP_PING:
+                    self._send(client_frame(OP_PONG, payload))
+                    self.pings_answered += 1
+                elif opcode == OP_CLOSE:
+                    self._on_close(payload)
+                    return
+                elif opcode == OP_TEXT:
+                    raise YjsProtocolError(f"{self.url} sent a text frame; y-websocket speaks binary only")
+        finally:
+            if self._unsampled:
+                self._take_samples()
+
+    def _take_samples(self) -> None:
+        """The latencies of the updates applied since the last call: kept, counted, observed."""
+        self._unsampled = False
+        samples = self._tracker.take_samples(self.doc)
+        if samples:
+            self._keep(samples)
+            observers = self._observers
+            for sample in samples:
+                event = YjsEvent("latency", "propagation", sample)
+                for observer in observers:
+                    observer(event)
 
     def _on_message(self, data: bytes) -> None:
         """One y-websocket message: the same handling, counts and events as `YjsClient._handle`."""
-        try:
-            kind, payload = yp.decode_frame(data)
-        except yp.FrameError as err:
-            raise YjsProtocolError(f"malformed frame from {self.url}: {err} (first bytes {data[:16].hex()})") from None
+        # An update under 128 bytes (every keystroke) is [SYNC, UPDATE, length, payload]: cut
+        # here, the rest through yprotocol.decode_frame (which would read the same numbers).
+        if data[:2] == _SYNC_UPDATE and len(data) > 2 and data[2] < 0x80 and len(data) >= 3 + data[2]:
+            kind, payload = "update", data[3 : 3 + data[2]]
+        else:
+            try:
+                kind, payload = yp.decode_frame(data)
+            except yp.FrameError as err:
+                first = data[:16].hex()
+                raise YjsProtocolError(f"malformed frame from {self.url}: {err} (first bytes {first})") from None
         self.frames_received += 1
         samples: list[float] = []
         try:
@@ -463,7 +498,8 @@ class LeanYjsConnection(TextEdits):
                 else:
                     self.updates_received += 1
                     if self.sample_latency:
-                        samples = self._tracker.apply(self.doc, payload)
+                        self._unsampled = True
+                        self._tracker.apply_unsampled(self.doc, payload)
                     else:
                         self._tracker.state_changed()
                         self.doc.apply_update(payload)
@@ -474,6 +510,8 @@ class LeanYjsConnection(TextEdits):
                     self._server_step1 = True
                     self._send_message(yp.sync_step1(self.doc.get_state()), "sync_step1")
             elif kind == "sync_step2":
+                if self._unsampled:
+                    self._take_samples()
                 self._tracker.state_changed()
                 self.doc.apply_update(payload)
                 if self._server_step1:
@@ -488,10 +526,15 @@ class LeanYjsConnection(TextEdits):
             raise YjsProtocolError(f"{self.url} sent a {kind} pycrdt rejects: {err}") from None
         if samples:
             self._keep(samples)
-        if self._observers:
-            self._notify("received", kind)
+        observers = self._observers
+        if observers:
+            event = _FRAME_EVENTS[("received", kind)]
+            for observer in observers:
+                observer(event)
             for sample in samples:
-                self._notify("latency", "propagation", sample)
+                event = YjsEvent("latency", "propagation", sample)
+                for observer in observers:
+                    observer(event)
 
     def _on_awareness(self, payload: bytes) -> list[float]:
         """Count (and with keep_awareness keep) the others' states; returns announced latencies."""

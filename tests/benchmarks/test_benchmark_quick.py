@@ -88,18 +88,21 @@ def test_quick_run_measures_every_phase_with_positive_numbers(quick_record: dict
             assert tp["applied_per_s"] == pytest.approx(tp["applied"] / tp["seconds"])
             assert 0 < tp["cpu_share"] < 2.5  # one process: at most one core, plus helper threads
             if client == "locust_lean_bare":
-                assert tp["latency_samples"] == tp["ledger_samples"] == 0  # no registry, no observers
+                assert tp["latency_samples"] == tp["ledger_samples"] == tp["locust_samples"] == 0  # no observers
             elif client != "raw":
                 # opened as the Locust users open them: every applied keystroke of an editor of
-                # the same process is one latency sample, and the ledger got every sample
+                # the same process is one latency sample, and the ledger got every sample, and
+                # so did Locust's statistics (batched, but every one of them counted)
                 assert tp["latency_samples"] == tp["applied"], (target, client, tp)
                 assert tp["ledger_samples"] >= tp["latency_samples"]
+                assert tp["locust_samples"] == tp["ledger_samples"], (target, client, tp)
         idle = measures["idle"]
         clients = (("raw", QUICK_IDLE), ("locust_lean_users", QUICK_IDLE), ("locust_lean", QUICK_IDLE))
         for client, count in (*clients, ("locust_yjsclient", 20)):
             record = idle[client]
             assert "error" not in record, (target, client, record)
             assert record["requested"] == record["synced"] == record["held"] == count
+            assert record.get("updates_sent", 0) == 0  # idle means idle: no viewer typed
             assert record["rss_after_kb"] > record["rss_before_kb"] > 0
             assert record["kb_per_connection"] == pytest.approx(
                 (record["rss_after_kb"] - record["rss_before_kb"]) / count

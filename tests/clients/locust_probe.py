@@ -4,7 +4,8 @@
 
 Started as a subprocess by test_locust_adapter.py: importing Locust patches the process with
 gevent, which must never happen inside pytest. Every request event fired through
-`locust_events` is collected from a real `locust.env.Environment` and printed.
+`locust_events` is collected from a real `locust.env.Environment` and printed, with the
+propagation entry of its statistics (latency samples reach them in batches, not as events).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from __future__ import annotations
 import json
 import sys
 import uuid
+from collections import Counter
 
 import locust  # noqa: F401  (patches the process, as in a Locust worker)
 from locust.env import Environment
+from locust.stats import bucket_response_time
 
 from scenarios.clients.locust_events import rest_observer, timed, yjs_observer
 from scenarios.clients.locust_transport import LocustHttpTransport
@@ -63,8 +66,21 @@ def main(api_url: str, yjs_url: str) -> None:
             a.insert(0, str(i))
         b.wait_for(lambda c: len(c.latencies) == 5, what="5 samples")
         text = b.text()
+        latencies_ms = [value * 1000.0 for value in b.latencies]
     transport.close()
-    print(json.dumps({"events": fired, "text": text, "cookies": sorted(api.cookies)}))
+    env.events.test_stop.fire(environment=env)  # as Locust does at the end: batched samples land
+    entry = env.stats.get("propagation", "YJS")
+    propagation = {
+        "num_requests": entry.num_requests,
+        "num_failures": entry.num_failures,
+        "total_response_time": entry.total_response_time,
+        "min_response_time": entry.min_response_time,
+        "max_response_time": entry.max_response_time,
+        "response_times": sorted(entry.response_times.items()),
+        "expected_response_times": sorted(Counter(map(bucket_response_time, latencies_ms)).items()),
+        "latencies_ms": latencies_ms,
+    }
+    print(json.dumps({"events": fired, "text": text, "cookies": sorted(api.cookies), "propagation": propagation}))
 
 
 if __name__ == "__main__":

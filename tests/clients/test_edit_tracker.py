@@ -9,8 +9,10 @@ from __future__ import annotations
 import random
 
 import pycrdt
+import pytest
 
-from scenarios.clients.propagation import EditRegistry, EditTracker, near_start_keystroke
+from scenarios.clients import yprotocol as yp
+from scenarios.clients.propagation import EditRegistry, EditTracker, near_start_keystroke, state_of
 
 
 def _pair(registry_a: EditRegistry | None, registry_b: EditRegistry | None):
@@ -99,3 +101,36 @@ def test_an_unsampled_change_must_be_announced_or_its_edits_would_be_sampled_aga
     b.state_changed()
     third, _ = a.local_edit(doc_a, lambda: text_a.insert(0, "3"))
     assert len(_apply(doc_b, b, third)) == 1  # only the third; without state_changed it would be 2
+
+
+def test_updates_applied_unsampled_give_their_samples_all_at_once_and_only_once() -> None:
+    """The lean connection's way (one state vector per socket read): the same samples as apply."""
+    registry = EditRegistry()
+    (doc_a, text_a, a), (doc_b, _text_b, b) = _pair(registry, registry)
+    (doc_c, text_c, c), _ = _pair(registry, None)
+    edits = [a.local_edit(doc_a, lambda i=i: text_a.insert(0, str(i)))[0] for i in range(3)]
+    edits.append(c.local_edit(doc_c, lambda: text_c.insert(0, "c"))[0])
+    assert b.take_samples(doc_b) == []  # nothing applied yet
+    for update in edits:
+        b.apply_unsampled(doc_b, update)
+    samples = b.take_samples(doc_b)
+    assert len(samples) == 4 and all(0 < s < 5 for s in samples)  # two authors, four edits
+    assert b.take_samples(doc_b) == []  # taken once
+    b.apply_unsampled(doc_b, a.local_edit(doc_a, lambda: text_a.insert(0, "x"))[0])
+    with pytest.raises(ValueError, match="take_samples"):
+        b.state_changed()  # the pending sample would be lost or misattributed
+    assert len(b.take_samples(doc_b)) == 1
+    b.state_changed()
+    assert sorted(str(doc_b.get("codesync", type=pycrdt.Text))) == sorted("x210c")  # every edit applied
+
+
+def test_state_of_answers_what_get_state_answers_inside_and_outside_a_transaction() -> None:
+    doc = pycrdt.Doc()
+    text = doc.get("codesync", type=pycrdt.Text)
+    assert state_of(doc) == doc.get_state() == b"\x00"
+    text.insert(0, "abc")
+    assert state_of(doc) == doc.get_state()
+    with doc.transaction():
+        text.insert(0, "x")
+        assert state_of(doc) == doc.get_state()  # inside: through pycrdt's own transaction
+    assert yp.decode_state_vector(state_of(doc)) == {doc.client_id: 4}

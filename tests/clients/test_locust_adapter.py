@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -30,22 +32,54 @@ def test_locust_transport_and_events_report_each_call_once_by_template(twin) -> 
     record = json.loads(done.stdout.strip().splitlines()[-1])
     events = record["events"]
     named = [(e["request_type"], e["name"], e["exception"]) for e in events]
-    assert (
-        named
-        == [
-            ("GET", "/health", None),  # fetched first for the CSRF pair
-            ("POST", "/api/auth/register", None),
-            ("POST", "/api/sessions", None),
-            ("PUT", "/api/sessions/:id/files/:path/content", None),
-            ("GET", "/api/sessions/:id", "404 NOT_FOUND"),
-            ("SIO", "connect", None),
-            ("SIO", "chat round trip", None),
-        ]
-        + [("YJS", "propagation", None)] * 5
-    )
+    assert named == [
+        ("GET", "/health", None),  # fetched first for the CSRF pair
+        ("POST", "/api/auth/register", None),
+        ("POST", "/api/sessions", None),
+        ("PUT", "/api/sessions/:id/files/:path/content", None),
+        ("GET", "/api/sessions/:id", "404 NOT_FOUND"),
+        ("SIO", "connect", None),
+        ("SIO", "chat round trip", None),
+    ]  # propagation samples are no request events: they reach the statistics in batches
     assert all(isinstance(e["response_time"], float) and e["response_time"] > 0 for e in events)
     # sub-millisecond precision survives: not every time is a whole number of milliseconds
     assert any(e["response_time"] != int(e["response_time"]) for e in events)
     assert events[1]["response_length"] > 0
     assert record["text"] == "43210"
+    propagation = record["propagation"]
+    latencies = propagation["latencies_ms"]
+    assert len(latencies) == 5 and propagation["num_requests"] == 5 and propagation["num_failures"] == 0
+    assert propagation["total_response_time"] == pytest.approx(sum(latencies), rel=1e-12)
+    assert propagation["min_response_time"] == min(latencies)
+    assert propagation["max_response_time"] == max(latencies)
+    assert propagation["response_times"] == propagation["expected_response_times"]
     assert record["cookies"] == ["csrf-token", "sessionId", "token"]
+
+
+def test_batched_propagation_statistics_equal_locusts_own_logging_of_every_sample() -> None:
+    """Count, sum, min, max, histogram, percentiles and per-second counts: as if logged one by one."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("stats_probe.py"))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = json.loads(done.stdout.strip().splitlines()[-1])
+    for batched, logged in (record["entry"], record["total"]):
+        assert batched["num_requests"] == logged["num_requests"] == record["count"]
+        assert batched["num_failures"] == 0
+        assert batched["total_response_time"] == pytest.approx(logged["total_response_time"], rel=1e-12)
+        for name in ("min_response_time", "max_response_time", "response_times", "median", "p95"):
+            assert batched[name] == logged[name], name
+        # each sample counted in the second it arrived (both sides logged it within microseconds)
+        per_second = dict(batched["num_reqs_per_sec"])
+        assert sum(per_second.values()) == record["count"]
+        assert len(per_second) >= 3
+        assert all(abs(n - dict(logged["num_reqs_per_sec"]).get(s, 0)) <= 1 for s, n in per_second.items())
+    assert record["timer"] == [0, 3]
+    assert record["after_report"] == 4

@@ -140,3 +140,36 @@ def test_a_writer_killed_mid_flush_leaves_a_readable_incomplete_file(tmp_path: P
     assert count >= 50
     # the count and the samples were written together: one consistent snapshot
     assert ledger.samples("s") == [float(i) for i in range(1, count + 1)]
+
+
+def test_a_tally_counts_its_keys_exactly_across_drains_and_checks_them_once() -> None:
+    """The hot path's incrementer: several counters per call, none lost when a drain cuts in."""
+    worker = Ledger()
+    master = Ledger()
+    received = worker.tally(
+        ("message", "yjs", "update", "received"), ("yjs_update", "received"), ("yjs_update", "applied")
+    )
+    sent = worker.tally(("yjs_update", "sent"))
+    for round_ in range(4):
+        for _ in range(round_ + 2):
+            received()
+        sent()
+        master.merge(worker.drain())  # the tallies keep counting into the worker's new counters
+    received()
+    master.merge(worker.drain())
+    assert master.get("message", "yjs", "update", "received") == 2 + 3 + 4 + 5 + 1
+    assert master.get("yjs_update", "received") == master.get("yjs_update", "applied") == 15
+    assert master.get("yjs_update", "sent") == 4
+    assert worker.is_empty()
+    with pytest.raises(LedgerError, match="unknown ledger kind 'yjs'"):
+        worker.tally(("yjs", "sent"))
+    with pytest.raises(LedgerError, match="takes labels"):
+        worker.tally(("yjs_update", "sent"), ("message", "yjs", "update"))
+
+
+def test_samples_are_kept_as_floats_whatever_number_type_arrives() -> None:
+    ledger = Ledger()
+    ledger.sample("chat_rtt_s", 1)
+    ledger.sample("chat_rtt_s", 0.25)
+    assert ledger.samples("chat_rtt_s") == [1.0, 0.25]
+    assert [type(v) for v in ledger.samples("chat_rtt_s")] == [float, float]
