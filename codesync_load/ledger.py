@@ -70,6 +70,9 @@ from codesync_load.locks import short_lock
 
 SCHEMA = "codesync-ledger/1"
 
+# Share of a load process's time periodic flushes may take (see flush_pause).
+FLUSH_SHARE = 0.05
+
 # Every kind of counter and the names of its labels, in key order.
 KINDS: dict[str, tuple[str, ...]] = {
     "http": ("method", "route", "status"),
@@ -331,6 +334,17 @@ def _checked_key(kind: str, labels: tuple[Any, ...]) -> Key:
 
 def _sorted_entries(items: list[tuple[tuple[Any, ...], int]]) -> list[tuple[tuple[Any, ...], int]]:
     return sorted(items, key=lambda item: tuple(str(x) for x in item[0]))
+
+
+def flush_pause(interval: float, last_write_s: float) -> float:
+    """Seconds to wait before the next periodic flush: `interval`, or longer when writing is slow.
+
+    Every flush serialises all samples so far, so its cost grows with the run: a soak that
+    keeps millions of propagation samples would otherwise spend ever more of its one core
+    writing JSON instead of generating load. Waiting last_write_s / FLUSH_SHARE keeps
+    flushing under 5 % of the process's time; what a killed run loses is bounded by that wait.
+    """
+    return max(interval, last_write_s / FLUSH_SHARE)
 
 
 def read_status(path: Path) -> tuple[bool, str]:

@@ -34,7 +34,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from codesync_load.commands.run import check_target
 from codesync_load.errors import HarnessError
-from codesync_load.ledger import Ledger, write_json_atomic
+from codesync_load.ledger import Ledger, flush_pause, write_json_atomic
 from scenarios.profiles import Profile, load_profile
 from scenarios.recording import Recorder
 
@@ -190,10 +190,14 @@ class Runtime:
 
     # -- flushing --------------------------------------------------------------------------
     def _flush_loop(self, interval: float) -> None:
+        """Flush every `interval` s, or less often once a write is slow (see `flush_pause`)."""
+        pause = interval
         while not self._finished:
-            gevent.sleep(interval)
+            gevent.sleep(pause)
             if not self._finished:
+                started = time.perf_counter()
                 self.flush()
+                pause = flush_pause(interval, time.perf_counter() - started)
 
     def flush(self) -> None:
         """Write ledger.json and phases.json now (atomic), incomplete unless finished."""

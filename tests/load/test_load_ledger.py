@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from codesync_load.ledger import SCHEMA, Ledger, LedgerError, merged, read_status
+from codesync_load.ledger import FLUSH_SHARE, SCHEMA, Ledger, LedgerError, flush_pause, merged, read_status
 
 
 def _filled(n_http: int, samples: list[float]) -> Ledger:
@@ -173,3 +173,11 @@ def test_samples_are_kept_as_floats_whatever_number_type_arrives() -> None:
     ledger.sample("chat_rtt_s", 0.25)
     assert ledger.samples("chat_rtt_s") == [1.0, 0.25]
     assert [type(v) for v in ledger.samples("chat_rtt_s")] == [float, float]
+
+
+def test_periodic_flushes_slow_down_once_a_write_costs_more_than_its_share() -> None:
+    assert FLUSH_SHARE == 0.05
+    assert flush_pause(1.0, 0.01) == 1.0  # a cheap write keeps the configured interval
+    assert flush_pause(1.0, 0.05) == 1.0  # exactly 5 % of the interval: still the interval
+    assert flush_pause(1.0, 0.2) == pytest.approx(4.0)  # 0.2 s writes: one every 4 s = 5 %
+    assert flush_pause(10.0, 0.2) == 10.0
