@@ -60,6 +60,7 @@ SAMPLE_ALIASES: dict[str, str] = {
     "chat_rtt": "chat_rtt_s",
     "http": "http_s",
     "yjs_connect_sync": "yjs_connect_sync_s",
+    "autosave_put": "autosave_put_s",  # 2xx file-content PUTs only (scenarios.recording.ROUTE_SAMPLES)
 }
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {

@@ -2,6 +2,7 @@
 
     $ codesync-load gate --profile ci                          # healthy twin: exit 0
     $ codesync-load gate --profile ci --fault slow-route=400   # exit 1, the failed gate named
+    $ codesync-load gate --profile ci --trials 7 --reference --fault slow-route=12   # A/B on one machine
     $ codesync-load gate --profile ci --trials 3 --baseline gates/baselines/ci --junit junit.xml
     ...
     gate FAIL: 1 gate failed (gate: p95(http) < 250ms); report reports/runs/...-gate-ci/report/report.html
@@ -17,6 +18,15 @@ OUT/trial-N), the verify checks the gate file selects (the `verify` command's ch
 writers), the gates over that trial's ledger and Prometheus window, and the values of the
 baseline metrics (OUT/trial-N/gate/values.json); stop the stack; compare with --baseline;
 write OUT/gate.json, the JUnit XML (default OUT/junit.xml) and OUT/report/report.{html,md,json}.
+
+With --reference a second local stack runs the same twin without the candidate's --fault
+(with --reference-fault instead, if given); each reference trial's load (OUT/reference-N:
+the load and the baseline metrics only) starts at the same moment as candidate trial N's,
+and the candidate's checks and gates run after the last pair, so during every load both
+twins see the same traffic and the same machine. The pairs are then compared by the rule
+stated in codesync_load/baseline.py (paired: Wilcoxon signed-rank). This is the comparison
+for shared, noisy machines; a stored --baseline suits a quiet, dedicated runner (the two are
+exclusive).
 """
 
 from __future__ import annotations
@@ -44,6 +54,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--baseline", type=Path, default=None, help="baseline to compare with (DIR or baseline.json)")
     parser.add_argument("--save-baseline", type=Path, default=None, metavar="DIR", help="save these trials as one")
     parser.add_argument("--trials", type=int, default=1, help="load runs on the same stack (default 1)")
+    parser.add_argument(
+        "--reference",
+        action="store_true",
+        help="pair each trial with one on a reference twin (no --fault), started together; compare the pairs",
+    )
+    parser.add_argument(
+        "--reference-fault",
+        action="append",
+        default=[],
+        metavar="NAME[=PARAM]",
+        help="a fault of the reference twin (repeatable; implies --reference)",
+    )
     parser.add_argument("--junit", type=Path, default=None, help="JUnit XML path (default OUT/junit.xml)")
     parser.add_argument("--out", type=Path, default=None, help="output directory (default reports/runs/<time>-gate-P)")
     parser.add_argument("--duration-scale", type=float, default=None, help="multiply stage durations (CI: 0.05)")
@@ -78,8 +100,17 @@ def _validate(args: argparse.Namespace) -> tuple[Any, Any, Path]:
     if not 4 <= args.bcrypt_rounds <= 31:
         raise HarnessError(f"--bcrypt-rounds {args.bcrypt_rounds} is out of range; bcrypt takes 4-31")
     parse_faults(args.fault)
+    parse_faults(args.reference_fault)
+    args.reference = bool(args.reference or args.reference_fault)
+    if args.reference and args.baseline is not None:
+        raise HarnessError(
+            "--reference and --baseline are two ways to get the baseline group; pass one "
+            "(--reference on shared machines, --baseline on a quiet dedicated runner)"
+        )
     profile = load_profile(args.profile, args.duration_scale)
     spec = load_gates(args.gates or default_gate_file(profile.name))
+    if args.reference and not spec.baseline.metrics:
+        raise HarnessError(f"--reference given but {spec.path} lists no [baseline] metrics; add some or drop it")
     if args.baseline is not None:
         from codesync_load.baseline import load_baseline
 
@@ -141,13 +172,20 @@ def _load_result(run_dir: Path, code: int) -> Any:
 def _trial(
     args: argparse.Namespace, spec: Any, stack: Any, run_dir: Path, checks: list[Any], info: list[Any]
 ) -> dict[str, Any]:
+    """One candidate trial: its load, then its checks, gates and baseline values."""
+    return _judge(args, spec, stack, run_dir, _run_load(args, stack, run_dir), checks, info)
+
+
+def _judge(
+    args: argparse.Namespace, spec: Any, stack: Any, run_dir: Path, code: int, checks: list[Any], info: list[Any]
+) -> dict[str, Any]:
+    """Checks, gates and baseline values of a candidate trial whose load already ran (exit `code`)."""
     from codesync_load.baseline import trial_values, write_values
     from codesync_load.gates import WindowQuery, evaluate_gates
     from verify.context import VerifyContext, VerifyOptions
     from verify.live import LiveTarget, attach_live
     from verify.report import write_json, write_junit
 
-    code = _run_load(args, stack, run_dir)
     load = _load_result(run_dir, code)
     ctx = VerifyContext(VerifyOptions(run_dir=run_dir, prometheus_url=stack.prometheus_url))
     # The security/integrity checks talk to the target itself; they run after the
@@ -177,6 +215,50 @@ def _trial(
         "doc": doc,
         "query": query,
     }
+
+
+def _pair_loads(args: argparse.Namespace, stack: Any, reference: Any, out: Path, number: int) -> tuple[int, int]:
+    """Candidate and reference load of pair `number` started together; (candidate, reference) exit codes.
+
+    The reference load runs in a worker thread (the run command only waits on its Locust
+    child), the candidate's here; the pool's exit waits for both, so both children are
+    stopped by their own run before this returns, also on an exception.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference-load") as pool:
+        ref = pool.submit(_run_load, args, reference, out / f"reference-{number}")
+        code = _run_load(args, stack, out / f"trial-{number}")
+        return code, ref.result()
+
+
+def _reference_trial(args: argparse.Namespace, spec: Any, stack: Any, run_dir: Path, code: int) -> dict[str, Any]:
+    """A reference trial whose load ran (exit `code`): only the baseline metrics are measured.
+
+    No checks or gates: the reference is the yardstick, not the thing under test; only its
+    load must have run to the end (an incomplete one fails the gate's `reference` suite).
+    """
+    from codesync_load.baseline import trial_values, write_values
+    from codesync_load.gates import WindowQuery
+
+    load = _load_result(run_dir, code)
+    query = None
+    if any(m.side == "server" for m in spec.baseline.metrics):
+        from verify.context import VerifyContext, VerifyOptions
+
+        ctx = VerifyContext(VerifyOptions(run_dir=run_dir, prometheus_url=stack.prometheus_url))
+        query = WindowQuery(ctx.prom, ctx.window.start, ctx.after_time)
+    values = trial_values(run_dir, spec.baseline.metrics, query)
+    write_values(run_dir, values)
+    return {"dir": run_dir, "load": load, "values": values}
+
+
+def _show_values(side: str, number: int, spec: Any, values: dict[str, float | None]) -> None:
+    from codesync_load.gates import format_value
+
+    shown = ", ".join(f"{m.name} = {format_value(m, values.get(m.name))}" for m in spec.baseline.metrics)
+    if shown:
+        print(f"  {side} {number}: {shown}", flush=True)
 
 
 def _merge_gates(spec: Any, trials: list[dict[str, Any]]) -> list[Any]:
@@ -228,15 +310,21 @@ def _run_validated(args: argparse.Namespace, spec: Any, profile: Any, out: Path)
         f"{args.trials} trial(s), faults {args.fault or 'none'}; {len(info)} informational checks",
         flush=True,
     )
-    stack = open_stack(
-        "local",
-        state_dir=str(out / "stack"),
-        metrics_token=secrets.token_hex(16),
-        faults=list(args.fault),
-        twin_args=["--bcrypt-rounds", str(args.bcrypt_rounds)],
-        scrape_interval=args.scrape_interval,
-    )
+
+    def local_stack(name: str, faults: list[str]) -> Any:
+        return open_stack(
+            "local",
+            state_dir=str(out / name),
+            metrics_token=secrets.token_hex(16),
+            faults=faults,
+            twin_args=["--bcrypt-rounds", str(args.bcrypt_rounds)],
+            scrape_interval=args.scrape_interval,
+        )
+
+    stack = local_stack("stack", list(args.fault))
+    reference = local_stack("reference-stack", list(args.reference_fault)) if args.reference else None
     trials: list[dict[str, Any]] = []
+    references: list[dict[str, Any]] = []
     try:
         stack.up()
         print(
@@ -244,25 +332,58 @@ def _run_validated(args: argparse.Namespace, spec: Any, profile: Any, out: Path)
             f"alertmanager {stack.alertmanager_url}",
             flush=True,
         )
-        for number in range(1, args.trials + 1):
-            print(f"trial {number}/{args.trials} ...", flush=True)
-            trials.append(_trial(args, spec, stack, out / f"trial-{number}", checks, info))
+        if reference is not None:
+            reference.up()
+            print(
+                f"reference stack ready (faults {args.reference_fault or 'none'}): api {reference.api_url} "
+                f"yjs {reference.yjs_url}; each pair's loads start together",
+                flush=True,
+            )
+        if reference is None:
+            for number in range(1, args.trials + 1):
+                print(f"trial {number}/{args.trials} ...", flush=True)
+                trials.append(_trial(args, spec, stack, out / f"trial-{number}", checks, info))
+        else:
+            codes = []
+            for number in range(1, args.trials + 1):
+                print(f"pair {number}/{args.trials}: reference and candidate loads at once ...", flush=True)
+                codes.append(_pair_loads(args, stack, reference, out, number))
+            for number, (code, ref_code) in enumerate(codes, 1):
+                print(f"trial {number}/{args.trials}: checks and gates ...", flush=True)
+                trials.append(_judge(args, spec, stack, out / f"trial-{number}", code, checks, info))
+                references.append(_reference_trial(args, spec, reference, out / f"reference-{number}", ref_code))
+                _show_values("reference", number, spec, references[-1]["values"])
+                _show_values("candidate", number, spec, trials[-1]["values"])
         gates = _merge_gates(spec, trials)  # server gates query Prometheus: before it stops
     finally:
+        if reference is not None:
+            reference.down()
         stack.down()
-    return _conclude(args, spec, out, trials, gates)
+    return _conclude(args, spec, out, trials, gates, references)
 
 
-def _conclude(args: argparse.Namespace, spec: Any, out: Path, trials: list[dict[str, Any]], gates: list[Any]) -> int:
+def _conclude(
+    args: argparse.Namespace,
+    spec: Any,
+    out: Path,
+    trials: list[dict[str, Any]],
+    gates: list[Any],
+    references: list[dict[str, Any]],
+) -> int:
     from codesync_load.baseline import compare_to_baseline, load_baseline, save_baseline
     from reports import write_reports
     from reports.junit import write_junit_suites
     from verify.report import render_table
 
     baseline: list[Any] = []
+    candidate = {m.name: [t["values"].get(m.name) for t in trials] for m in spec.baseline.metrics}
     if args.baseline is not None:
-        candidate = {m.name: [t["values"].get(m.name) for t in trials] for m in spec.baseline.metrics}
         baseline = compare_to_baseline(load_baseline(args.baseline), candidate, spec.baseline, str(args.baseline))
+    elif references:
+        measured = {m.name: [t["values"].get(m.name) for t in references] for m in spec.baseline.metrics}
+        baseline = compare_to_baseline(
+            measured, candidate, spec.baseline, "reference trials", against="reference", paired=True
+        )
     if args.save_baseline is not None and spec.baseline.metrics:
         saved = save_baseline(
             [t["dir"] for t in trials],
@@ -278,6 +399,8 @@ def _conclude(args: argparse.Namespace, spec: Any, out: Path, trials: list[dict[
         suites[label] = [trial["load"], *trial["checks"]]
         checks_all += trial["checks"]
     suites["gates"] = gates
+    if references:
+        suites["reference"] = [t["load"] for t in references]
     if baseline:
         suites["baseline"] = baseline
     everything = [r for results in suites.values() for r in results]
@@ -294,6 +417,14 @@ def _conclude(args: argparse.Namespace, spec: Any, out: Path, trials: list[dict[
         "checks": [r.to_dict() for results in list(suites.values())[: len(trials)] for r in results],
         "gates": [r.to_dict() for r in gates],
         "baseline": [r.to_dict() for r in baseline],
+        "comparison": "reference" if references else ("baseline" if args.baseline is not None else None),
+        "reference": {
+            "faults": list(args.reference_fault),
+            "trials": [str(t["dir"]) for t in references],
+            "values": [t["values"] for t in references],
+        }
+        if references
+        else None,
         "info": [r.to_dict() for t in trials for r in t["info"]],
     }
     (out / "gate.json").write_text(json.dumps(doc, indent=1, default=str))
@@ -312,6 +443,8 @@ def _conclude(args: argparse.Namespace, spec: Any, out: Path, trials: list[dict[
     )
     print()
     print(render_table([_clipped(r) for r in everything]))
+    for result in baseline:  # every comparison's test, p, effect and interval, pass or fail
+        print(f"{result.name}: {result.verdict.upper()} {result.summary}")
     for result in everything:
         if result.verdict in ("fail", "error"):
             print()

@@ -11,10 +11,12 @@ import pytest
 from codesync_load.baseline import (
     bootstrap_ci,
     compare,
+    compare_paired,
     compare_to_baseline,
     load_baseline,
     mann_whitney_greater,
     save_baseline,
+    wilcoxon_greater,
     write_values,
 )
 from codesync_load.errors import HarnessError
@@ -91,6 +93,67 @@ def test_bootstrap_is_seeded() -> None:
     a, b = [1.0, 1.2, 0.9, 1.1], [1.3, 1.4, 1.2, 1.5]
     assert bootstrap_ci(a, b, "ratio", 0.95, 500, 3) == bootstrap_ci(a, b, "ratio", 0.95, 500, 3)
     assert bootstrap_ci(a, b, "ratio", 0.95, 500, 3) != bootstrap_ci(a, b, "ratio", 0.95, 500, 4)
+
+
+def test_signed_rank_exact_p_values_by_hand() -> None:
+    assert wilcoxon_greater([0.1, 0.2, 0.3, 0.4, 0.5]) == (15.0, 1 / 32, "exact")  # every pair positive
+    assert wilcoxon_greater([-0.1, 0.2, 0.3, 0.4, 0.5]) == (14.0, 2 / 32, "exact")  # W+ >= 14: {all}, {2..5}
+    assert wilcoxon_greater([-1, -2, 3, 4, 5, 6, 7]) == (25.0, 5 / 128, "exact")
+    assert wilcoxon_greater([1, 1, -1]) == (4.0, 0.5, "exact")  # midranks 2, 2, 2: W+ >= 4 in 4 of 8
+    assert wilcoxon_greater([0, 0]) == (0.0, 1.0, "exact")  # zero differences carry no evidence
+
+
+def machine(pairs: int, shift: float, seed: int) -> tuple[list[float], list[float]]:
+    """Per-trial medians of (reference, candidate) trials run at the same time on a shared machine:
+    each window's load scales both by a common factor of 0.6 .. 1.6 (what other jobs do), and
+    each trial has +-6 % of its own noise; the candidate is `shift` times slower."""
+    rng = random.Random(seed)
+    reference, candidate = [], []
+    for _ in range(pairs):
+        load = rng.uniform(0.6, 1.6)
+        reference.append(0.010 * load * rng.uniform(0.94, 1.06))
+        candidate.append(0.010 * load * rng.uniform(0.94, 1.06) * shift)
+    return reference, candidate
+
+
+def test_pairs_catch_thirty_percent_that_unpaired_groups_miss_on_a_noisy_machine() -> None:
+    settings = BaselineSettings(alpha=0.05, min_effect=1.15, seed=3)
+    missed_unpaired = 0
+    for seed in range(20):
+        reference, candidate = machine(7, 1.3, seed)
+        paired = compare_paired(reference, candidate, "m", settings)
+        assert paired.verdict == "fail" and paired.p_value == 1 / 128
+        assert 1.15 < paired.ratio_ci[0] <= paired.ratio <= paired.ratio_ci[1] < 1.45
+        missed_unpaired += compare(reference, candidate, "m", settings).verdict == "pass"
+        healthy = compare_paired(*machine(7, 1.0, 100 + seed), "m", settings)
+        assert healthy.verdict == "pass" and 0.93 < healthy.ratio < 1.07
+    assert missed_unpaired >= 10  # the machine's load swamps the shift between unpaired groups
+
+
+def test_paired_comparison_needs_equal_groups() -> None:
+    with pytest.raises(HarnessError, match="as many reference as candidate trials"):
+        compare_paired([1.0, 2.0], [1.0], "m", SETTINGS)
+
+
+def test_reference_comparison_pairs_trials_and_drops_unmeasured_pairs() -> None:
+    metric = parse_metric("median(autosave_put)", "t")
+    metric = type(metric)(**{**metric.__dict__, "label": "autosave_put_median"})
+    settings = BaselineSettings(metrics=(metric,), seed=1)
+    reference = {"autosave_put_median": [0.010, None, 0.011, 0.0105, 0.020, 0.008, 0.009]}
+    candidate = {"autosave_put_median": [0.013, 0.0145, float("nan"), 0.0137, 0.026, 0.0104, 0.0117]}
+    [result] = compare_to_baseline(reference, candidate, settings, "r", against="reference", paired=True)
+    assert result.verdict == "fail" and result.name == "baseline: autosave_put_median"
+    assert result.summary.startswith("autosave_put_median regressed: median of paired ratios 1.300 [95% CI ")
+    assert "Wilcoxon signed-rank W+=15 p=0.0312 (exact, one-sided), 5 pairs" in result.summary
+    assert result.tolerance == "Wilcoxon signed-rank: regression iff p <= 0.05 and ratio >= 1.1"
+    assert [row[0] for row in result.evidence.rows] == ["reference"] * 5 + ["candidate"] * 5
+    held = {"autosave_put_median": [0.0101, 0.015, 0.010, 0.0107, 0.019, 0.0081, 0.0092]}
+    [passed] = compare_to_baseline(reference, held, settings, "r", "reference", paired=True)
+    assert passed.verdict == "pass" and passed.summary.startswith("autosave_put_median within reference: ")
+    [empty] = compare_to_baseline({"autosave_put_median": [None]}, candidate, settings, "r", "reference")
+    assert empty.verdict == "fail" and empty.summary == (
+        "autosave_put_median: the reference trials measured nothing; cannot compare"
+    )
 
 
 def make_run(tmp_path: Path, name: str, propagation: list[float], server_value: float | None) -> Path:

@@ -103,3 +103,21 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     ]
     code, lines = gate(tmp_path, "--profile", "no-such-profile", timeout=60)
     assert code == 2 and len(lines) == 1 and lines[0].startswith("codesync-load: error: ")
+
+
+def test_reference_and_baseline_are_exclusive_and_need_baseline_metrics(tmp_path: Path) -> None:
+    code, lines = gate(tmp_path, *ARGS, "--reference", "--baseline", str(tmp_path), timeout=60)
+    assert code == 2
+    assert lines == [
+        "codesync-load: error: --reference and --baseline are two ways to get the baseline group; pass one "
+        "(--reference on shared machines, --baseline on a quiet dedicated runner)"
+    ]
+    bare = tmp_path / "bare.toml"
+    bare.write_text('gates = ["failures == 0"]\n')
+    code, lines = gate(tmp_path, "--profile", "smoke", "--gates", str(bare), "--reference-fault", "ws-gauge-leak")
+    assert code == 2
+    assert lines == [
+        f"codesync-load: error: --reference given but {bare} lists no [baseline] metrics; add some or drop it"
+    ]
+    code, lines = gate(tmp_path, *ARGS, "--reference-fault", "no-such-fault", timeout=60)
+    assert code == 2 and len(lines) == 1 and "no-such-fault" in lines[0], lines
