@@ -326,6 +326,33 @@ def client_quantile(samples: list[float], q: float) -> float:
     return ordered[index]
 
 
+# Quantiles at or below this are judged both ways; above it (the tail) only the impossible way.
+TWO_SIDED_UP_TO_Q = 0.5
+QUANTILE_TOLERANCE = (
+    "client bucket never below the server's; at q <= 0.5 at most one bucket above it "
+    "(the tail may be slower: client-side stalls)"
+)
+
+
+def quantile_problem(q: float, server: int, client: int) -> str | None:
+    """What is wrong with a client quantile in bucket `client` against the server's in `server`.
+
+    Why this shape: a request's client-side time is its server-side time plus network and
+    client scheduling, so the client's q-quantile can never sit in a lower bucket than the
+    server's (whatever the load): that direction is judged at every quantile. The other way
+    the client may be slower by the bucket resolution (one bucket). Beyond that, only at the
+    median and below: a load generator that shares its cores stalls now and then (the A/B
+    gate benchmark measured a client p95 of 196 ms against a server bucket of 50 ms in one
+    trial out of 45), and a stall lands in the tail; a server that under-reports its
+    durations does so for every request, which moves the median too and is caught there.
+    """
+    if client < server:
+        return "client faster than server: impossible if both measure the same requests"
+    if client > server + 1 and q <= TWO_SIDED_UP_TO_Q:
+        return "client more than one bucket slower than the server at the median or below"
+    return None
+
+
 def _label(bound: float) -> str:
     return "+Inf" if math.isinf(bound) else f"{bound:g}"
 
@@ -362,36 +389,26 @@ def latency_quantiles_consistent(ctx: VerifyContext) -> CheckResult:
                 continue
             value = client_quantile(samples, q)
             client = bucket_index(bounds, value)
-            span = f"le={_label(bounds[server])}"
-            if client < server:
+            problem = quantile_problem(q, server, client)
+            if problem:
                 ev.add(
                     spec.metric,
                     q,
-                    span,
+                    f"le={_label(bounds[server])}",
                     f"{value:.4f}s",
                     f"le={_label(bounds[min(client, len(bounds) - 1)])}",
-                    "client faster than server: impossible if both measure the same requests",
-                )
-            elif client > server + 1:
-                ev.add(
-                    spec.metric,
-                    q,
-                    span,
-                    f"{value:.4f}s",
-                    f"le={_label(bounds[min(client, len(bounds) - 1)])}",
-                    "client more than one bucket slower than the server",
+                    problem,
                 )
             else:
                 ok_rows += 1
     if ev.rows:
         return CheckResult.failed(
             f"{len(ev.rows)} quantiles disagree between server buckets and client samples",
-            tolerance="client bucket in {server bucket, next bucket}",
+            tolerance=QUANTILE_TOLERANCE,
             evidence=ev,
         )
     if not ok_rows:
         raise MissingInput("; ".join(reasons) or "no histogram expectations")
     return CheckResult.passed(
-        f"{ok_rows} quantiles consistent within the bucket resolution",
-        tolerance="client bucket in {server bucket, next bucket}",
+        f"{ok_rows} quantiles consistent within the bucket resolution", tolerance=QUANTILE_TOLERANCE
     )
