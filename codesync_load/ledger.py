@@ -152,6 +152,18 @@ class Ledger:
             else:
                 values.append(value)
 
+    def sample_many(self, name: str, seconds: list[float]) -> None:
+        """Keep several raw samples at once (one lock): a socket read's propagation latencies.
+
+        The values must be floats already (the clients' perf_counter differences are).
+        """
+        with self._lock:
+            values = self._samples.get(name)
+            if values is None:
+                self._samples[name] = list(seconds)
+            else:
+                values.extend(seconds)
+
     def phase_start(self, name: str, at: float | None = None) -> None:
         """Open phase `name`, closing the one still open (phases follow each other)."""
         at = time.time() if at is None else at

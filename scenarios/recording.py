@@ -139,6 +139,20 @@ class Recorder:
         for key in _yjs_keys(direction, kind):
             self.ledger.count(*key)
 
+    # The batch form of `yjs_event` that LeanYjsConnection uses (see its `_Sinks`): the same
+    # counts and samples without one YjsEvent and one call per frame and per sample.
+    def yjs_frame_hook(self, what: str, kind: str) -> Callable[[], None]:
+        """What one frame `what` ("sent"/"received") of `kind` moves in the ledger, as a call."""
+        add = self._yjs_frames.get((what, kind, None))
+        if add is None:  # a kind this recorder was not built for: counted, checked each time
+            event = (what, kind, None)
+            return lambda: self.yjs_event(event)
+        return add
+
+    def yjs_latencies(self, samples: list[float]) -> None:
+        """The propagation latencies of one read, kept raw in one ledger call."""
+        self.ledger.sample_many(PROPAGATION_SAMPLE, samples)
+
     def latency(self, name: str, seconds: float) -> None:
         self.ledger.sample(name, seconds)
 

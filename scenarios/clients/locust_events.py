@@ -166,6 +166,26 @@ class PropagationStats:
         self._last_at = now
         self._ms.append(value * 1000.0)
 
+    # The batch form of `observe` that LeanYjsConnection uses (see its `_Sinks`).
+    def yjs_frame_hook(self, what: str, kind: str) -> None:
+        """Frames are not Locust's business here: nothing to call per frame."""
+        return None
+
+    def yjs_latencies(self, samples: list[float]) -> None:
+        """Keep the latencies of one read (seconds), as `observe` keeps each, with one clock read."""
+        if not samples:
+            return
+        now = time.time()
+        if int(now) != self._second or not self._ms:
+            if self._ms:
+                self.flush()
+            self._second = int(now)
+            self._first_at = now
+            if self._timer is None:
+                self._start_timer()
+        self._last_at = now
+        self._ms += [value * 1000.0 for value in samples]
+
     def _start_timer(self) -> None:
         import gevent  # a Locust process has it; importing it patches nothing
 

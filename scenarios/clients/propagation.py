@@ -378,6 +378,7 @@ class EditTracker:
 
 
 _VAR_UINT = re.compile(rb"[\x80-\xff]*[\x00-\x7f]")  # one lib0 varUint: high bit set but on the last byte
+_VAR_UINT_PAIR = re.compile(rb"([\x80-\xff]*[\x00-\x7f])([\x80-\xff]*[\x00-\x7f])")  # (client, clock)
 # The head of a v1 update: its number of blocks, the first block's number of structs, its client.
 _UPDATE_HEAD = re.compile(rb"([\x80-\xff]*[\x00-\x7f])[\x80-\xff]*[\x00-\x7f]([\x80-\xff]*[\x00-\x7f])")
 _CLIENT_IDS: dict[bytes, int] = {}  # encoded client id -> id: the same few ids recur on every apply
@@ -411,10 +412,11 @@ def raw_state_vector(state: bytes) -> dict[bytes, bytes]:
     (`yprotocol.decode_state_vector` decodes every number). Meant for vectors pycrdt made;
     FrameError when the count of numbers cannot be one count and its pairs.
     """
-    numbers = _VAR_UINT.findall(state)
-    if not len(numbers) & 1:
+    head = _VAR_UINT.match(state)
+    pairs = _VAR_UINT_PAIR.findall(state, head.end()) if head is not None else ()
+    if head is None or len(pairs) != _var_uint(head[0]):
         raise yp.FrameError("state vector is cut short")
-    return dict(zip(numbers[1::2], numbers[2::2], strict=True))
+    return dict(pairs)
 
 
 def _var_uint(raw: bytes) -> int:

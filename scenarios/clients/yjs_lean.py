@@ -83,6 +83,68 @@ _FRAME_EVENTS = {
 }
 
 
+class _Sinks:
+    """Where one tuple of observers' reports go, worked out once per tuple (not per frame).
+
+    An observer that is a bound method of an object with `yjs_frame_hook(what, kind)` (a
+    no-argument callable, or None when that frame is not its business) and
+    `yjs_latencies(samples)` (a list of seconds) is called through those: the same
+    information as its YjsEvents, without one event and one call per frame and per sample
+    (`Recorder.yjs_event`, `PropagationStats.observe`). Any other observer gets YjsEvents.
+    """
+
+    __slots__ = ("frames", "samples")
+
+    def __init__(self, observers: tuple[Callable[[YjsEvent], None], ...]) -> None:
+        frames: dict[tuple[str, str], list[Callable[[], None]]] = {key: [] for key in _FRAME_EVENTS}
+        samples: list[Callable[[list[float]], None]] = []
+        for observer in observers:
+            owner = getattr(observer, "__self__", None)
+            frame_hook = getattr(owner, "yjs_frame_hook", None)
+            latencies = getattr(owner, "yjs_latencies", None)
+            if frame_hook is not None and latencies is not None:
+                for key, adds in frames.items():
+                    add = frame_hook(*key)
+                    if add is not None:
+                        adds.append(add)
+                samples.append(latencies)
+                continue
+            for key, adds in frames.items():
+                adds.append(_call_with(observer, _FRAME_EVENTS[key]))
+            samples.append(_one_event_each(observer))
+        self.frames = {key: tuple(adds) for key, adds in frames.items()}
+        self.samples = tuple(samples)
+
+
+def _call_with(observer: Callable[[YjsEvent], None], event: YjsEvent) -> Callable[[], None]:
+    return lambda: observer(event)
+
+
+def _one_event_each(observer: Callable[[YjsEvent], None]) -> Callable[[list[float]], None]:
+    def deliver(samples: list[float]) -> None:
+        for sample in samples:
+            observer(YjsEvent("latency", "propagation", sample))
+
+    return deliver
+
+
+_SINKS: dict[tuple[Callable[[YjsEvent], None], ...], _Sinks] = {}  # observers -> sinks, shared
+_SINKS_KEPT = 256
+
+
+def _sinks_for(observers: tuple[Callable[[YjsEvent], None], ...]) -> _Sinks:
+    """The shared `_Sinks` of an observer tuple: every connection of a user class has the same."""
+    try:
+        sinks = _SINKS.get(observers)
+    except TypeError:  # an unhashable observer: its own sinks
+        return _Sinks(observers)
+    if sinks is None:
+        if len(_SINKS) >= _SINKS_KEPT:
+            _SINKS.clear()
+        sinks = _SINKS[observers] = _Sinks(observers)
+    return sinks
+
+
 class WsFrameError(YjsProtocolError):
     """A WebSocket frame that breaks RFC 6455 (masked by the server, unknown opcode, oversized)."""
 
@@ -210,6 +272,7 @@ class LeanYjsConnection(TextEdits):
         "_read_watcher",
         "_reader",
         "_server_step1",
+        "_sinks",
         "_sock",
         "_tracker",
         "_unsampled",
@@ -287,6 +350,7 @@ class LeanYjsConnection(TextEdits):
         self.ytext = self.doc.get(text_name, type=pycrdt.Text)
         self._tracker = EditTracker(self.client_id, DEFAULT_REGISTRY if registry is _USE_DEFAULT_REGISTRY else registry)
         self._observers = tuple(observers)
+        self._sinks = _sinks_for(self._observers)
         self._reader = FrameReader(max_size)
         self._sock: _socket.socket | None = None
         self._read_watcher = None
@@ -324,16 +388,18 @@ class LeanYjsConnection(TextEdits):
         """Call `observer(YjsEvent)` for every frame sent or received and every latency sample.
 
         Received frames are handled in a hub callback: an observer must not block (counting
-        into a ledger or firing Locust's request event is fine).
+        into a ledger or firing Locust's request event is fine). A bound method of an owner
+        with `yjs_frame_hook` and `yjs_latencies` (the Recorder, Locust's propagation batcher)
+        is reached through those instead, a read's samples as one list (`_Sinks`).
         """
         self._observers = (*self._observers, observer)
+        self._sinks = _sinks_for(self._observers)
 
-    def _notify(self, what: str, kind: str, value: float | None = None) -> None:
-        event = _FRAME_EVENTS.get((what, kind)) if value is None else None
-        if event is None:
-            event = YjsEvent(what, kind, value)
-        for observer in self._observers:
-            observer(event)
+    def _deliver(self, samples: list[float]) -> None:
+        """Keep and report the latency samples of one read (or one awareness frame) at once."""
+        self._keep(samples)
+        for deliver in self._sinks.samples:
+            deliver(samples)
 
     # -- connecting --------------------------------------------------------------------------
 
@@ -469,12 +535,7 @@ class LeanYjsConnection(TextEdits):
         self._unsampled = False
         samples = self._tracker.take_samples(self.doc)
         if samples:
-            self._keep(samples)
-            observers = self._observers
-            for sample in samples:
-                event = YjsEvent("latency", "propagation", sample)
-                for observer in observers:
-                    observer(event)
+            self._deliver(samples)
 
     def _on_message(self, data: bytes) -> None:
         """One y-websocket message: the same handling, counts and events as `YjsClient._handle`."""
@@ -524,17 +585,10 @@ class LeanYjsConnection(TextEdits):
             raise
         except Exception as err:  # pycrdt rejects the update or state vector
             raise YjsProtocolError(f"{self.url} sent a {kind} pycrdt rejects: {err}") from None
+        for add in self._sinks.frames[("received", kind)]:
+            add()
         if samples:
-            self._keep(samples)
-        observers = self._observers
-        if observers:
-            event = _FRAME_EVENTS[("received", kind)]
-            for observer in observers:
-                observer(event)
-            for sample in samples:
-                event = YjsEvent("latency", "propagation", sample)
-                for observer in observers:
-                    observer(event)
+            self._deliver(samples)
 
     def _on_awareness(self, payload: bytes) -> list[float]:
         """Count (and with keep_awareness keep) the others' states; returns announced latencies."""
@@ -596,8 +650,8 @@ class LeanYjsConnection(TextEdits):
     def _send_message(self, message: bytes, kind: str) -> None:
         """One y-websocket message as a binary frame, reported to the observers as sent."""
         self._send(client_frame(OP_BINARY, message))
-        if self._observers:
-            self._notify("sent", kind)
+        for add in self._sinks.frames[("sent", kind)]:
+            add()
 
     def _flush(self) -> None:
         if self._sock is None:

@@ -35,27 +35,38 @@ def entry_view(entry) -> dict:
 
 
 def main() -> None:
-    batched, logged = Environment(), Environment()
+    batched, logged, by_read = Environment(), Environment(), Environment()
     observe = yjs_observer(batched)
+    # what LeanYjsConnection calls: one list per socket read, no per-frame call (see its _Sinks)
+    read_batches = yjs_observer(by_read).__self__
+    assert read_batches.yjs_frame_hook("received", "update") is None
     assert yjs_observer(batched) == observe  # one batcher per environment, shared by connections
     rng = random.Random(4)
     started = time.time()
     count = 0
     while time.time() - started < 2.5:
+        read: list[float] = []
         for _ in range(500):
             seconds = rng.choice((rng.uniform(0.0001, 0.09), rng.uniform(0.09, 2.5), rng.uniform(2.5, 30.0)))
             observe(YjsEvent("latency", "propagation", seconds))
             logged.stats.log_request("YJS", "propagation", seconds * 1000.0, 0)
+            read.append(seconds)
+            if len(read) == 7:
+                read_batches.yjs_latencies(read)
+                read = []
             count += 1
+        read_batches.yjs_latencies(read)
         observe(YjsEvent("received", "update"))  # frames are not Locust's business here
         gevent.sleep(0.05)
     batched.events.test_stop.fire(environment=batched)
+    by_read.events.test_stop.fire(environment=by_read)
     same = {
         "entry": [
             entry_view(batched.stats.get("propagation", "YJS")),
             entry_view(logged.stats.get("propagation", "YJS")),
         ],
         "total": [entry_view(batched.stats.total), entry_view(logged.stats.total)],
+        "by_read": [entry_view(by_read.stats.get("propagation", "YJS")), entry_view(by_read.stats.total)],
         "count": count,
     }
     # left alone, three samples reach the statistics through the hub timer within ~1 s

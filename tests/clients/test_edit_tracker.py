@@ -12,7 +12,7 @@ import pycrdt
 import pytest
 
 from scenarios.clients import yprotocol as yp
-from scenarios.clients.propagation import EditRegistry, EditTracker, near_start_keystroke, state_of
+from scenarios.clients.propagation import EditRegistry, EditTracker, near_start_keystroke, raw_state_vector, state_of
 
 
 def _pair(registry_a: EditRegistry | None, registry_b: EditRegistry | None):
@@ -134,3 +134,24 @@ def test_state_of_answers_what_get_state_answers_inside_and_outside_a_transactio
         text.insert(0, "x")
         assert state_of(doc) == doc.get_state()  # inside: through pycrdt's own transaction
     assert yp.decode_state_vector(state_of(doc)) == {doc.client_id: 4}
+
+
+def test_raw_state_vector_holds_every_client_and_clock_still_encoded() -> None:
+    """Cut by pairs in C; decoded, it is exactly what yprotocol reads number by number."""
+    docs = [pycrdt.Doc() for _ in range(4)]
+    reader = pycrdt.Doc()
+    for size, doc in zip((1, 127, 128, 20_000), docs, strict=True):  # clocks of 1, 2 and 3 bytes
+        doc.get("source", type=pycrdt.Text).insert(0, "x" * size)
+        reader.apply_update(doc.get_update())
+    state = reader.get_state()
+    raw = raw_state_vector(state)
+    decoded = {yp.read_var_uint(client, 0)[0]: yp.read_var_uint(clock, 0)[0] for client, clock in raw.items()}
+    assert (
+        decoded
+        == yp.decode_state_vector(state)
+        == {doc.client_id: size for doc, size in zip(docs, (1, 127, 128, 20_000), strict=True)}
+    )
+    assert raw_state_vector(b"\x00") == {}
+    for cut in (state[:-1], state[:-3], b"\x02" + state[1:]):
+        with pytest.raises(yp.FrameError, match="cut short"):
+            raw_state_vector(cut)

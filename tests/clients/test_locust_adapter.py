@@ -70,7 +70,15 @@ def test_batched_propagation_statistics_equal_locusts_own_logging_of_every_sampl
     )
     assert done.returncode == 0, done.stderr[-2000:]
     record = json.loads(done.stdout.strip().splitlines()[-1])
-    for batched, logged in (record["entry"], record["total"]):
+    logged_entry, logged_total = record["entry"][1], record["total"][1]
+    # the lean connection's path (one list per read) and the per-event path: the same statistics
+    pairs = (
+        record["entry"],
+        record["total"],
+        (record["by_read"][0], logged_entry),
+        (record["by_read"][1], logged_total),
+    )
+    for batched, logged in pairs:
         assert batched["num_requests"] == logged["num_requests"] == record["count"]
         assert batched["num_failures"] == 0
         assert batched["total_response_time"] == pytest.approx(logged["total_response_time"], rel=1e-12)

@@ -181,3 +181,20 @@ def test_periodic_flushes_slow_down_once_a_write_costs_more_than_its_share() -> 
     assert flush_pause(1.0, 0.05) == 1.0  # exactly 5 % of the interval: still the interval
     assert flush_pause(1.0, 0.2) == pytest.approx(4.0)  # 0.2 s writes: one every 4 s = 5 %
     assert flush_pause(10.0, 0.2) == 10.0
+
+
+def test_sample_many_keeps_every_value_in_order_after_single_samples() -> None:
+    """The lean connection's path (one call per socket read) keeps what one call each would."""
+    one_by_one, batched = Ledger(), Ledger()
+    values = [0.001, 0.25, 0.0005, 1.5, 0.003]
+    for value in values:
+        one_by_one.sample("yjs_propagation_s", value)
+    batched.sample_many("yjs_propagation_s", values[:2])
+    batched.sample_many("yjs_propagation_s", [])
+    batched.sample_many("yjs_propagation_s", values[2:])
+    assert batched.samples("yjs_propagation_s") == one_by_one.samples("yjs_propagation_s") == values
+    kept = [0.5]
+    fresh = Ledger()
+    fresh.sample_many("x_s", kept)
+    kept.append(9.0)  # the ledger holds its own list, not the caller's
+    assert fresh.samples("x_s") == [0.5]
