@@ -3,11 +3,16 @@
     >>> result = run_locust(locust_argv(twin, run_dir, "--profile", "smoke"), timeout=90)
     >>> result.code, result.output
     >>> before = scrape(twin.api_url); ...; delta(before, after, "codesync_http_requests_total")
+    >>> own = run_on_own_twin(work, "--profile", "stress", timeout=150, settle=True)
+    >>> reconcile(Ledger.read(own.run_dir / "ledger.json"), *own.metrics)
 
 Locust monkey-patches the process that imports it (gevent), which breaks pytest; every run
 here is a subprocess in its own process group, bounded by a timeout and stopped by PID.
 `total`, `delta` and the parsing behind `scrape` are codesync_load.exposition's, and
 `wait_for` is tests.twin._http's, so the load and twin tests count and wait the same way.
+`run_on_own_twin` is a whole run on a twin started for it alone (tests.twin._http's
+isolated_twin), so a test module can run several at once from threads: each run's counts
+are its twin's alone, and the twin is stopped by PID when the run ends, pass or fail.
 """
 
 from __future__ import annotations
@@ -36,6 +41,17 @@ class Finished:
     code: int | None
     output: str
     seconds: float
+
+
+@dataclass
+class OwnTwinRun:
+    """A run on a twin of its own: how Locust ended, where it wrote, and with `settle=True`
+    the twin's /metrics as `reconcile` takes them: (api before, after), (yjs before, after).
+    """
+
+    result: Finished
+    run_dir: Path
+    metrics: tuple[tuple[Samples, Samples], tuple[Samples, Samples]] | None
 
 
 def locust_argv(twin: Any, run_dir: Path, *extra: str) -> list[str]:
@@ -85,6 +101,33 @@ def run_locust(argv: list[str], log: Path, timeout: float = 120.0) -> Finished:
         return wait_exit(proc, timeout)
     finally:
         proc.stop(grace=5)
+
+
+def run_on_own_twin(work: Path, *args: str, timeout: float, settle: bool = False) -> OwnTwinRun:
+    """`locust_argv(twin, work / "run", *args)` against a twin started in `work` for this run only.
+
+    The twin is the `twin` fixture's kind (isolated_twin: embedded mode, bcrypt cost 4). With
+    `settle`, the twin is scraped again once every connection the run opened is closed.
+    """
+    with _http.isolated_twin(work, "twin") as twin:
+        api0, yjs0 = scrape(twin.api_url), scrape(twin.yjs_url)
+        run_dir = work / "run"
+        result = run_locust(locust_argv(twin, run_dir, *args), work / "locust.out", timeout)
+        if not settle:
+            return OwnTwinRun(result, run_dir, None)
+        api1, yjs1 = settled(twin)
+    return OwnTwinRun(result, run_dir, ((api0, api1), (yjs0, yjs1)))
+
+
+def settled(twin: Any) -> tuple[Samples, Samples]:
+    """Scrapes of both ports once every WebSocket the run opened is closed on the server."""
+
+    def quiet() -> tuple[Samples, Samples] | None:
+        api, yjs = scrape(twin.api_url), scrape(twin.yjs_url)
+        active = [v for (n, _), v in {**api, **yjs}.items() if n == "codesync_websocket_connections_active"]
+        return (api, yjs) if not any(active) else None
+
+    return wait_for(quiet, 10, "all WebSocket connections closed on the twin")
 
 
 def scrape(base_url: str, token: str | None = None) -> Samples:

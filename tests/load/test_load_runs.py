@@ -2,6 +2,11 @@
 
 Every run is a child process (Locust must not be imported by pytest), bounded in time and
 stopped by PID. Durations are scaled down and user counts capped: the machine has 2 cores.
+
+The short runs of every profile and the stress run go three at a time (one module fixture,
+each run on a twin of its own with its own run directory): a paced Locust run mostly waits,
+so three share the cores without any count changing, and each twin's metrics are that run's
+alone; each test then judges its own run.
 """
 
 from __future__ import annotations
@@ -9,25 +14,27 @@ from __future__ import annotations
 import json
 import os
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from _loadrun import LOADTESTS, locust_argv, reconcile, run_locust, scrape, start, wait_exit, wait_for
+from _loadrun import (
+    LOADTESTS,
+    OwnTwinRun,
+    locust_argv,
+    reconcile,
+    run_locust,
+    run_on_own_twin,
+    scrape,
+    settled,
+    start,
+    wait_exit,
+    wait_for,
+)
 
 from codesync_load.ledger import Ledger, read_status
 from codesync_load.stack.ports import free_port
 from scenarios.profiles import load_profile
-
-
-def _settled(twin) -> tuple[dict, dict]:
-    """Scrapes of both ports once every WebSocket the run opened is closed on the server."""
-
-    def quiet():
-        api, yjs = scrape(twin.api_url), scrape(twin.yjs_url)
-        active = [v for (n, _), v in {**api, **yjs}.items() if n == "codesync_websocket_connections_active"]
-        return (api, yjs) if not any(active) else None
-
-    return wait_for(quiet, 10, "all WebSocket connections closed on the twin")
 
 
 def _assert_run_dir(run_dir: Path, stages: list[str]) -> Ledger:
@@ -54,7 +61,7 @@ def test_smoke_run_ledger_equals_twin_metric_deltas(twin, tmp_path: Path) -> Non
     )
     assert result.code == 0, result.output[-3000:]
     ledger = _assert_run_dir(run_dir, ["ramp", "steady"])
-    api1, yjs1 = _settled(twin)
+    api1, yjs1 = settled(twin)
     assert reconcile(ledger, (api0, api1), (yjs0, yjs1)) == []
     # the smoke profile exercised every user kind and every channel
     assert ledger.get("http", "POST", "/api/auth/register", 201) >= 5
@@ -111,7 +118,7 @@ def test_master_and_two_workers_merge_to_the_twin_counts(twin, tmp_path: Path) -
     assert result.code == 0, result.output[-3000:]
     ledger = _assert_run_dir(run_dir, ["ramp", "steady"])
     assert len(ledger.workers) == 2 and all(w["final"] for w in ledger.workers.values()), ledger.workers
-    api1, yjs1 = _settled(twin)
+    api1, yjs1 = settled(twin)
     assert reconcile(ledger, (api0, api1), (yjs0, yjs1)) == []
     assert ledger.get("connection", "yjs", "opened") >= 3
     assert not (tmp_path / "unused0").exists()  # workers never write a run directory
@@ -126,7 +133,7 @@ def test_processes_mode_merges_exactly(twin, tmp_path: Path) -> None:
     assert result.code == 0, result.output[-3000:]
     ledger = _assert_run_dir(run_dir, ["ramp", "steady"])
     assert len(ledger.workers) == 2
-    api1, yjs1 = _settled(twin)
+    api1, yjs1 = settled(twin)
     assert reconcile(ledger, (api0, api1), (yjs0, yjs1)) == []
 
 
@@ -166,17 +173,48 @@ LONG_OR_BIG = {
     "ci": (0.3, ["ramp", "steady"]),
     "soak": (0.0015, ["ramp", "hold"]),
 }
+STRESS_ARGS = ("--profile", "stress", "--duration-scale", "0.1", "--max-users", "4")
+# run -> (Locust arguments, timeout s, settle), longest first (~21, 15, 15, 13, 12, 12 s alone)
+SHORT_RUNS = {
+    "stress": (STRESS_ARGS, 150, True),
+    **{
+        name: (("--profile", name, "--duration-scale", str(LONG_OR_BIG[name][0]), "--max-users", "4"), 120, False)
+        for name in ("soak", "capacity", "spike", "baseline", "ci")
+    },
+}
+PARALLEL = 3
+
+
+@pytest.fixture(scope="module")
+def short_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, OwnTwinRun | str]:
+    """run -> its OwnTwinRun, or why the run itself broke (that run's test fails with it)."""
+    work = {name: tmp_path_factory.mktemp(name) for name in SHORT_RUNS}
+
+    def one(name: str) -> tuple[str, OwnTwinRun | str]:
+        args, timeout, settle = SHORT_RUNS[name]
+        try:
+            return name, run_on_own_twin(work[name], *args, timeout=timeout, settle=settle)
+        except Exception as err:  # a run that overran or a twin that did not start
+            return name, f"{name}: {type(err).__name__}: {err}"
+
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        return dict(pool.map(one, SHORT_RUNS))
+
+
+def _own_run(short_runs: dict[str, OwnTwinRun | str], name: str) -> OwnTwinRun:
+    run = short_runs[name]
+    assert not isinstance(run, str), run
+    return run
 
 
 @pytest.mark.parametrize("name", sorted(LONG_OR_BIG))
-def test_every_profile_runs_short_and_headless(twin, tmp_path: Path, name: str) -> None:
+def test_every_profile_runs_short_and_headless(short_runs: dict, name: str) -> None:
     scale, stages = LONG_OR_BIG[name]
     profile = load_profile(name, duration_scale=scale)
     assert profile.total_duration <= 15
-    run_dir = tmp_path / "run"
-    argv = locust_argv(twin, run_dir, "--profile", name, "--duration-scale", str(scale), "--max-users", "4")
-    result = run_locust(argv, tmp_path / "locust.out", 120)
-    ledger = _assert_run_dir(run_dir, stages)
+    run = _own_run(short_runs, name)
+    result = run.result
+    ledger = _assert_run_dir(run.run_dir, stages)
     assert ledger.meta["crosses_rate_limits"] is profile.crosses_rate_limits
     assert ledger.meta["duration_scale"] == pytest.approx(scale)
     assert ledger.get("http", "GET", "/health", 200) >= 1
@@ -257,20 +295,18 @@ def test_locust_loads_the_directory_cleanly(tmp_path: Path) -> None:
     assert sorted(listed) == ["BrowserUser", "EditorUser", "OnboardingUser", "ViewerUser"]
 
 
-def test_stress_crosses_the_limits_and_counts_every_429(twin, tmp_path: Path) -> None:
+def test_stress_crosses_the_limits_and_counts_every_429(short_runs: dict) -> None:
     """The profile that says it crosses the limits meets 429s; each is in the ledger, by limiter."""
-    api0, yjs0 = scrape(twin.api_url), scrape(twin.yjs_url)
-    run_dir = tmp_path / "run"
-    argv = locust_argv(twin, run_dir, "--profile", "stress", "--duration-scale", "0.1", "--max-users", "4")
-    result = run_locust(argv, tmp_path / "locust.out", 150)
+    run = _own_run(short_runs, "stress")
+    result = run.result
     assert result.code == 0, result.output[-3000:]  # 429s are expected here, not failures
-    ledger = _assert_run_dir(run_dir, ["ramp", "overload"])
+    ledger = _assert_run_dir(run.run_dir, ["ramp", "overload"])
     assert ledger.meta["crosses_rate_limits"] is True
     limited = ledger.get("rate_limited", "files") + ledger.get("rate_limited", "search")
     assert limited > 0
     assert limited == ledger.total("http", status=429) == ledger.get("error", "http", "RATE_LIMIT")
-    api1, yjs1 = _settled(twin)
-    assert reconcile(ledger, (api0, api1), (yjs0, yjs1)) == []
+    assert run.metrics is not None  # settled once every connection closed
+    assert reconcile(ledger, *run.metrics) == []
 
 
 @pytest.mark.slow
@@ -281,12 +317,12 @@ def test_stress_at_full_size_meets_the_yjs_limit_and_stays_exact(twin, tmp_path:
     """Two stress runs within a minute from one address: Yjs refuses with 1008 past 100
     connections; every refusal and every message is still exactly what the twin counted."""
     for attempt in range(2):
-        api0, yjs0 = _settled(twin)
+        api0, yjs0 = settled(twin)
         run_dir = tmp_path / f"run{attempt}"
         argv = locust_argv(twin, run_dir, "--profile", "stress", "--duration-scale", "0.08")
         run_locust(argv, tmp_path / f"locust{attempt}.out", 240)
         ledger = _assert_run_dir(run_dir, ["ramp", "overload"])
-        api1, yjs1 = _settled(twin)
+        api1, yjs1 = settled(twin)
         assert reconcile(ledger, (api0, api1), (yjs0, yjs1)) == []
     refused = ledger.get("connection", "yjs", "refused")
     assert refused > 0
