@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +24,19 @@ from codesync_load.twin_process import TwinProcess, start_twin
 PG_ADMIN_URL = os.environ.get("CODESYNC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("CODESYNC_TEST_REDIS", "redis://127.0.0.1:6379/0")
 RUN_ID = uuid.uuid4().hex[:10]
+
+
 # What a twin of the tests starts from: embedded mode, nothing inherited from the shell.
+def as_if_in_a_terminal() -> None:
+    """`preexec_fn` for a child a test will press Ctrl-C on: SIGINT handled as in a terminal.
+
+    A shell that starts a job in the background without job control (`./test &`, some CI
+    runners) hands its children SIGINT ignored, and Python keeps an inherited SIG_IGN: the
+    child would never see the test's Ctrl-C and would run to its end as if none came.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 ISOLATED_ENV = {"DATABASE_URL": "", "REDIS_URL": "", "METRICS_TOKEN": "", "SENTRY_DSN": ""}
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import as_if_in_a_terminal
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "benchmarks" / "load_generator.py"
 QUICK_IDLE = 100  # the --quick idle count
@@ -164,6 +166,7 @@ def test_ctrl_c_stops_the_targets_by_pid(tmp_path: Path) -> None:
         text=True,
         env=_env(),
         cwd=ROOT,
+        preexec_fn=as_if_in_a_terminal,
     )
     try:
         pids: dict[str, int] = {}

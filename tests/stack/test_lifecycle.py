@@ -22,6 +22,7 @@ from codesync_load.stack.local import BINARIES
 from codesync_load.stack.ports import accepts_connections, free_port
 from codesync_load.stack.render import MONITORING_DIR
 from codesync_load.stack.state import pid_alive, read_state, state_path, write_state
+from tests.conftest import as_if_in_a_terminal
 from tests.stack._support import REPO, child_pids, run_cli, wait_for
 
 COMPONENTS = ["webhook", "twin", "node-exporter", "postgres-exporter", "redis-exporter", "alertmanager", "prometheus"]
@@ -220,6 +221,7 @@ def test_ctrl_c_during_up_stops_what_had_started(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=as_if_in_a_terminal,
     )
     try:
         # Interrupt once the exporters run (the twin and the webhook are up by then).
