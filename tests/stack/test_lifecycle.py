@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from codesync_load.errors import HarnessError
+from codesync_load.processes import stop_pid
 from codesync_load.stack import open_stack
 from codesync_load.stack.binaries import BINARIES_NOTE, find_binary
 from codesync_load.stack.external import ExternalStack
@@ -234,12 +235,15 @@ def test_ctrl_c_during_up_stops_what_had_started(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    final = read_state(tmp_path)
+    alive = {n: c["pid"] for n, c in {**record["components"], **((final or {}).get("components") or {})}.items()}
+    alive = {n: pid for n, pid in alive.items() if pid_alive(pid)}
+    for pid in alive.values():  # a failed interrupt must not leave the stack running
+        stop_pid(pid)
     assert proc.returncode == 130
     assert err.strip().splitlines()[-1] == "codesync-load: interrupted"
     assert {"webhook", "twin", "node-exporter"} <= set(record["components"])
-    final = read_state(tmp_path)
     assert final is None
-    alive = {n: c["pid"] for n, c in record["components"].items() if pid_alive(c["pid"])}
     assert alive == {}
 
 
