@@ -155,16 +155,7 @@ class PropagationStats:
         what, _kind, value = event
         if what != "latency" or value is None:
             return
-        now = time.time()
-        if int(now) != self._second or not self._ms:
-            if self._ms:
-                self.flush()
-            self._second = int(now)
-            self._first_at = now
-            if self._timer is None:
-                self._start_timer()
-        self._last_at = now
-        self._ms.append(value * 1000.0)
+        self._batch_at(time.time()).append(value * 1000.0)
 
     # The batch form of `observe` that LeanYjsConnection uses (see its `_Sinks`).
     def yjs_frame_hook(self, what: str, kind: str) -> None:
@@ -175,7 +166,10 @@ class PropagationStats:
         """Keep the latencies of one read (seconds), as `observe` keeps each, with one clock read."""
         if not samples:
             return
-        now = time.time()
+        self._batch_at(time.time()).extend(value * 1000.0 for value in samples)
+
+    def _batch_at(self, now: float) -> list[float]:
+        """The batch (ms) a sample taken at `now` joins: a batch never spans two seconds."""
         if int(now) != self._second or not self._ms:
             if self._ms:
                 self.flush()
@@ -184,7 +178,7 @@ class PropagationStats:
             if self._timer is None:
                 self._start_timer()
         self._last_at = now
-        self._ms += [value * 1000.0 for value in samples]
+        return self._ms
 
     def _start_timer(self) -> None:
         import gevent  # a Locust process has it; importing it patches nothing
