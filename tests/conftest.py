@@ -8,8 +8,11 @@ database (dropped at the end) and uses its own Redis key prefix, and assumes not
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,6 +38,21 @@ def as_if_in_a_terminal() -> None:
     child would never see the test's Ctrl-C and would run to its end as if none came.
     """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_probe(script: Path, *args: str, timeout: float = 120) -> dict:
+    """Run a probe script in its own process (Locust/gevent must not load in pytest's) and
+    return the JSON object its last stdout line holds; a failed probe fails with its stderr."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    done = subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO_ROOT
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 ISOLATED_ENV = {"DATABASE_URL": "", "REDIS_URL": "", "METRICS_TOKEN": "", "SENTRY_DSN": ""}

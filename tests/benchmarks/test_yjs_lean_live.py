@@ -8,28 +8,13 @@ YjsConnectError naming the URL.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import run_probe
 
 
 def test_lean_connection_syncs_edits_and_reports_limits(twin) -> None:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    done = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("lean_probe.py")), twin.yjs_url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out = run_probe(Path(__file__).with_name("lean_probe.py"), twin.yjs_url)
     assert out["converged_before_head"] is True
     assert out["converged"] is True
     assert out["text_length"] == 34  # 30 keystrokes + "HEAD"

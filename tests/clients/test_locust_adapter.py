@@ -6,30 +6,15 @@ it prints every request event a real `locust.env.Environment` received.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import run_probe
 
 
 def test_locust_transport_and_events_report_each_call_once_by_template(twin) -> None:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    done = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("locust_probe.py")), twin.api_url, twin.yjs_url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    record = json.loads(done.stdout.strip().splitlines()[-1])
+    record = run_probe(Path(__file__).with_name("locust_probe.py"), twin.api_url, twin.yjs_url)
     events = record["events"]
     named = [(e["request_type"], e["name"], e["exception"]) for e in events]
     assert named == [
@@ -58,18 +43,7 @@ def test_locust_transport_and_events_report_each_call_once_by_template(twin) -> 
 
 def test_batched_propagation_statistics_equal_locusts_own_logging_of_every_sample() -> None:
     """Count, sum, min, max, histogram, percentiles and per-second counts: as if logged one by one."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    done = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("stats_probe.py"))],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    record = json.loads(done.stdout.strip().splitlines()[-1])
+    record = run_probe(Path(__file__).with_name("stats_probe.py"))
     logged_entry, logged_total = record["entry"][1], record["total"][1]
     # the lean connection's path (one list per read) and the per-event path: the same statistics
     pairs = (
