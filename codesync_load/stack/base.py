@@ -90,6 +90,17 @@ class Stack(ABC):
             "notes": list(self.notes),
         }
 
+    def _adopt_recorded_endpoints(self, record: dict) -> None:
+        """Take the URLs and the metrics token a state record holds (the inverse of `status`'s
+        URL fields), for a backend's `from_record`."""
+        self._urls.update(
+            api=record.get("api_url"),
+            yjs=record.get("yjs_url"),
+            prometheus=record.get("prometheus_url"),
+            alertmanager=record.get("alertmanager_url"),
+        )
+        self._token = record.get("metrics_token")
+
     def __enter__(self) -> Stack:
         return self.up()
 

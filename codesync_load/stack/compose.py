@@ -105,13 +105,7 @@ class ComposeStack(Stack):
     def from_record(cls, record: dict) -> ComposeStack:
         """The stack a previous `stack up --backend compose` left running, for `down`, `status`, `verify`."""
         stack = cls(compose_file=record.get("compose_file"), state_dir=record.get("state_dir"))
-        stack._urls.update(
-            api=record.get("api_url"),
-            yjs=record.get("yjs_url"),
-            prometheus=record.get("prometheus_url"),
-            alertmanager=record.get("alertmanager_url"),
-        )
-        stack._token = record.get("metrics_token")
+        stack._adopt_recorded_endpoints(record)
         stack._components = dict(record.get("components") or {})
         for name, comp in stack._components.items():
             stack._urls.setdefault(name, comp.get("url"))

@@ -360,13 +360,7 @@ class LocalStack(Stack):
         stack = cls(state_dir=record["state_dir"])
         stack._run_id = record.get("run_id")
         stack._owns_state = True
-        stack._urls.update(
-            api=record.get("api_url"),
-            yjs=record.get("yjs_url"),
-            prometheus=record.get("prometheus_url"),
-            alertmanager=record.get("alertmanager_url"),
-        )
-        stack._token = record.get("metrics_token")
+        stack._adopt_recorded_endpoints(record)
         stack.alert_log = Path(record["alert_log"]) if record.get("alert_log") else None
         stack.jobs = list(record.get("jobs") or [])
         stack.ports = dict(record.get("ports") or {})
