@@ -22,6 +22,7 @@ from locust.env import Environment
 from scenarios.clients.locust_events import yjs_observer
 from scenarios.clients.yjs import YjsEvent
 
+READ_SIZE = 7  # latency samples per simulated socket read
 FIELDS = ("num_requests", "num_failures", "total_response_time", "min_response_time", "max_response_time")
 
 
@@ -51,7 +52,7 @@ def main() -> None:
             observe(YjsEvent("latency", "propagation", seconds))
             logged.stats.log_request("YJS", "propagation", seconds * 1000.0, 0)
             read.append(seconds)
-            if len(read) == 7:
+            if len(read) == READ_SIZE:
                 read_batches.yjs_latencies(read)
                 read = []
             count += 1
@@ -68,6 +69,7 @@ def main() -> None:
         "total": [entry_view(batched.stats.total), entry_view(logged.stats.total)],
         "by_read": [entry_view(by_read.stats.get("propagation", "YJS")), entry_view(by_read.stats.total)],
         "count": count,
+        "read_size": READ_SIZE,
     }
     # left alone, three samples reach the statistics through the hub timer within ~1 s
     lone = Environment()
