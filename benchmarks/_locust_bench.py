@@ -41,6 +41,7 @@ import gc
 import json
 import os
 import random
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,7 +144,7 @@ class _EditorUser(_ConnectionUser):
 
     @task
     def type(self) -> None:
-        self.conn.type_near_start(self.rng)
+        self.conn.type_near_start(self.rng, max_length=CFG.get("max_length") or sys.maxsize)
 
 
 class YjsClientEditorUser(_EditorUser):

@@ -112,7 +112,9 @@ class RawEditor:
         if self.failure is None:
             self.failure = "closed by the server"
 
-    async def type_forever(self, interval: float, rng: random.Random, window: int = 16, max_length: int = 4000) -> None:
+    async def type_forever(
+        self, interval: float, rng: random.Random, window: int = 16, max_length: int | None = None
+    ) -> None:
         """One keystroke near the start every `interval` s, on an absolute schedule."""
         assert self.ws is not None
         due = time.perf_counter()
@@ -122,7 +124,7 @@ class RawEditor:
             char = rng.choice("abcdefghijklmnopqrstuvwxyz ")
             before = self.doc.get_state()
             with self.doc.transaction():
-                if size >= max_length:
+                if max_length is not None and size >= max_length:
                     position = min(position, size - 1)
                     del self.text[position : position + 1]
                 self.text.insert(position, char)
@@ -175,7 +177,11 @@ async def throughput(cfg: dict[str, Any]) -> dict[str, Any]:
     if failures:
         return {"error": f"{len(failures)} of {len(editors)} editors failed to sync: {failures[0]}"}
     rng = random.Random(cfg.get("seed", 1))
-    typing = [asyncio.create_task(e.type_forever(cfg["interval"], random.Random(rng.random()))) for e in editors]
+    cap = cfg.get("max_length")
+    typing = [
+        asyncio.create_task(e.type_forever(cfg["interval"], random.Random(rng.random()), max_length=cap))
+        for e in editors
+    ]
     await asyncio.sleep(cfg["warmup"])
     start, cpu0, t0 = totals(editors), time.process_time(), time.perf_counter()
     await asyncio.sleep(cfg["duration"])

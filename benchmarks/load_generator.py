@@ -130,7 +130,7 @@ class Phases:
     def throughput(self, target: Target) -> dict[str, Any]:
         s = self.s
         cfg = {"editors": s.editors, "per_doc": s.per_doc, "interval": s.interval, "warmup": s.warmup,
-               "duration": s.duration, "expected": s.editors}  # fmt: skip
+               "duration": s.duration, "expected": s.editors, "max_length": s.max_length}  # fmt: skip
         limit = s.warmup + s.duration + 60
         result = {"raw": self.raw("throughput", target.yjs_url, cfg, limit)}
         rate = max(10.0, s.editors / 2)
@@ -191,6 +191,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--editors", type=int, default=None, help="Yjs editors (default 100; quick 10)")
     parser.add_argument("--per-doc", type=int, default=5, help="editors (and idle connections) per document")
     parser.add_argument("--interval", type=float, default=0.01, help="seconds between one editor's keystrokes")
+    parser.add_argument(
+        "--max-length",
+        type=int,
+        default=None,
+        help="past this many characters a keystroke also deletes one (default: never; insert only, see RESULTS.md)",
+    )
     parser.add_argument("--idle", type=int, default=None, help="idle connections per process (default 10000)")
     parser.add_argument("--hold", type=float, default=None, help="seconds the idle connections are held (default 35)")
     parser.add_argument("--rest-users", type=int, default=None, help="REST users per process (default 20)")
@@ -219,6 +225,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for name in ("duration", "interval", "hold"):
         if getattr(args, name) <= 0:
             raise HarnessError(f"--{name} must be a positive number of seconds")
+    if args.max_length is not None and args.max_length < 1:
+        raise HarnessError("--max-length must be at least 1 character (or left out: insert only)")
     for name in ("editors", "per_doc", "idle", "rest_users"):
         if getattr(args, name) < 1:
             raise HarnessError(f"--{name.replace('_', '-')} must be at least 1")
@@ -234,7 +242,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
     machine = machine_info()
     config = {
-        "editors": args.editors, "per_doc": args.per_doc, "interval_s": args.interval, "duration_s": args.duration,
+        "editors": args.editors, "per_doc": args.per_doc, "interval_s": args.interval, "max_length": args.max_length,
+        "duration_s": args.duration,
         "warmup_s": args.warmup, "idle": args.idle, "idle_spawn_s": args.idle_spawn, "hold_s": args.hold,
         "rest_users": args.rest_users, "fd_limit": fd_limit, "quick": args.quick,
     }  # fmt: skip

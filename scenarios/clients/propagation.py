@@ -43,6 +43,7 @@ from typing import Any
 
 from codesync_load.locks import short_lock
 from scenarios.clients import yprotocol as yp
+from scenarios.clients.pycrdt_core import apply_update, state_of, update_since
 
 
 class EditRegistry:
@@ -218,7 +219,7 @@ class EditTracker:
         before = state_of(doc)
         with doc.transaction():
             change()
-        update = doc.get_update(before)
+        update = update_since(doc, before)
         # The update holds the structs past `before`: if it inserted, exactly one block, ours,
         # starting at our clock before the edit (read from its header, no state vector decoded).
         start = yp.update_start(update, self.client_id)
@@ -283,7 +284,7 @@ class EditTracker:
         if self._vector is None:
             self._vector = raw_state_vector(state_of(doc))
         self._unsampled = True  # even if pycrdt rejects it: what it integrated is then sampled
-        doc.apply_update(update)
+        apply_update(doc, update)
 
     def take_samples(self, doc: Any) -> list[float]:
         """The latencies completed since the last `take_samples` by updates applied unsampled.
@@ -383,26 +384,6 @@ _VAR_UINT_PAIR = re.compile(rb"([\x80-\xff]*[\x00-\x7f])([\x80-\xff]*[\x00-\x7f]
 _UPDATE_HEAD = re.compile(rb"([\x80-\xff]*[\x00-\x7f])[\x80-\xff]*[\x00-\x7f]([\x80-\xff]*[\x00-\x7f])")
 _CLIENT_IDS: dict[bytes, int] = {}  # encoded client id -> id: the same few ids recur on every apply
 _CLIENT_IDS_KEPT = 65536
-
-
-def state_of(doc: Any) -> bytes:
-    """`doc.get_state()`, at a third of its cost when no transaction is open (the usual case).
-
-    pycrdt's `Doc.get_state` opens a Python `Transaction` around one call into its Rust core;
-    on the load path (every edit and every read that carried updates) that wrapper costs more
-    than the call. Outside any transaction, on a document without pycrdt's multithreading
-    lock, the core is asked directly in a read-only transaction of its own; otherwise, or
-    should pycrdt's internals change, the public method answers.
-    """
-    core = getattr(doc, "_doc", None)
-    if core is None or doc._txn is not None or getattr(doc, "_allow_multithreading", True):
-        return doc.get_state()
-    txn = core.create_transaction()
-    try:
-        return core.get_state(txn)
-    finally:
-        txn.commit()
-        txn.drop()
 
 
 def raw_state_vector(state: bytes) -> dict[bytes, bytes]:

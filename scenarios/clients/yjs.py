@@ -57,6 +57,7 @@ from scenarios.clients.propagation import (
     near_start_keystroke,
     wall_clock,
 )
+from scenarios.clients.pycrdt_core import apply_update
 from scenarios.clients.text_edits import TextEdits, announced
 
 TEXT_NAME = "codesync"
@@ -390,7 +391,7 @@ class YjsClient(TextEdits):
         try:
             if not sample:
                 self._tracker.state_changed()
-                self.doc.apply_update(update)
+                apply_update(self.doc, update)
                 return []
             samples = self._tracker.apply(self.doc, update)
         except Exception as err:

@@ -54,6 +54,7 @@ import pycrdt
 
 from scenarios.clients import yprotocol as yp
 from scenarios.clients.propagation import DEFAULT_REGISTRY, EditRegistry, EditTracker, near_start_keystroke, wall_clock
+from scenarios.clients.pycrdt_core import apply_update
 from scenarios.clients.text_edits import TextEdits, announced
 from scenarios.clients.yjs import (
     _USE_DEFAULT_REGISTRY,
@@ -563,7 +564,7 @@ class LeanYjsConnection(TextEdits):
                         self._tracker.apply_unsampled(self.doc, payload)
                     else:
                         self._tracker.state_changed()
-                        self.doc.apply_update(payload)
+                        apply_update(self.doc, payload)
                     self.updates_applied += 1
             elif kind == "sync_step1":
                 self._send_message(yp.sync_step2(self.doc.get_update(payload)), "sync_step2")
@@ -574,7 +575,7 @@ class LeanYjsConnection(TextEdits):
                 if self._unsampled:
                     self._take_samples()
                 self._tracker.state_changed()
-                self.doc.apply_update(payload)
+                apply_update(self.doc, payload)
                 if self._server_step1:
                     self.synced = True
             else:

@@ -12,7 +12,7 @@ import pycrdt
 import pytest
 
 from scenarios.clients import yprotocol as yp
-from scenarios.clients.propagation import EditRegistry, EditTracker, near_start_keystroke, raw_state_vector, state_of
+from scenarios.clients.propagation import EditRegistry, EditTracker, near_start_keystroke, raw_state_vector
 
 
 def _pair(registry_a: EditRegistry | None, registry_b: EditRegistry | None):
@@ -122,18 +122,6 @@ def test_updates_applied_unsampled_give_their_samples_all_at_once_and_only_once(
     assert len(b.take_samples(doc_b)) == 1
     b.state_changed()
     assert sorted(str(doc_b.get("codesync", type=pycrdt.Text))) == sorted("x210c")  # every edit applied
-
-
-def test_state_of_answers_what_get_state_answers_inside_and_outside_a_transaction() -> None:
-    doc = pycrdt.Doc()
-    text = doc.get("codesync", type=pycrdt.Text)
-    assert state_of(doc) == doc.get_state() == b"\x00"
-    text.insert(0, "abc")
-    assert state_of(doc) == doc.get_state()
-    with doc.transaction():
-        text.insert(0, "x")
-        assert state_of(doc) == doc.get_state()  # inside: through pycrdt's own transaction
-    assert yp.decode_state_vector(state_of(doc)) == {doc.client_id: 4}
 
 
 def test_raw_state_vector_holds_every_client_and_clock_still_encoded() -> None:
