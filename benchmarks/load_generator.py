@@ -7,8 +7,10 @@
 Starts the targets (the upstream JavaScript y-websocket server from npm and the twin, each a
 child process stopped by PID, on Ctrl-C too) and measures, per target, in one run:
 
-1. Yjs throughput: `--editors` editors, `--per-doc` to a document, each typing one character
-   near the start every `--interval` s (appending would measure pycrdt, see the field notes);
+1. Yjs throughput: `--editors` editors, `--per-doc` to a document, each inserting one character
+   near the start every `--interval` s (appending would measure pycrdt, see the field notes;
+   so would deleting: `--max-length` caps the text by deleting a character per keystroke, and
+   the tombstones that leaves where everyone types make every later keystroke slower);
    updates sent/s and the others' updates applied/s, from the clients' own counters, for the
    raw asyncio client and for ONE headless Locust process: LeanEditorUser (the connection as
    loadtests opens it: latency registry, ledger recorder and Locust reporting), the same bare

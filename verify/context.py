@@ -201,14 +201,22 @@ class VerifyContext:
     @cached_property
     def after_time(self) -> float:
         """A moment at which every job has been scraped after the run's last event."""
-        window = self.window
+        return self.scraped_after(self.window.end)
+
+    def scraped_after(self, moment: float) -> float:
+        """A moment at which every target job has been scraped after `moment` (waiting for it).
+
+        Also the gate's barrier between trials: a trial's load starts only once what came
+        before it (the previous trial's live checks) is in a scrape, so that the "before" value
+        of its window cannot miss traffic that was not its own.
+        """
         times = []
         for job in self.expectations.api_jobs + self.expectations.yjs_jobs:
             if self.prom.last_scrape(job) is None:
                 continue  # a job this target does not have (reported by the presence check)
             interval = self.live_scrape_intervals.get(job, 15.0)
-            times.append(self.prom.wait_for_scrape_after(job, window.end, self.options.settle_timeout_s, interval))
-        return (max(times) if times else window.end) + 0.001
+            times.append(self.prom.wait_for_scrape_after(job, moment, self.options.settle_timeout_s, interval))
+        return (max(times) if times else moment) + 0.001
 
     @cached_property
     def exported(self) -> ExportedSeries:

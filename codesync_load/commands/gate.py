@@ -152,6 +152,23 @@ def _run_load(args: argparse.Namespace, stack: Any, run_dir: Path) -> int:
     return int(run_command.run(parser.parse_args(argv)) or 0)
 
 
+def _scraped_until_now(*stacks: Any) -> None:
+    """Wait until each stack's Prometheus has scraped its target after this moment.
+
+    A trial's window counts from the last scrape before its first event, and ends at the first
+    scrape after its last. Without this barrier, traffic just before a trial (the previous
+    trial's live checks, the previous load's last requests) could fall after that "before"
+    scrape and be counted as the trial's own, and in A/B mode a pair's first requests could
+    land before the previous pair's "after" scrape (seen: a reconciliation off by one Yjs
+    connection, and by 5 GET /health and 3 registers). Costs at most a scrape interval or two.
+    """
+    from verify.context import VerifyContext, VerifyOptions
+
+    moment = time.time()
+    for stack in stacks:
+        VerifyContext(VerifyOptions(prometheus_url=stack.prometheus_url)).scraped_after(moment)
+
+
 def _load_result(run_dir: Path, code: int) -> Any:
     """A check-shaped verdict on the load run itself: its ledger must be complete."""
     from codesync_load.ledger import LedgerError, read_status
@@ -342,11 +359,13 @@ def _run_validated(args: argparse.Namespace, spec: Any, profile: Any, out: Path)
         if reference is None:
             for number in range(1, args.trials + 1):
                 print(f"trial {number}/{args.trials} ...", flush=True)
+                _scraped_until_now(stack)
                 trials.append(_trial(args, spec, stack, out / f"trial-{number}", checks, info))
         else:
             codes = []
             for number in range(1, args.trials + 1):
                 print(f"pair {number}/{args.trials}: reference and candidate loads at once ...", flush=True)
+                _scraped_until_now(stack, reference)
                 codes.append(_pair_loads(args, stack, reference, out, number))
             for number, (code, ref_code) in enumerate(codes, 1):
                 print(f"trial {number}/{args.trials}: checks and gates ...", flush=True)

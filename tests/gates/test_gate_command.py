@@ -14,6 +14,7 @@ import shutil
 import sys
 import time
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -59,9 +60,28 @@ def gate(tmp_path: Path, *extra: str, timeout: float = 200.0, command: str = "ga
     return code, lines
 
 
-def test_healthy_twin_passes_over_two_trials_and_saves_a_baseline(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def two_gates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, tuple[int | None, list[str]]]]:
+    """The healthy and the slow-route gate, run side by side (each its own stack, ports and --out).
+
+    A gate mostly waits (stack start, paced load, scrapes): two share the cores without either
+    verdict changing, as the fault gates of test_gate_faults.py do.
+    """
+    healthy, slow = tmp_path_factory.mktemp("healthy"), tmp_path_factory.mktemp("slow")
+    runs = {
+        "healthy": (healthy, [*ARGS, "--trials", "2", "--save-baseline", str(healthy / "base")]),
+        "slow": (slow, [*ARGS, "--fault", "slow-route=1000", "--junit", str(slow / "ci.xml")]),
+    }
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        started = {
+            name: pool.submit(gate, work, *argv, "--out", str(work / "gate")) for name, (work, argv) in runs.items()
+        }
+        return {name: (runs[name][0], run.result()) for name, run in started.items()}
+
+
+def test_healthy_twin_passes_over_two_trials_and_saves_a_baseline(two_gates: dict) -> None:
+    tmp_path, (code, lines) = two_gates["healthy"]
     out = tmp_path / "gate"
-    code, lines = gate(tmp_path, *ARGS, "--trials", "2", "--save-baseline", str(tmp_path / "base"), "--out", str(out))
     assert code == 0, "\n".join(lines[-60:])
     assert lines[-1] == f"gate PASS: every gate and check passed; report {out / 'report' / 'report.html'}"
     doc = json.loads((out / "gate.json").read_text())
@@ -77,11 +97,9 @@ def test_healthy_twin_passes_over_two_trials_and_saves_a_baseline(tmp_path: Path
     assert (out / "report" / "report.md").read_text().startswith("# gate smoke - PASS")
 
 
-def test_slow_route_fails_the_gate_that_names_it(tmp_path: Path) -> None:
+def test_slow_route_fails_the_gate_that_names_it(two_gates: dict) -> None:
+    tmp_path, (code, lines) = two_gates["slow"]
     out = tmp_path / "gate"
-    code, lines = gate(
-        tmp_path, *ARGS, "--fault", "slow-route=1000", "--out", str(out), "--junit", str(tmp_path / "ci.xml")
-    )
     assert code == 1, "\n".join(lines[-60:])
     assert lines[-1].startswith("gate FAIL: ") and "gate: autosave-put-p95: autosave-put-p95 = " in lines[-1]
     assert lines[-1].endswith(f"report {out / 'report' / 'report.html'}")

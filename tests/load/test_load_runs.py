@@ -3,10 +3,10 @@
 Every run is a child process (Locust must not be imported by pytest), bounded in time and
 stopped by PID. Durations are scaled down and user counts capped: the machine has 2 cores.
 
-The short runs of every profile and the stress run go three at a time (one module fixture,
-each run on a twin of its own with its own run directory): a paced Locust run mostly waits,
-so three share the cores without any count changing, and each twin's metrics are that run's
-alone; each test then judges its own run.
+The smoke run, the short runs of every other profile and the stress run go three at a time
+(one module fixture, each run on a twin of its own with its own run directory): a paced
+Locust run mostly waits, so three share the cores without any count changing, and each
+twin's metrics are that run's alone; each test then judges its own run.
 """
 
 from __future__ import annotations
@@ -52,17 +52,14 @@ def _assert_run_dir(run_dir: Path, stages: list[str]) -> Ledger:
     return ledger
 
 
-def test_smoke_run_ledger_equals_twin_metric_deltas(twin, tmp_path: Path) -> None:
+def test_smoke_run_ledger_equals_twin_metric_deltas(short_runs: dict) -> None:
     """The CI smoke run: every ledger count equals what the twin's /metrics moved by."""
-    api0, yjs0 = scrape(twin.api_url), scrape(twin.yjs_url)
-    run_dir = tmp_path / "run"
-    result = run_locust(
-        locust_argv(twin, run_dir, "--profile", "smoke", "--duration-scale", "0.6"), tmp_path / "locust.out", 120
-    )
-    assert result.code == 0, result.output[-3000:]
-    ledger = _assert_run_dir(run_dir, ["ramp", "steady"])
-    api1, yjs1 = settled(twin)
-    assert reconcile(ledger, (api0, api1), (yjs0, yjs1)) == []
+    run = _own_run(short_runs, "smoke")
+    assert run.result.code == 0, run.result.output[-3000:]
+    ledger = _assert_run_dir(run.run_dir, ["ramp", "steady"])
+    assert run.metrics is not None
+    api, yjs = run.metrics
+    assert reconcile(ledger, api, yjs) == []
     # the smoke profile exercised every user kind and every channel
     assert ledger.get("http", "POST", "/api/auth/register", 201) >= 5
     assert ledger.get("http", "PUT", "/api/sessions/:id/files/:path/content", 200) >= 1
@@ -174,9 +171,10 @@ LONG_OR_BIG = {
     "soak": (0.0015, ["ramp", "hold"]),
 }
 STRESS_ARGS = ("--profile", "stress", "--duration-scale", "0.1", "--max-users", "4")
-# run -> (Locust arguments, timeout s, settle), longest first (~21, 15, 15, 13, 12, 12 s alone)
+# run -> (Locust arguments, timeout s, settle), longest first (~21, 15, 15, 15, 13, 12, 12 s alone)
 SHORT_RUNS = {
     "stress": (STRESS_ARGS, 150, True),
+    "smoke": (("--profile", "smoke", "--duration-scale", "0.6"), 120, True),
     **{
         name: (("--profile", name, "--duration-scale", str(LONG_OR_BIG[name][0]), "--max-users", "4"), 120, False)
         for name in ("soak", "capacity", "spike", "baseline", "ci")
