@@ -137,6 +137,7 @@ def test_quick_run_table_ratios_come_from_the_numbers(quick_record: dict) -> Non
     # 100 connections are not the 10,000: the count target is not judged in quick mode
     assert by_name[("twin", "idle synced connections held (LeanYjsConnection, one user each)")]["met"] == "n/a"
     assert twin["idle"]["locust_lean"]["per_user"] == 100 and twin["idle"]["locust_lean_users"]["per_user"] == 1
+    assert quick_record["config"]["max_length"] is None  # insert-only keystrokes unless asked
     machine = quick_record["machine"]
     assert machine["nproc"] >= 1 and machine["ram_gib"] > 0 and machine["cpu_model"]
 
@@ -146,6 +147,7 @@ def test_bad_arguments_give_one_line_and_exit_2() -> None:
         (["--targets", "nginx"], "unknown target 'nginx'"),
         (["--duration", "0"], "--duration must be a positive number"),
         (["--idle", "0"], "--idle must be at least 1"),
+        (["--max-length", "0"], "--max-length must be at least 1 character"),
     ):
         done = subprocess.run(
             [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=60, env=_env(), cwd=ROOT
