@@ -425,8 +425,12 @@ def near_start_keystroke(text: Any, rng: Any, *, window: int = 16, max_length: i
     One character at a random spot among the first `window`: inserting near the start keeps
     pycrdt's cost flat (appending with several authors gets slow as the text grows, field
     notes). Past `max_length` the keystroke also deletes a character, so the text stops
-    growing and every keystroke still inserts, i.e. still yields a latency sample. The random
-    draws are made now, in the same order for every client, so a seeded run repeats.
+    growing and every keystroke still inserts, i.e. still yields a latency sample. A deletion
+    leaves a tombstone where everyone types, and pycrdt walks those on every later keystroke
+    near the start (a deletion averaged 5 us over a document's first 2,000 and 58 us between
+    6,000 and 8,000; benchmarks/RESULTS.md): a long soak's per-keystroke cost grows with them,
+    as a real editor's document does, so the benchmark types insert-only (`sys.maxsize`). The
+    random draws are made now, in the same order for every client, so a seeded run repeats.
     """
     size = len(text)
     position = rng.randint(0, min(size, window))
