@@ -123,7 +123,9 @@ class Prom:
         """Epoch time of the newest `up` sample of `job` (None if never scraped)."""
         return self.scalar(f'max(timestamp(up{{job="{job}"}}))')
 
-    def wait_for_scrape_after(self, job: str, after: float, timeout: float, interval: float = 15.0) -> float:
+    def wait_for_scrape_after(
+        self, job: str, after: float, timeout: float, interval: float = 15.0, since: str = "the load ended"
+    ) -> float:
         """The time of a scrape of `job` shortly after `after` (the first or second one), waiting
         for it when it has not happened yet. Never a later one: the run directory may be verified
         long after, when other traffic has moved the counters since."""
@@ -137,7 +139,7 @@ class Prom:
                 horizon += interval
             if time.monotonic() > deadline:
                 raise HarnessError(
-                    f"Prometheus at {self.url} has no scrape of job {job!r} after the load ended "
+                    f"Prometheus at {self.url} has no scrape of job {job!r} after {since} "
                     f"({after:.1f}); is the target up? check its /targets page"
                 )
             time.sleep(0.2)

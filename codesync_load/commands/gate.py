@@ -153,20 +153,10 @@ def _run_load(args: argparse.Namespace, stack: Any, run_dir: Path) -> int:
 
 
 def _scraped_until_now(*stacks: Any) -> None:
-    """Wait until each stack's Prometheus has scraped its target after this moment.
+    """The scrape barrier before a trial's (or a pair's) load: verify.context.scraped_until_now."""
+    from verify.context import scraped_until_now
 
-    A trial's window counts from the last scrape before its first event, and ends at the first
-    scrape after its last. Without this barrier, traffic just before a trial (the previous
-    trial's live checks, the previous load's last requests) could fall after that "before"
-    scrape and be counted as the trial's own, and in A/B mode a pair's first requests could
-    land before the previous pair's "after" scrape (seen: a reconciliation off by one Yjs
-    connection, and by 5 GET /health and 3 registers). Costs at most a scrape interval or two.
-    """
-    from verify.context import VerifyContext, VerifyOptions
-
-    moment = time.time()
-    for stack in stacks:
-        VerifyContext(VerifyOptions(prometheus_url=stack.prometheus_url)).scraped_after(moment)
+    scraped_until_now(*(stack.prometheus_url for stack in stacks))
 
 
 def _load_result(run_dir: Path, code: int) -> Any:

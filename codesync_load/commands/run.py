@@ -146,6 +146,19 @@ def _resolve_target(args: argparse.Namespace, run_dir: Path) -> tuple[dict[str, 
     return _stack_target(stack), stack
 
 
+def _scraped_until_now(prometheus_url: str) -> None:
+    """Start the load only once the stack's Prometheus has scraped the target after now, so that
+    `verify` cannot count traffic from just before the run as the run's own (see
+    verify.context.scraped_until_now). Best effort: a Prometheus that cannot answer is named on
+    one line and the run goes ahead (the load needs no Prometheus; `verify` will say more)."""
+    from verify.context import scraped_until_now
+
+    try:
+        scraped_until_now(prometheus_url)
+    except HarnessError as err:
+        print(f"warning: no scrape before the load: {err}", file=sys.stderr, flush=True)
+
+
 def _stack_target(stack: Any) -> dict[str, Any]:
     return {
         "api_url": stack.api_url,
@@ -261,6 +274,8 @@ def run(args: argparse.Namespace) -> int:
         (run_dir / "target.json").write_text(
             json.dumps({k: v for k, v in target.items() if k != "metrics_token"}, indent=1)
         )
+        if target.get("prometheus_url"):
+            _scraped_until_now(target["prometheus_url"])
         timeout = args.timeout or profile.total_duration + SLACK_S
         print(f"running profile {profile.name} ({profile.total_duration:g} s of load) ...", flush=True)
         output = run_dir / "locust.out"

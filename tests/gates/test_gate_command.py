@@ -101,12 +101,13 @@ def test_slow_route_fails_the_gate_that_names_it(two_gates: dict) -> None:
     tmp_path, (code, lines) = two_gates["slow"]
     out = tmp_path / "gate"
     assert code == 1, "\n".join(lines[-60:])
-    assert lines[-1].startswith("gate FAIL: ") and "gate: autosave-put-p95: autosave-put-p95 = " in lines[-1]
-    assert lines[-1].endswith(f"report {out / 'report' / 'report.html'}")
+    shown = "\n".join(lines[-60:])
+    assert lines[-1].startswith("gate FAIL: ") and "gate: autosave-put-p95: autosave-put-p95 = " in lines[-1], shown
+    assert lines[-1].endswith(f"report {out / 'report' / 'report.html'}"), shown
     doc = json.loads((out / "gate.json").read_text())
     verdicts = {g["name"]: g["verdict"] for g in doc["gates"]}
-    assert verdicts["gate: autosave-put-p95"] == "fail"
-    assert verdicts["gate: error_rate < 1%"] == "pass"  # slow, not broken
+    assert verdicts["gate: autosave-put-p95"] == "fail", shown
+    assert verdicts["gate: error_rate < 1%"] == "pass", shown  # slow, not broken
     case = ET.parse(tmp_path / "ci.xml").getroot().find(".//testcase[@name='gate: autosave-put-p95']")
     assert case is not None and case.find("failure") is not None
 

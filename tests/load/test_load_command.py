@@ -63,6 +63,8 @@ def test_run_starts_a_local_stack_and_stops_it(tmp_path: Path) -> None:
         tmp_path, "--profile", "smoke", "--duration-scale", "0.4", "--bcrypt-rounds", "4", "--run-dir", str(run_dir)
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # the load started only after the stack's Prometheus had scraped the twin (else a warning)
+    assert "warning: no scrape before the load" not in done.stderr, done.stderr
     lines = done.stdout.strip().splitlines()
     assert lines[-1] == str(run_dir.resolve())
     ready = next(line for line in lines if line.startswith("local stack ready:"))
