@@ -203,20 +203,19 @@ class VerifyContext:
         """A moment at which every job has been scraped after the run's last event."""
         return self.scraped_after(self.window.end)
 
-    def scraped_after(self, moment: float, since: str = "the load ended") -> float:
-        """A moment at which every target job has been scraped after `moment` (waiting for it).
-
-        Also the barrier before a load (`scraped_until_now`), so that the "before" value of
-        its window cannot miss traffic that was not its own.
-        """
+    def scraped_after(self, moment: float) -> float:
+        """A moment at which every target job has been scraped after `moment` (waiting for it)."""
         times = []
-        for job in self.expectations.api_jobs + self.expectations.yjs_jobs:
-            if self.prom.last_scrape(job) is None:
-                continue  # a job this target does not have (reported by the presence check)
+        for job in self.target_jobs():
             interval = self.live_scrape_intervals.get(job, 15.0)
-            timeout = self.options.settle_timeout_s
-            times.append(self.prom.wait_for_scrape_after(job, moment, timeout, interval, since))
+            times.append(self.prom.wait_for_scrape_after(job, moment, self.options.settle_timeout_s, interval))
         return (max(times) if times else moment) + 0.001
+
+    def target_jobs(self) -> list[str]:
+        """The contract's API and Yjs jobs that this Prometheus scrapes (has scraped at least once)."""
+        jobs = self.expectations.api_jobs + self.expectations.yjs_jobs
+        # a job this target does not have is skipped here (and reported by the presence check)
+        return [job for job in jobs if self.prom.last_scrape(job) is not None]
 
     @cached_property
     def exported(self) -> ExportedSeries:
@@ -260,8 +259,10 @@ def scraped_until_now(*prometheus_urls: str) -> None:
     checks, the previous run's last requests) that falls after that "before" scrape would be
     counted as the run's own; in a gate's A/B mode a pair's first requests could land before
     the previous pair's "after" scrape. Seen: a reconciliation off by one Yjs connection, and
-    by 5 GET /health and 3 registers. Costs at most a scrape interval or two.
+    by 5 GET /health and 3 registers. Waits at most one scrape interval.
     """
     moment = time.time()
     for url in prometheus_urls:
-        VerifyContext(VerifyOptions(prometheus_url=url)).scraped_after(moment, since="the load was ready to start")
+        ctx = VerifyContext(VerifyOptions(prometheus_url=url))
+        for job in ctx.target_jobs():
+            ctx.prom.wait_for_scrape_since(job, moment, ctx.options.settle_timeout_s)

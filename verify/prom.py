@@ -123,9 +123,21 @@ class Prom:
         """Epoch time of the newest `up` sample of `job` (None if never scraped)."""
         return self.scalar(f'max(timestamp(up{{job="{job}"}}))')
 
-    def wait_for_scrape_after(
-        self, job: str, after: float, timeout: float, interval: float = 15.0, since: str = "the load ended"
-    ) -> float:
+    def wait_for_scrape_since(self, job: str, moment: float, timeout: float) -> float:
+        """The time of the first scrape of `job` that started after `moment`, as soon as there is one."""
+        deadline = time.monotonic() + timeout
+        while True:
+            newest = self.last_scrape(job)
+            if newest is not None and newest > moment:
+                return newest
+            if time.monotonic() > deadline:
+                raise HarnessError(
+                    f"Prometheus at {self.url} has no scrape of job {job!r} within {timeout:g} s "
+                    "before the load; is the target up? check its /targets page"
+                )
+            time.sleep(0.2)
+
+    def wait_for_scrape_after(self, job: str, after: float, timeout: float, interval: float = 15.0) -> float:
         """The time of a scrape of `job` shortly after `after` (the first or second one), waiting
         for it when it has not happened yet. Never a later one: the run directory may be verified
         long after, when other traffic has moved the counters since."""
@@ -139,7 +151,7 @@ class Prom:
                 horizon += interval
             if time.monotonic() > deadline:
                 raise HarnessError(
-                    f"Prometheus at {self.url} has no scrape of job {job!r} after {since} "
+                    f"Prometheus at {self.url} has no scrape of job {job!r} after the load ended "
                     f"({after:.1f}); is the target up? check its /targets page"
                 )
             time.sleep(0.2)

@@ -8,6 +8,7 @@ Prometheus in its meta, so `codesync-load verify RUN` needs no URL option.
 from __future__ import annotations
 
 import subprocess
+import time
 
 import pytest
 
@@ -16,7 +17,7 @@ from codesync_load.stack import Stack
 from tests.stack._support import run_cli
 from tests.verify._live import KnownTraffic, drive_known_traffic
 from verify.checks import REGISTRY
-from verify.context import MONITORING
+from verify.context import MONITORING, VerifyContext, VerifyOptions, scraped_until_now
 from verify.prom import Prom
 
 
@@ -113,3 +114,13 @@ def test_live_flag_without_a_complete_target_is_one_line(stack_run: KnownTraffic
     assert done.stderr.strip().splitlines() == [
         "codesync-load: error: --live with a target needs both --api-url and --yjs-url"
     ]
+
+
+def test_scrape_barrier_returns_once_every_target_job_is_scraped_after_the_call(codesync_stack: Stack) -> None:
+    """The barrier before a load: each API and Yjs job has a scrape that began after the call."""
+    prom = Prom(codesync_stack.prometheus_url)
+    jobs = VerifyContext(VerifyOptions(prometheus_url=codesync_stack.prometheus_url)).target_jobs()
+    assert jobs  # the stack's twin is scraped on both ports
+    called = time.time()
+    scraped_until_now(codesync_stack.prometheus_url)
+    assert all(prom.last_scrape(job) > called for job in jobs)
