@@ -29,7 +29,6 @@ REDIS_URL = os.environ.get("CODESYNC_TEST_REDIS", "redis://127.0.0.1:6379/0")
 RUN_ID = uuid.uuid4().hex[:10]
 
 
-# What a twin of the tests starts from: embedded mode, nothing inherited from the shell.
 def as_if_in_a_terminal() -> None:
     """`preexec_fn` for a child a test will press Ctrl-C on: SIGINT handled as in a terminal.
 
@@ -55,6 +54,7 @@ def run_probe(script: Path, *args: str, timeout: float = 120) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+# What a twin of the tests starts from: embedded mode, nothing inherited from the shell.
 ISOLATED_ENV = {"DATABASE_URL": "", "REDIS_URL": "", "METRICS_TOKEN": "", "SENTRY_DSN": ""}
 
 

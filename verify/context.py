@@ -201,15 +201,12 @@ class VerifyContext:
     @cached_property
     def after_time(self) -> float:
         """A moment at which every job has been scraped after the run's last event."""
-        return self.scraped_after(self.window.end)
-
-    def scraped_after(self, moment: float) -> float:
-        """A moment at which every target job has been scraped after `moment` (waiting for it)."""
+        end = self.window.end
         times = []
         for job in self.target_jobs():
             interval = self.live_scrape_intervals.get(job, 15.0)
-            times.append(self.prom.wait_for_scrape_after(job, moment, self.options.settle_timeout_s, interval))
-        return (max(times) if times else moment) + 0.001
+            times.append(self.prom.wait_for_scrape_after(job, end, self.options.settle_timeout_s, interval))
+        return (max(times) if times else end) + 0.001
 
     def target_jobs(self) -> list[str]:
         """The contract's API and Yjs jobs that this Prometheus scrapes (has scraped at least once)."""

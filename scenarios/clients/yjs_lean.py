@@ -758,10 +758,10 @@ class LeanYjsConnection(TextEdits):
         closed, and the server then loses the frames we sent that it had not read yet: seen
         under stress (the awareness goodbye, counted as sent here, never by the server) and in
         tests/clients/test_yjs_lean_close.py (an editor closing right after 3,000 keystrokes lost
-        100-260 of them at the twin). Frames
-        arriving now are not handled: nothing may be sent after our close frame. Queued output
-        still drains through the write watcher meanwhile. From the hub itself (a callback)
-        nothing may block: the socket is then released at once, as before.
+        100-260 of them at the twin). Frames arriving now are not handled: nothing may be sent
+        after our close frame. Queued output still drains through the write watcher meanwhile.
+        From the hub itself (a callback) nothing may block: the socket is then released at
+        once, as before.
         """
         sock = self._sock
         if sock is None or gevent.getcurrent() is gevent.get_hub():

@@ -12,30 +12,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from codesync_load.exposition import Samples, delta, scrape, total
+from codesync_load.exposition import delta
 from tests.conftest import run_probe
-from tests.twin import _http
+from tests.load._loadrun import settled
 
 ROUNDS = 3000
 INBOUND = {"type": "yjs", "direction": "inbound"}
 
 
-def _settled(twin) -> Samples:
-    """The twin's Yjs metrics once no Yjs connection is open on it any more."""
-    url = twin.yjs_url.replace("ws://", "http://") + "/metrics"
-
-    def quiet() -> Samples | None:
-        samples = scrape(url)
-        active = total(samples, "codesync_websocket_connections_active", type="yjs")
-        return samples if not active else None
-
-    return _http.wait_for(quiet, timeout=15, interval=0.05, what="no Yjs connection open on the twin")
-
-
 def test_close_with_unread_broadcasts_loses_no_frame_sent(twin) -> None:
-    before = _settled(twin)
+    _, before = settled(twin)  # the Yjs port's metrics, once no WebSocket is open on the twin
     out = run_probe(Path(__file__).with_name("close_probe.py"), twin.yjs_url, str(ROUNDS))
-    after = _settled(twin)
+    _, after = settled(twin)
     assert out["unread_at_close"] > 0  # the moment the test is about did happen
     sent_b = out["sent"]["b"]
     assert sent_b["awareness"] == 2  # the cursor and the goodbye
