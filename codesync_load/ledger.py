@@ -43,6 +43,8 @@ JSON schema of ledger.json (schema "codesync-ledger/1"):
         "failure":     [{"channel": "yjs", "operation": "connect", "error": "YjsSyncTimeout", "count": 1}]
       },
       "samples": {"yjs_propagation_s": [0.0012, ...], "chat_rtt_s": [...]},   # raw seconds
+      "events": [[1700000001.234, "connection", "yjs", "opened"], ...],
+                                       # when each gauge-moving count happened (kind, labels)
       "results": [{"check": "convergence", "ok": true, "subject": "<doc>", "detail": "...", "at": 1700000000.0}],
       "workers": {"<worker id>": {"reports": 7, "final": true}}   # master only: merged reports
     }
@@ -51,7 +53,13 @@ Label meanings: `connection.event` is opened | refused | closed; `message.direct
 sent | received from the load generator's point of view (the server's inbound is our sent);
 `yjs_update.event` is sent | received (others' updates) | echo (our own, rebroadcast) |
 applied; `rate_limited.limiter` is files | search | socketio | yjs; `error.code` is the
-envelope's code (or the WebSocket close reason) of a refused call.
+envelope's code (or the WebSocket close reason) of a refused call; `yjs_document.event` is
+opened | closed, one per Yjs connection to that document.
+
+Why "events": a gauge's level at any moment is what was opened minus what was closed up to
+then, so the verifier can hold every scrape of a gauge during the load against the level
+the ledger had at that moment (not just its peak). Only the kinds that move gauges are
+stamped (`event()`), a few per user, never the per-frame hot path.
 """
 
 from __future__ import annotations
@@ -83,6 +91,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "session": ("event",),
     "participant": ("session_id", "event"),
     "yjs_update": ("event",),
+    "yjs_document": ("document", "event"),
     "failure": ("channel", "operation", "error"),
 }
 
@@ -116,6 +125,7 @@ class Ledger:
         self.phases: list[Phase] = []
         self.results: list[dict[str, Any]] = []
         self.workers: dict[str, dict[str, Any]] = {}
+        self._events: list[list[Any]] = []
 
     # -- recording ---------------------------------------------------------------------
     def count(self, kind: str, *labels: Any, n: int = 1) -> None:
@@ -123,6 +133,20 @@ class Ledger:
         key = _checked_key(kind, labels)
         with self._lock:
             self._counts[key] += n
+
+    def event(self, kind: str, *labels: Any, at: float | None = None) -> None:
+        """Count one event like `count` and keep when it happened (epoch seconds)."""
+        key = _checked_key(kind, labels)
+        stamp = time.time() if at is None else at
+        with self._lock:
+            self._counts[key] += 1
+            self._events.append([stamp, *key])
+
+    def events(self, kind: str) -> list[tuple[float, tuple[Any, ...]]]:
+        """(time, labels) of every stamped event of `kind`, in time order."""
+        with self._lock:
+            rows = [(row[0], tuple(row[2:])) for row in self._events if row[1] == kind]
+        return sorted(rows, key=lambda row: row[0])
 
     def tally(self, *keys: tuple[Any, ...]) -> Callable[[], None]:
         """An incrementer for hot paths: each call adds 1 to every key `(kind, *labels)`.
@@ -226,7 +250,7 @@ class Ledger:
 
     def is_empty(self) -> bool:
         with self._lock:
-            return not (self._counts or self._samples or self.results or self.phases)
+            return not (self._counts or self._samples or self.results or self.phases or self._events)
 
     # -- combining ---------------------------------------------------------------------
     def merge(self, other: Ledger) -> None:
@@ -241,8 +265,10 @@ class Ledger:
             samples = {name: list(values) for name, values in other._samples.items()}
             phases = [Phase(p.name, p.start, p.end) for p in other.phases]
             results = [dict(r) for r in other.results]
+            events = [list(e) for e in other._events]
         with self._lock:
             self._counts.update(counts)
+            self._events.extend(events)
             for name, values in samples.items():
                 self._samples.setdefault(name, []).extend(values)
             self.phases.extend(phases)
@@ -259,6 +285,7 @@ class Ledger:
             delta._samples, self._samples = self._samples, {}
             delta.results, self.results = self.results, []
             delta.phases, self.phases = self.phases, []
+            delta._events, self._events = self._events, []
         return delta
 
     def note_worker_report(self, worker_id: str, final: bool) -> None:
@@ -292,6 +319,7 @@ class Ledger:
                 "phases": [p.to_dict() for p in self.phases],
                 "counts": counts,
                 "samples": {name: list(values) for name, values in sorted(self._samples.items())},
+                "events": sorted((list(e) for e in self._events), key=lambda e: e[0]),
                 "results": [dict(r) for r in self.results],
                 "workers": {k: dict(v) for k, v in sorted(self.workers.items())},
             }
@@ -315,11 +343,14 @@ class Ledger:
             for name, values in (doc.get("samples") or {}).items():
                 ledger._samples[name] = [float(v) for v in values]
             ledger.phases = [Phase(p["name"], float(p["start"]), p.get("end")) for p in doc.get("phases") or []]
+            for row in doc.get("events") or []:
+                _checked_key(row[1], tuple(row[2:]))
+                ledger._events.append([float(row[0]), *row[1:]])
             ledger.results = [dict(r) for r in doc.get("results") or []]
             ledger.workers = {k: dict(v) for k, v in (doc.get("workers") or {}).items()}
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, IndexError, TypeError, ValueError) as err:
             if isinstance(err, LedgerError):
-                raise
+                raise LedgerError(f"{source}: {err}") from None
             raise LedgerError(f"{source}: malformed entry ({err!r}); regenerate the ledger") from None
         return ledger
 

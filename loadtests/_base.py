@@ -217,7 +217,7 @@ class CodeSyncUser(User):
             report_failure(self, "YJS", "connect+sync", time.perf_counter() - started, err)
             client.close()
             raise
-        RUNTIME.recorder.connection("yjs", "opened")
+        RUNTIME.recorder.connection("yjs", "opened", document=document)
         RUNTIME.recorder.latency("yjs_connect_sync_s", client.sync_time or 0.0)
         report_success(self, "YJS", "connect+sync", client.sync_time or 0.0)
         if track:
@@ -229,7 +229,7 @@ class CodeSyncUser(User):
         client.close()
         if failed:
             RUNTIME.recorder.failure("yjs", "session", client.failure)
-        RUNTIME.recorder.connection("yjs", "closed")
+        RUNTIME.recorder.connection("yjs", "closed", document=client.document)
 
     # -- stop ------------------------------------------------------------------------------
     def close_all(self) -> None:

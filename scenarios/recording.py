@@ -96,9 +96,18 @@ class Recorder:
             self.ledger.count("error", "socketio", "error_event")
 
     # -- connections ---------------------------------------------------------------------
-    def connection(self, channel: str, event: str, code: str | None = None) -> None:
-        """A WebSocket connection `opened`, `refused` (with the reason code) or `closed`."""
-        self.ledger.count("connection", channel, event)
+    def connection(self, channel: str, event: str, code: str | None = None, document: str | None = None) -> None:
+        """A WebSocket connection `opened`, `refused` (with the reason code) or `closed`.
+
+        Opens and closes are stamped (gauges move with them), and a Yjs connection's
+        `document` also moves that document's own count (the server's loaded-documents gauge).
+        """
+        if event == "refused":
+            self.ledger.count("connection", channel, event)
+        else:
+            self.ledger.event("connection", channel, event)
+            if document is not None:
+                self.ledger.event("yjs_document", document, event)
         if event == "refused":
             self.ledger.count("error", channel, code or "REFUSED")
             if code == "RATE_LIMIT":
@@ -112,11 +121,11 @@ class Recorder:
     # -- sessions ------------------------------------------------------------------------
     def session(self, event: str) -> None:
         """A CodeSync session `created` or `deleted` by this run."""
-        self.ledger.count("session", event)
+        self.ledger.event("session", event)
 
     def participant(self, session_id: str, event: str) -> None:
         """A participant `joined` or `left` a session's room."""
-        self.ledger.count("participant", session_id, event)
+        self.ledger.event("participant", session_id, event)
 
     # -- Yjs -----------------------------------------------------------------------------
     def yjs_event(self, event: Any) -> None:

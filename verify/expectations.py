@@ -69,6 +69,7 @@ class GaugeSpec:
     down: Selection
     values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     note: str = ""
+    per: str = ""  # a ledger label: the gauge counts its values that have more ups than downs
 
     @property
     def key_labels(self) -> tuple[str, ...]:
@@ -109,6 +110,17 @@ class Expectations:
     gauges: list[GaugeSpec]
     histograms: list[HistogramSpec]
     panels: list[PanelSpec]
+    unreconciled: Mapping[str, str] = field(default_factory=dict)  # contract metric -> why not
+
+    def reconciles(self, metric: str) -> str | None:
+        """Which kind of entry predicts contract metric `metric` (a histogram's `_count` counts)."""
+        if any(s.metric in (metric, f"{metric}_count") for s in self.counters):
+            return "counter"
+        if any(s.metric == metric for s in self.gauges):
+            return "gauge"
+        if any(s.metric == metric for s in self.histograms):
+            return "histogram"
+        return None
 
     def jobs_for_process(self, process: str) -> tuple[str, ...]:
         if process == "api":
@@ -146,8 +158,13 @@ def predict_counter(ledger: Ledger, spec: CounterSpec) -> dict[LabelKey, tuple[i
 
 
 def predict_gauge(ledger: Ledger, spec: GaugeSpec) -> dict[LabelKey, tuple[int, int, list[str]]]:
-    """Label set -> (ups, downs, ledger rows): the gauge should end at start + ups - downs, peak <= start + ups."""
+    """Label set -> (ups, downs, ledger rows): the gauge should end at start + ups - downs, peak <= start + ups.
+
+    A gauge `per` a ledger label (loaded documents: one per document with a connection open)
+    counts distinct values: ups = values ever opened, downs = those whose every up was
+    matched by a down."""
     out: dict[LabelKey, tuple[int, int, list[str]]] = {}
+    per_value: dict[tuple[LabelKey, str], list[int]] = {}
     for row, count in _rows(ledger, spec.ledger):
         is_up, is_down = spec.up.admits(row), spec.down.admits(row)
         if not (is_up or is_down):
@@ -156,6 +173,42 @@ def predict_gauge(ledger: Ledger, spec: GaugeSpec) -> dict[LabelKey, tuple[int, 
         ups, downs, rows = out.get(key, (0, 0, []))
         rows.append(f"{spec.ledger}{_fmt_row(row)}={count}")
         out[key] = (ups + (count if is_up else 0), downs + (count if is_down else 0), rows)
+        if spec.per:
+            tally = per_value.setdefault((key, str(row.get(spec.per))), [0, 0])
+            tally[0 if is_up else 1] += count
+    if spec.per:
+        for key, (_ups, _downs, rows) in list(out.items()):
+            tallies = [v for (k, _value), v in per_value.items() if k == key]
+            opened = sum(1 for up, _down in tallies if up)
+            closed = sum(1 for up, down in tallies if up and down >= up)
+            out[key] = (opened, closed, [f"{opened} distinct {spec.per} values opened, {closed} closed", *rows[:4]])
+    return out
+
+
+def gauge_timeline(ledger: Ledger, spec: GaugeSpec) -> dict[LabelKey, list[tuple[float, int]]] | None:
+    """Label set -> the ledger's level (relative to the start) after each stamped event, in time
+    order; None when the ledger has no stamped events of the gauge's kind (an older ledger)."""
+    events = ledger.events(spec.ledger)
+    if not events:
+        return None
+    names = KINDS[spec.ledger]
+    out: dict[LabelKey, list[tuple[float, int]]] = {}
+    level: dict[LabelKey, int] = {}
+    open_per: dict[tuple[LabelKey, str], int] = {}
+    for at, labels in events:
+        row = dict(zip(names, labels, strict=True))
+        is_up, is_down = spec.up.admits(row), spec.down.admits(row)
+        if not (is_up or is_down):
+            continue
+        key = _metric_key(spec, row)
+        step = 1 if is_up else -1
+        if spec.per:
+            value = (key, str(row.get(spec.per)))
+            before = open_per.get(value, 0)
+            open_per[value] = before + step
+            step = int(open_per[value] > 0) - int(before > 0)
+        level[key] = level.get(key, 0) + step
+        out.setdefault(key, []).append((at, level[key]))
     return out
 
 
@@ -240,6 +293,7 @@ def load_expectations(path: str | Path | None = None, contract_name: str = "back
                 down=Selection(_table(raw.get("down"), where)),
                 values={k: dict(v) for k, v in (raw.get("values") or {}).items()},
                 note=raw.get("note", ""),
+                per=str(raw.get("per", "")),
             )
         )
     histograms = [
@@ -266,6 +320,18 @@ def load_expectations(path: str | Path | None = None, contract_name: str = "back
         )
         for raw in data.get("panel") or []
     ]
+    unreconciled = data.get("unreconciled") or {}
+    if not isinstance(unreconciled, Mapping) or not all(isinstance(v, str) for v in unreconciled.values()):
+        example = 'process_max_fds = "a limit"'
+        raise HarnessError(f"{source}: [unreconciled] must map metric names to reasons, e.g. {example}")
     return Expectations(
-        source, data.get("contract", contract_name), api_jobs, yjs_jobs, counters, gauges, histograms, panels
+        source,
+        data.get("contract", contract_name),
+        api_jobs,
+        yjs_jobs,
+        counters,
+        gauges,
+        histograms,
+        panels,
+        dict(unreconciled),
     )

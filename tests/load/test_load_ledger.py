@@ -198,3 +198,28 @@ def test_sample_many_keeps_every_value_in_order_after_single_samples() -> None:
     fresh.sample_many("x_s", kept)
     kept.append(9.0)  # the ledger holds its own list, not the caller's
     assert fresh.samples("x_s") == [0.5]
+
+
+def test_stamped_events_count_travel_from_workers_and_round_trip(tmp_path: Path) -> None:
+    """`event()` counts like `count()` and keeps when it happened; drains, merges and the file
+    keep every stamp, so the verifier can rebuild a gauge's level at any moment."""
+    worker, master = Ledger(), Ledger()
+    worker.event("connection", "yjs", "opened", at=10.5)
+    worker.event("yjs_document", "s1:main.py", "opened", at=10.5)
+    master.merge(worker.drain())
+    worker.event("connection", "yjs", "closed", at=12.25)
+    master.merge(Ledger.from_dict(worker.drain().to_dict(), source="worker w1"))
+    master.event("connection", "yjs", "opened", at=11.0)
+    assert worker.is_empty()
+    assert master.get("connection", "yjs", "opened") == 2 and master.get("connection", "yjs", "closed") == 1
+    expected = [(10.5, ("yjs", "opened")), (11.0, ("yjs", "opened")), (12.25, ("yjs", "closed"))]
+    assert master.events("connection") == expected
+    assert master.events("yjs_document") == [(10.5, ("s1:main.py", "opened"))]
+    master.write(tmp_path / "ledger.json", complete=True)
+    assert Ledger.read(tmp_path / "ledger.json").events("connection") == expected
+    with pytest.raises(LedgerError, match="takes labels"):
+        master.event("connection", "yjs")
+    doc = master.to_dict()
+    doc["events"].append([13.0, "gauge"])
+    with pytest.raises(LedgerError, match=r"^worker w2: unknown ledger kind 'gauge'"):
+        Ledger.from_dict(doc, source="worker w2")

@@ -209,7 +209,7 @@ def fault_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, F
                     started.append(live)
                 traffic = drive_known_traffic(twin.api_url, live.prom, work / "run")
                 named = FAULT_SYMPTOMS[fault]
-                names = (named, "counters-match-ledger") if fault in GAUGE_LEAKS else (named,)
+                names = (named, "counters-match-ledger", "gauges-reach-plateau") if fault in GAUGE_LEAKS else (named,)
                 return fault, FaultRun(traffic, live, verify_run(traffic.run_dir, live, names))
             except Exception as err:  # that fault's test fails with it; the others go on
                 return fault, f"{fault}: {type(err).__name__}: {err}"
@@ -252,6 +252,18 @@ def test_each_metric_fault_fails_in_the_check_named_for_its_symptom(fault: str, 
     if fault in GAUGE_LEAKS:
         # A leak is not a counting error: the counters still agree exactly.
         assert results["counters-match-ledger"].verdict == "pass", results["counters-match-ledger"].render()
+        # Already during the load: the scrapes after the decrement that never came show one more
+        # than the ledger had open then (the bounded peak check this replaced could not see it).
+        plateau = results["gauges-reach-plateau"]
+        assert plateau.verdict == "fail", plateau.render()
+        metric, labels, observed, level = {
+            "ws-gauge-leak": ("codesync_websocket_connections_active", "type=socketio", "1", "0"),
+            "sessions-gauge-leak": ("codesync_sessions_active", "(no labels)", "2", "1"),
+        }[fault]
+        rows = _rows(plateau)
+        assert {(r[0], r[1], r[3]) for r in rows} == {(metric, labels, observed)}, plateau.render()
+        assert all(r[4].split(" ")[0] == level for r in rows), plateau.render()
+        assert " scrapes wrong)" in rows[0][4]
     if fault == "ws-gauge-leak":
         done = cli(str(traffic.run_dir), "--prometheus-url", live.url, "--check", "gauges-*", "--check", "counters-*")
         assert done.returncode == 1, done.stdout + done.stderr
