@@ -464,5 +464,9 @@ def _conclude(
         if r.verdict in ("fail", "error")
     ]
     reason = "every gate and check passed" if not failed else f"{len(failed)} failed ({'; '.join(failed[:3])})"
+    skipped = sorted({r.name for r in everything if r.verdict == "skip"})
+    if skipped:  # a check that could not judge did not pass either: the last line says which
+        more = ", ..." if len(skipped) > 4 else ""
+        reason += f"; {len(skipped)} not judged (skipped: {', '.join(skipped[:4])}{more})"
     print(f"gate {verdict.upper()}: {reason}; report {paths['html']}")
     return code
