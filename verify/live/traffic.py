@@ -29,8 +29,10 @@ from typing import Any
 
 from codesync_load.errors import HarnessError
 from scenarios.clients.rest import RestClient
+from scenarios.clients.socketio import SioError, SioRateLimited, SocketIOClient
 from scenarios.clients.yjs import YjsClient, YjsError, YjsRateLimited
-from verify.live.actors import fresh_loopback, fresh_session, fresh_user
+from verify.live.actors import fresh_loopback, fresh_session, fresh_user, user_id
+from verify.live.limits import LIMITS
 
 Action = Callable[[], str]
 
@@ -171,12 +173,67 @@ def healthy_mix(stack: Any) -> list[Loop]:
     return loops
 
 
+def _sio_attempt(api_url: str, token: str | None, uid: str) -> str:
+    client = SocketIOClient(api_url, token, user_id=uid, timeout=10.0)
+    try:
+        client.connect()
+        return "admitted"
+    except SioRateLimited:
+        return "refused"
+    except SioError as err:
+        return type(err).__name__
+    finally:
+        client.disconnect()
+
+
+def socketio_over_limit(stack: Any) -> list[Loop]:
+    """One fresh user opens its 100 Socket.IO connections, then keeps being refused at 2/s.
+
+    As search-flood and yjs-over-limit do for their limiters: refused attempts are recorded
+    by the sliding window too, so the user never leaves the limit while the loop runs.
+    """
+    client = fresh_user(stack.api_url, "sio-flood")
+    token, uid = client.token, user_id(client)
+    client.close()
+    for _ in range(LIMITS["socketio"]):
+        outcome = _sio_attempt(stack.api_url, token, uid)
+        if outcome != "admitted":
+            raise HarnessError(f"Socket.IO connection of {uid} was {outcome} before the limit; is Socket.IO healthy?")
+    return [Loop(lambda: _sio_attempt(stack.api_url, token, uid), rate=2.0)]
+
+
+def socketio_chat(stack: Any) -> list[Loop]:
+    """One user stays connected in its session and chats at 1/s, each message's echo awaited."""
+    client = fresh_user(stack.api_url, "sio-chat")
+    try:
+        session_id = fresh_session(client)
+    finally:
+        client.close()
+    sio = SocketIOClient(stack.api_url, client.token, user_id=user_id(client), timeout=10.0)
+    try:
+        sio.connect()
+        sio.join_confirmed(session_id)
+    except BaseException:
+        sio.disconnect()
+        raise
+    lock = threading.Lock()
+
+    def chat() -> str:
+        with lock:
+            sio.chat(session_id)
+            return "chatted"
+
+    return [Loop(chat, rate=1.0, cleanup=sio.disconnect)]
+
+
 RECIPES: dict[str, Recipe] = {
     "sessions-list": sessions_list,
     "slow-autosave": slow_autosave,
     "search-flood": search_flood,
     "yjs-over-limit": yjs_over_limit,
     "healthy-mix": healthy_mix,
+    "socketio-over-limit": socketio_over_limit,
+    "socketio-chat": socketio_chat,
 }
 
 
