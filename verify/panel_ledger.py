@@ -16,7 +16,14 @@ every step of the load window it shows what the reference query of its meaning s
   extrapolation at the two edges (at most 1.1 scrape intervals of traffic each); only the
   upper bound holds when a series was born during the run (rate() never sees what it
   counted before its first scrape);
-- error_ratio: zero exactly when the ledger saw no 5xx;
+- error_ratio: zero exactly when the ledger saw no 5xx, and otherwise within the 5xx share
+  that rate() can show for the ledger's counts (error_ratio_bounds): the 5xx count E and the
+  other responses O = total - E each carry counter_rate's edge (E x 2.2 x scrape / window + 1),
+  and each side may lack what its series born during the run counted before their first
+  scrape (measured: that scrape's value, at most the side's ledger count); the panel divides
+  the 5xx series by all series, so its value is N / (N + M) with N, M what rate() shows of E
+  and O, and the bounds are E_lo / (E_lo + O_hi) .. E_hi / (E_hi + O_lo) (a "percent" panel
+  shows 100 times that);
 - gauge_peak: peaks within start+1 .. start+ups of what the ledger opened;
 - latency_quantile: the client's quantile (raw ledger samples) falls in the panel's bucket
   or the next (a server duration is part of the client's; buckets bound the resolution).
@@ -52,7 +59,9 @@ COLUMNS = (
 TOLERANCE = (
     "panel vs reference: 1e-6 relative at every step; counts: ±(2.2 x scrape / window) of the ledger + 1 "
     "(upper bound only when series were born during the run); gauges: start+1 .. start+ups; "
-    "5xx share: zero exactly when the ledger has no 5xx; p95: the client's bucket or the one below"
+    "5xx share: zero exactly when the ledger has no 5xx, else within E_lo/(E_lo+O_hi) .. E_hi/(E_hi+O_lo) of the "
+    "ledger's E 5xx and O other responses, each ± its edge as for counts, lower ends less what born series "
+    "counted before their first scrape; p95: the client's bucket or the one below"
 )
 Queries = Callable[..., list[str]]  # panel_queries(ctx, panel, range_s=None, rate_s=None)
 
@@ -164,7 +173,7 @@ def born_series(ctx: VerifyContext, query: str, start: float, after: float) -> i
     return born
 
 
-def _counter(ctx: VerifyContext, spec: PanelSpec, whole_query: str, span: Span, row: PanelRow) -> None:
+def _counter(ctx: VerifyContext, spec: PanelSpec, panel: Panel, whole_query: str, span: Span, row: PanelRow) -> None:
     total, rows = ledger_total(ctx.ledger, spec.ledger, spec.select)
     seconds = math.ceil(span.whole)
     values = _values(ctx, whole_query, span.after)
@@ -179,15 +188,113 @@ def _counter(ctx: VerifyContext, spec: PanelSpec, whole_query: str, span: Span, 
     row.detail = "; ".join([f"{born} series born in the run", *([" + ".join(rows[:6])] if rows else [])])
 
 
-def _error_ratio(ctx: VerifyContext, spec: PanelSpec, whole_query: str, span: Span, row: PanelRow) -> None:
+def error_ratio_bounds(
+    errors: int, total: int, extra: float, hidden_errors: float = 0.0, hidden_others: float = 0.0
+) -> tuple[float, float]:
+    """(lowest, highest) 5xx share a whole-run rate() ratio can show when the ledger counted
+    `errors` 5xx among `total` responses.
+
+    `extra` is the fraction of a series' increase that rate() may add by extrapolating to the
+    two window edges (2.2 x scrape / window, as for counter_rate); `hidden_*` is what series
+    born during the run counted before their first scrape, which rate() never sees. Each side
+    (the 5xx E, the others O = total - E) is then within [count - hidden - edge, count + edge]
+    with counter_rate's edge = count x extra + 1, and the panel shows N / (N + M) of them
+    (the denominator sums the same per-series rates as the numerator, plus the others): least
+    with the fewest 5xx and the most others, most the other way round.
+
+        >>> error_ratio_bounds(200, 1000, 2.2 / 60)     # 20 % 5xx, 1 s scrapes, a 60 s run
+        (0.1875..., 0.2130...)
+    """
+    others = max(0, total - errors)
+
+    def side(count: int, hidden: float) -> tuple[float, float]:
+        edge = count * extra + 1
+        return max(0.0, count - min(max(hidden, 0.0), count) - edge), count + edge
+
+    e_lo, e_hi = side(errors, hidden_errors)
+    o_lo, o_hi = side(others, hidden_others)
+    low = e_lo / (e_lo + o_hi) if e_lo + o_hi > 0 else 0.0
+    high = e_hi / (e_hi + o_lo) if e_hi + o_lo > 0 else 1.0
+    return low, min(1.0, high)
+
+
+def error_ratio_agrees(shown: float, errors: int, low: float, high: float) -> bool:
+    """Zero exactly when the ledger has no 5xx; otherwise non-zero and within [low, high]."""
+    if errors == 0:
+        return shown == 0
+    return shown > 0 and low <= shown <= high
+
+
+def _as_ledger_row(ctx: VerifyContext, kind: str, labels: dict[str, str]) -> dict[str, str] | None:
+    """The ledger labels of a series, through the [[counter]] entry that maps this metric to
+    the ledger kind (its label mapping and value translations reversed); None when none does."""
+    counter = next(
+        (c for c in ctx.expectations.counters if c.metric == labels.get("__name__") and c.ledger == kind), None
+    )
+    if counter is None:
+        return None
+    row = {}
+    for metric_label, ledger_label in counter.labels.items():
+        value = labels.get(metric_label, "")
+        back = {v: k for k, v in counter.values.get(ledger_label, {}).items()}
+        row[ledger_label] = back.get(value, value)
+    return row
+
+
+def _key(name: str, labels: dict[str, str]) -> tuple[str, frozenset]:
+    return name, frozenset((k, v) for k, v in labels.items() if k != "__name__")
+
+
+def hidden_by_born(ctx: VerifyContext, spec: PanelSpec, query: str, span: Span) -> tuple[float, float, int]:
+    """(5xx, other responses, series): what the series `query` reads that were born during the
+    run had counted at their first scrape, which rate() cannot see (it starts from that value).
+    A series is a 5xx series when its ledger labels pass the spec's errors selection; one the
+    expectations cannot map to ledger labels counts on both sides (it might be either)."""
+    first: dict[tuple[str, frozenset], tuple[dict[str, str], float]] = {}
+    window = f"{math.ceil(span.after - span.start) + 1}s"
+    for sel in extract(query).selectors:
+        if not sel.name:
+            continue
+        inner = ", ".join(f'{m.label}{m.op}"{m.value}"' for m in sel.matchers if m.label != "__name__")
+        text = f"{sel.name}{{{inner}}}"
+        before = {_key(sel.name, s.labels) for s in ctx.prom.instant(text, span.start)}
+        # A counter only grows: over a window opening before its birth, its least value is its first scrape.
+        for s in ctx.prom.instant(f"min_over_time({text}[{window}])", span.after):
+            key = _key(sel.name, s.labels)
+            if key not in before and key not in first and not math.isnan(s.value):
+                first[key] = ({**s.labels, "__name__": sel.name}, s.value)
+    errors = others = 0.0
+    for labels, value in first.values():
+        row = _as_ledger_row(ctx, spec.ledger, labels)
+        if row is None or spec.errors.admits(row):
+            errors += value
+        if row is None or not spec.errors.admits(row):
+            others += value
+    return errors, others, len(first)
+
+
+def _error_ratio(
+    ctx: VerifyContext, spec: PanelSpec, panel: Panel, whole_query: str, span: Span, row: PanelRow
+) -> None:
     errors, _ = ledger_total(ctx.ledger, spec.ledger, spec.errors)
     total, _ = ledger_total(ctx.ledger, spec.ledger, spec.select)
+    factor = 100.0 if panel.unit == "percent" else 1.0  # as reference_differs reads the panel
     values = _values(ctx, whole_query, span.after)
     shown = max(values) if values else 0.0  # no data: no 5xx series, nothing to divide
-    row.shown = f"{shown:.4g} over the run" if values else "no data: no 5xx series"
-    row.measured = f"{errors} 5xx of {total} responses" + (f" ({errors / total:.4g})" if total else "")
-    row.tolerance = "zero exactly when the ledger has no 5xx"
-    row.agrees = "yes" if (errors == 0) == (shown == 0) else "no"
+    hidden_e, hidden_o, born = hidden_by_born(ctx, spec, whole_query, span)
+    low, high = error_ratio_bounds(errors, total, 2.2 * span.scrape / span.whole, hidden_e, hidden_o)
+    unit = " %" if factor != 1.0 else ""
+    row.shown = f"{shown:.4g}{unit} over the run" if values else "no data: no 5xx series"
+    row.measured = f"{errors} 5xx of {total} responses" + (f" ({errors / total * factor:.4g}{unit})" if total else "")
+    if errors:
+        row.tolerance = f"{low * factor:.4g}..{high * factor:.4g}, not 0"
+    else:
+        row.tolerance = "0 (no 5xx in the ledger)"
+    row.agrees = "yes" if error_ratio_agrees(shown / factor, errors, low, high) else "no"
+    row.detail = (
+        f"{born} series born in the run; before their first scrape they counted {hidden_e:g} 5xx and "
+        f"{hidden_o:g} other responses, which rate() cannot see"
+    )
 
 
 def _gauge_peak(ctx: VerifyContext, spec: PanelSpec, query: str, span: Span, row: PanelRow) -> None:
@@ -206,7 +313,7 @@ def _gauge_peak(ctx: VerifyContext, spec: PanelSpec, query: str, span: Span, row
     row.agrees = "yes" if ok else "no"
 
 
-def _latency(ctx: VerifyContext, spec: PanelSpec, whole_query: str, span: Span, row: PanelRow) -> None:
+def _latency(ctx: VerifyContext, spec: PanelSpec, panel: Panel, whole_query: str, span: Span, row: PanelRow) -> None:
     from verify.checks.reconcile import bucket_index, client_quantile, read_by
 
     values = _values(ctx, whole_query, span.after)
@@ -280,4 +387,4 @@ def _known(ctx: VerifyContext, spec: PanelSpec, panel: Panel, queries: Queries, 
         row.detail = "no reference query: compared step by step only"
         return
     whole = queries(ctx, panel, range_s=span.whole, rate_s=span.whole)[0]
-    handler(ctx, spec, whole, span, row)
+    handler(ctx, spec, panel, whole, span, row)

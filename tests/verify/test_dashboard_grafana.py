@@ -2,7 +2,9 @@
 
 One real twin, one real Prometheus (1 s scrapes) and the known traffic of tests/verify/_live.py
 for the whole module (about 15 s); Grafana is the loopback test double of
-tests/verify/_grafana_double.py, which forwards every query to that real Prometheus.
+tests/verify/_grafana_double.py, which forwards every query to that real Prometheus. Two
+tests start a twin and Prometheus of their own: one with a frozen counter, one answering a
+seeded 20 % of /api with 500 (error-burst) to hold the Error Rate panel to the ledger's share.
 """
 
 from __future__ import annotations
@@ -11,25 +13,37 @@ import contextlib
 import json
 import math
 import os
+import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from codesync_load.errors import HarnessError
+from codesync_load.ledger import Ledger
 from codesync_load.stack.ports import free_port
 from codesync_load.stack.state import write_state
 from codesync_load.twin_process import TwinProcess, start_twin
+from scenarios.clients.rest import RestClient
+from scenarios.recording import Recorder
 from tests.conftest import ISOLATED_ENV, stopped_at_exit
 from tests.stack._support import run_cli
 from tests.verify._grafana_double import GrafanaDouble
-from tests.verify._live import HTTP_REQUESTS, KnownTraffic, LiveProm, drive_known_traffic, start_prometheus
+from tests.verify._live import (
+    HTTP_REQUESTS,
+    KnownTraffic,
+    LiveProm,
+    drive_known_traffic,
+    start_prometheus,
+    wait_for_next_scrape,
+)
 from verify.checks import REGISTRY, CheckResult
 from verify.context import MONITORING, VerifyContext, VerifyOptions
 from verify.grafana_api import GrafanaAPI, attach_grafana
+from verify.prom import Prom
 
 DASHBOARD = MONITORING / "grafana" / "dashboards" / "codesync.json"
 GRAFANA_CHECK = "dashboard-grafana-matches-prometheus"
@@ -58,8 +72,10 @@ class Telemetry:
 
 
 @contextlib.contextmanager
-def running(work: Path, faults: tuple[str, ...] = ()) -> Iterator[Telemetry]:
-    """A twin, a Prometheus scraping it and the known traffic; both processes stopped after."""
+def running(
+    work: Path, faults: tuple[str, ...] = (), drive: Callable[[str, Prom, Path], KnownTraffic] = drive_known_traffic
+) -> Iterator[Telemetry]:
+    """A twin, a Prometheus scraping it and the known traffic (or `drive`'s); both processes stopped after."""
     with stopped_at_exit() as started:
         twin = start_twin(work, faults=faults, env=ISOLATED_ENV, extra_args=["--bcrypt-rounds", "4"])
         started.append(twin)
@@ -69,7 +85,7 @@ def running(work: Path, faults: tuple[str, ...] = ()) -> Iterator[Telemetry]:
             prom_dir, {"codesync-backend": f"127.0.0.1:{twin.api_port}", "codesync-yjs": f"127.0.0.1:{twin.yjs_port}"}
         )
         started.append(live)
-        yield Telemetry(twin, live, drive_known_traffic(twin.api_url, live.prom, work / "run"))
+        yield Telemetry(twin, live, drive(twin.api_url, live.prom, work / "run"))
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +146,142 @@ def test_a_frozen_counter_shows_no_in_the_request_rate_row(tmp_path: Path) -> No
         assert request[4] == "no data: 0 counted" and request[5] == f"http: {HTTP_REQUESTS}"
         assert request[6] == "no"
         assert [row[0] for row in rows(result) if row[6] == "no"] == ["Request Rate"]
+
+
+BURST_BATCHES = 8  # one batch between scrapes: the run spans several, as a panel's rate() needs
+
+
+def drive_error_burst(api_url: str, prom: Prom, run_dir: Path) -> KnownTraffic:
+    """Per scrape interval 25 GET /api/auth/me without a login (401, or 500 when the twin's
+    seeded error-burst draws it) and 5 GET /health (never 500: not /api), all in the ledger."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ledger = Ledger(meta={"profile": "verify-test", "prometheus_url": prom.url})
+    api = RestClient(api_url, observers=(Recorder(ledger).http,))
+    try:
+        wait_for_next_scrape(prom, "codesync-backend")
+        ledger.phase_start("steady")
+        for _ in range(BURST_BATCHES):
+            for _ in range(5):
+                api.health()
+                for _ in range(5):
+                    api.me()
+            wait_for_next_scrape(prom, "codesync-backend")
+        ledger.phase_end()
+    finally:
+        api.close()
+    ledger.write(run_dir / "ledger.json", complete=True)
+    return KnownTraffic(run_dir, ledger, "", "")
+
+
+def rewrite_ledger(run_dir: Path, to: Path, change: Callable[[dict], None]) -> Path:
+    """A copy of the run directory whose ledger.json `change` edited in place."""
+    to.mkdir()
+    doc = json.loads((run_dir / "ledger.json").read_text())
+    change(doc)
+    (to / "ledger.json").write_text(json.dumps(doc))
+    return to
+
+
+def move_status(doc: dict, source: int, target: int, keep: int) -> None:
+    """Relabel all but `keep` of the ledger's HTTP responses with status `source` as `target`."""
+    for row in list(doc["counts"]["http"]):
+        if row["status"] == source:
+            moved = max(0, row["count"] - keep)
+            keep = max(0, keep - row["count"])
+            row["count"] -= moved
+            doc["counts"]["http"].append({**row, "status": target, "count": moved})
+
+
+def http_counts(doc: dict) -> tuple[int, int]:
+    rows = [r for r in doc["counts"]["http"] if r["status"]]
+    return sum(r["count"] for r in rows if r["status"] == 500), sum(r["count"] for r in rows)
+
+
+def test_the_error_rate_row_holds_the_panel_to_the_ledgers_5xx_share(tmp_path: Path) -> None:
+    """A twin answering a seeded 20 % of /api with 500: the Error Rate panel's whole-run value is
+    within the bounds around the ledger's 5xx share; the same panel against a ledger claiming
+    another share (edited copies of the run's ledger) is a "no", where the old rule ("non-zero
+    exactly when the ledger has 5xx") said yes."""
+    with running(tmp_path, faults=("error-burst=0.2",), drive=drive_error_burst) as burst:
+        run_dir = burst.traffic.run_dir
+        result = REGISTRY[PANEL_CHECK].run(context(burst))
+        row = by_panel(result)["Error Rate"]
+        errors, total = http_counts(json.loads((run_dir / "ledger.json").read_text()))
+        assert 0 < errors < total == BURST_BATCHES * 30
+        assert row[5] == f"{errors} 5xx of {total} responses ({errors / total:.4g})"
+        shown = float(row[4].removesuffix(" over the run"))
+        low, high = (float(x) for x in row[7].removesuffix(", not 0").split(".."))
+        assert row[6] == "yes", result.render()
+        assert low <= shown <= high and low <= errors / total <= high
+        assert low > 0.01 and high < 0.5, row  # a judgment: 1 % or 50 % would not pass
+        assert re.match(r"[1-9]\d* series born in the run; before their first scrape they counted ", row[8]), row
+        assert by_panel(result)["Request Rate"][5] == f"http: {total}"
+
+        # The ledger says 1 5xx (the others answered 401): the panel's ~20 % is far above the bound.
+        understated = rewrite_ledger(run_dir, tmp_path / "understated", lambda d: move_status(d, 500, 401, keep=1))
+        result = panels_against(understated, burst.live)
+        row = by_panel(result)["Error Rate"]
+        assert result.verdict == "fail" and "Error Rate" in result.summary, result.render()
+        assert row[5].startswith(f"1 5xx of {total} responses") and row[6] == "no"
+        assert float(row[4].removesuffix(" over the run")) > float(row[7].removesuffix(", not 0").split("..")[1])
+
+        # The ledger says every /api answer was a 500: the panel's share is far below the bound.
+        overstated = rewrite_ledger(run_dir, tmp_path / "overstated", lambda d: move_status(d, 401, 500, keep=0))
+        result = panels_against(overstated, burst.live)
+        row = by_panel(result)["Error Rate"]
+        assert row[6] == "no" and "Error Rate" in result.summary, result.render()
+        assert float(row[4].removesuffix(" over the run")) < float(row[7].split("..")[0])
+
+
+def panels_against(run_dir: Path, live: LiveProm) -> CheckResult:
+    return REGISTRY[PANEL_CHECK].run(VerifyContext(VerifyOptions(run_dir=run_dir, prometheus_url=live.url)))
+
+
+def twin_dashboard(to: Path) -> Path:
+    """The project's dashboard without what only the exporters answer (no exporter in this stack):
+    the Redis panel and the postgres query of Database Queries."""
+    doc = json.loads(DASHBOARD.read_text())
+    panels = []
+    for panel in doc["panels"]:
+        panel["targets"] = [t for t in panel.get("targets", []) if "-exporter" not in t.get("expr", "")]
+        if panel["targets"]:
+            panels.append(panel)
+    doc["panels"] = panels
+    to.write_text(json.dumps(doc))
+    return to
+
+
+RETURN_DATA = "dashboard-panels-return-data"
+
+
+def test_a_panel_that_shows_nothing_is_named_not_counted_as_data(telemetry: Telemetry, tmp_path: Path) -> None:
+    """No 5xx in the known traffic: Error Rate shows nothing, which the ledger explains, and the
+    summary says so instead of counting it among the queries that return data."""
+    dashboard = twin_dashboard(tmp_path / "twin.json")
+    options = VerifyOptions(run_dir=telemetry.traffic.run_dir, prometheus_url=telemetry.live.url, dashboard=dashboard)
+    result = REGISTRY[RETURN_DATA].run(VerifyContext(options))
+    assert result.verdict == "pass", result.render()
+    assert result.summary == (
+        "8 panel queries return data over the load window; 1 shows nothing because the ledger has nothing "
+        f"it counts: Error Rate (no 5xx of {HTTP_REQUESTS} responses)"
+    )
+    assert [row[0] for row in rows(result)] == ["Error Rate"]
+    assert rows(result)[0][2] == f"no data, as the ledger predicts: no 5xx of {HTTP_REQUESTS} responses"
+
+    # A ledger that had a 5xx does not explain an empty Error Rate panel; nor does an incomplete one.
+    def one_500(doc: dict) -> None:
+        doc["counts"]["http"].append({"method": "GET", "route": "/api/sessions", "status": 500, "count": 1})
+
+    def incomplete(doc: dict) -> None:
+        doc["complete"] = False
+
+    for name, change in (("with-5xx", one_500), ("incomplete", incomplete)):
+        run_dir = rewrite_ledger(telemetry.traffic.run_dir, tmp_path / name, change)
+        options = VerifyOptions(run_dir=run_dir, prometheus_url=telemetry.live.url, dashboard=dashboard)
+        result = REGISTRY[RETURN_DATA].run(VerifyContext(options))
+        assert result.verdict == "fail", result.render()
+        assert result.summary == "1 panel queries return nothing over the load window: Error Rate", name
+        assert rows(result)[0][:1] + rows(result)[0][2:] == ("Error Rate", "no data")
 
 
 # -- Grafana's API beside Prometheus ----------------------------------------------------------

@@ -1,17 +1,25 @@
 """Dashboard checks: every panel's query reads exported series, returns data, stays in its job,
 and the panels whose meaning is known show what the ledger says happened.
 
-    >>> REGISTRY["dashboard-panels-return-data"].run(ctx).evidence.rows
-    [('Active Sessions', 'sessions_active', 'no data at the plateau')]
+    >>> REGISTRY["dashboard-panels-return-data"].run(ctx).summary
+    '9 panel queries return data over the load window; 2 show nothing because the ledger has nothing
+     they count: Error Rate (no 5xx of 37 responses), Rate Limit Hits (no rate-limit rejection)'
 
 Panels are evaluated the way Grafana would send them ($__rate_interval, $__interval,
-$__range and dashboard variables substituted; see verify/grafana.py) at the end of the
-plateau. A known panel must show, at every step of the load window, exactly what the
+$__range and dashboard variables substituted; see verify/grafana.py) over the load window.
+A query that shows nothing fails, unless the ledger explains it (nothing_counted): the
+panel's known meaning counts something the complete ledger recorded none of (no 5xx, no
+rejection) and what the query reads is exported; such a query is named as showing nothing,
+never counted among those that return data.
+
+A known panel must show, at every step of the load window, exactly what the
 reference query of its meaning shows (verify/expectations/*.toml), and that reference must
 agree with the ledger: with its window set to the whole run, rate x window is the run's
 increase up to Prometheus' extrapolation at the two edges (at most 1.1 scrape intervals of
 traffic each) -- except that rate() never sees what a series born during the run counted
-before its first scrape, so with born series only the upper bound holds. That check's
+before its first scrape, so with born series only the upper bound holds; a 5xx share lies
+within the bounds those same edges (and what born series counted before their first
+scrape) put around the ledger's share (verify/panel_ledger.error_ratio_bounds). That check's
 evidence is every panel beside the harness's measurement (verify/panel_ledger.py), passing
 or not, which the reports show as their dashboard table.
 
@@ -28,6 +36,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from codesync_load.ledger import KINDS
 from codesync_load.promql import PromQLError, extract
 from verify.assets import Dashboard, load_dashboard
 from verify.checks.base import CheckResult, Evidence, check
@@ -118,15 +127,35 @@ def dashboard_series_exported(ctx: VerifyContext) -> CheckResult:
     return CheckResult.passed(f"all {len(ctx.dashboard.panels)} panels read exported series and labels")
 
 
-def _predicts_zero(ctx: VerifyContext, title: str) -> bool:
-    for spec in ctx.expectations.panels:
-        if spec.title != title:
-            continue
-        if spec.meaning == "error_ratio":
-            return ledger_total(ctx.ledger, spec.ledger, spec.errors)[0] == 0
-        if spec.meaning == "counter_rate":
-            return ledger_total(ctx.ledger, spec.ledger, spec.select)[0] == 0
-    return False
+# What a panel counts, in the words of its no-data reason ("no 5xx", "no rate-limit rejection").
+NOUNS = {"http": "response", "rate_limited": "rate-limit rejection", "error": "error", "failure": "failure"}
+
+
+def nothing_counted(ctx: VerifyContext, title: str, index: int) -> str | None:
+    """Why query `index` of the panel `title` rightly shows nothing: the ledger's own count of
+    what the panel's known meaning counts is zero ("no 5xx of 37 responses"); None when the
+    ledger cannot say so.
+
+    Only a judgment of the ledger: the panel's meaning must be known (an [[panel]] entry of the
+    expectations, error_ratio or counter_rate over a ledger kind), only its first query carries
+    that meaning (as in the panel table), and the ledger must be complete and hold the run's
+    traffic: an incomplete or empty ledger's zero means nothing was recorded, not that nothing
+    happened.
+    """
+    if index != 0:
+        return None
+    spec = next((p for p in ctx.expectations.panels if p.title == title), None)
+    if spec is None or spec.meaning not in ("error_ratio", "counter_rate") or spec.ledger not in KINDS:
+        return None
+    if not ctx.ledger_doc.get("complete") or ctx.ledger.is_empty():
+        return None
+    if spec.meaning == "error_ratio":
+        errors = ledger_total(ctx.ledger, spec.ledger, spec.errors)[0]
+        total = ledger_total(ctx.ledger, spec.ledger, spec.select)[0]
+        return None if errors else f"no 5xx of {total} {NOUNS.get(spec.ledger, spec.ledger)}s"
+    if ledger_total(ctx.ledger, spec.ledger, spec.select)[0]:
+        return None
+    return f"no {NOUNS.get(spec.ledger, spec.ledger + ' entry')}"
 
 
 def _has_data_over(ctx: VerifyContext, query: str, start: float, end: float, step: float) -> bool:
@@ -145,26 +174,44 @@ def dashboard_panels_return_data(ctx: VerifyContext) -> CheckResult:
     scrape = _scrape_s(ctx)
     start = ctx.window.start
     end = min(time.time(), ctx.after_time + GrafanaTimes(scrape, scrape, 0).rate_interval_s)
-    ev = Evidence(("panel", "query", "problem"))
+    ev = Evidence(("panel", "query", "over the load window"))
     with_data = 0
+    empty: list[str] = []  # titles of queries that show nothing the ledger does not explain
+    quiet: list[tuple[str, str]] = []  # (title, why) of queries that show nothing because nothing happened
     for panel in ctx.dashboard.panels:
         if not panel.exprs:
             ev.add(panel.title, "-", "the panel has no Prometheus query")
+            empty.append(panel.title)
             continue
-        for query in panel_queries(ctx, panel, range_s=end - start):
+        for i, query in enumerate(panel_queries(ctx, panel, range_s=end - start)):
             if _has_data_over(ctx, query, start, end, scrape):
                 with_data += 1
                 continue
-            refs = extract(query)
-            names_ok = not missing_series(refs, ctx.exported)
-            if names_ok and _predicts_zero(ctx, panel.title):
-                with_data += 1  # nothing happened that it counts, and what it reads exists
-                continue
-            ev.add(panel.title, query, "no data over the load window")
+            # Not a failure when nothing it counts happened (the ledger says so) and what it reads exists.
+            why = None if missing_series(extract(query), ctx.exported) else nothing_counted(ctx, panel.title, i)
+            if why:
+                quiet.append((panel.title, why))
+                ev.add(panel.title, query, f"no data, as the ledger predicts: {why}")
+            else:
+                empty.append(panel.title)
+                ev.add(panel.title, query, "no data")
     measured = f"range queries over [{start:.1f}, {end:.1f}] every {scrape:g}s"
-    if ev.rows:
-        return CheckResult.failed(f"{len(ev.rows)} panel queries return nothing", evidence=ev, measured=measured)
-    return CheckResult.passed(f"{with_data} panel queries return data over the load window", measured=measured)
+    explained = ""
+    if quiet:
+        shows, count = ("shows", "it counts") if len(quiet) == 1 else ("show", "they count")
+        explained = f"; {len(quiet)} {shows} nothing because the ledger has nothing {count}: " + ", ".join(
+            f"{title} ({why})" for title, why in quiet
+        )
+    if empty:
+        return CheckResult.failed(
+            f"{len(empty)} panel queries return nothing over the load window: {', '.join(dict.fromkeys(empty))}"
+            + explained,
+            evidence=ev,
+            measured=measured,
+        )
+    return CheckResult.passed(
+        f"{with_data} panel queries return data over the load window{explained}", evidence=ev, measured=measured
+    )
 
 
 @check(
