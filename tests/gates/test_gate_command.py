@@ -89,7 +89,7 @@ def test_healthy_twin_passes_over_two_trials_and_saves_a_baseline(two_gates: dic
     )
     doc = json.loads((out / "gate.json").read_text())
     assert doc["exit_code"] == 0
-    assert [g["verdict"] for g in doc["gates"]] == ["pass"] * 8
+    assert [g["verdict"] for g in doc["gates"]] == ["pass"] * 9
     assert [row[0] for row in doc["gates"][0]["evidence"]["rows"]] == [1, 2]  # one row per trial
     saved = json.loads((tmp_path / "base" / "baseline.json").read_text())["metrics"]
     assert saved["autosave_put_median"] == [v["autosave_put_median"] for v in doc["values"]]
