@@ -183,12 +183,13 @@ def scale_from_env(explicit: float | None = None) -> float:
 
 
 def resolve_profile_path(name_or_path: str, directory: Path = PROFILE_DIR) -> Path:
-    """A profile name (smoke) or a path to a .toml file, as a path that exists."""
+    """A profile name (smoke) or a path to a .toml file, as an absolute path that exists
+    (absolute: the Locust child process it is handed to may run elsewhere)."""
     candidate = Path(name_or_path)
     if name_or_path.endswith(".toml") or "/" in name_or_path:
         if not candidate.is_file():
             raise HarnessError(f"profile file {name_or_path} does not exist; pass a profile name or an existing .toml")
-        return candidate
+        return candidate.resolve()
     path = directory / f"{name_or_path}.toml"
     if not path.is_file():
         known = ", ".join(list_profiles(directory)) or "none"

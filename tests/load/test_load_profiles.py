@@ -101,3 +101,11 @@ def test_a_valid_custom_file_loads(tmp_path: Path) -> None:
     assert profile.participants == 3
     with pytest.raises(HarnessError, match="does not exist"):
         load_profile(str(tmp_path / "nope.toml"))
+
+
+def test_a_relative_profile_path_becomes_absolute_for_the_locust_child(tmp_path: Path, monkeypatch) -> None:
+    """`gate --profile my.toml` hands the file to a Locust child: a relative path broke it."""
+    _write(tmp_path, GOOD)
+    monkeypatch.chdir(tmp_path)
+    profile = load_profile("custom.toml")
+    assert profile.source == tmp_path / "custom.toml" and profile.source.is_absolute()
