@@ -207,8 +207,14 @@ def test_guide_expectations_map_to_guide_names() -> None:
     assert {s.metric for s in table.counters} == {
         "http_requests_total",
         "http_request_duration_seconds_count",
+        "http_response_size_bytes_count",
         "rate_limit_hits_total",
         "ws_connection_failures_total",
+    }
+    assert set(table.unreconciled) == {
+        "http_request_size_bytes",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
     }
     assert table.counters[0].labels == {"method": "method", "path": "route", "status": "status"}
 
