@@ -344,13 +344,16 @@ class Ledger:
                 ledger._samples[name] = [float(v) for v in values]
             ledger.phases = [Phase(p["name"], float(p["start"]), p.get("end")) for p in doc.get("phases") or []]
             for row in doc.get("events") or []:
-                _checked_key(row[1], tuple(row[2:]))
+                try:
+                    _checked_key(row[1], tuple(row[2:]))
+                except LedgerError as err:
+                    raise LedgerError(f"{source}: {err}") from None
                 ledger._events.append([float(row[0]), *row[1:]])
             ledger.results = [dict(r) for r in doc.get("results") or []]
             ledger.workers = {k: dict(v) for k, v in (doc.get("workers") or {}).items()}
         except (KeyError, IndexError, TypeError, ValueError) as err:
             if isinstance(err, LedgerError):
-                raise LedgerError(f"{source}: {err}") from None
+                raise
             raise LedgerError(f"{source}: malformed entry ({err!r}); regenerate the ledger") from None
         return ledger
 
