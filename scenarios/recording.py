@@ -102,16 +102,15 @@ class Recorder:
         Opens and closes are stamped (gauges move with them), and a Yjs connection's
         `document` also moves that document's own count (the server's loaded-documents gauge).
         """
-        if event == "refused":
-            self.ledger.count("connection", channel, event)
-        else:
+        if event != "refused":
             self.ledger.event("connection", channel, event)
             if document is not None:
                 self.ledger.event("yjs_document", document, event)
-        if event == "refused":
-            self.ledger.count("error", channel, code or "REFUSED")
-            if code == "RATE_LIMIT":
-                self.ledger.count("rate_limited", channel)
+            return
+        self.ledger.count("connection", channel, event)
+        self.ledger.count("error", channel, code or "REFUSED")
+        if code == "RATE_LIMIT":
+            self.ledger.count("rate_limited", channel)
 
     def failure(self, channel: str, operation: str, error: BaseException | str) -> None:
         """A client-side failure (timeout, protocol error) by its type name."""

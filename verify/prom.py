@@ -82,20 +82,14 @@ class Prom:
             end_time=datetime.fromtimestamp(end, UTC),
             step=f"{max(step, 0.001):g}",
         )
-        return [
-            Series(dict(item.get("metric", {})), [(float(t), float(v)) for t, v in item.get("values", [])])
-            for item in data
-        ]
+        return _series(data)
 
     def scrapes(self, selector: str, start: float, end: float) -> list[Series]:
         """Every stored sample of the series `selector` matches in (start, end]: one point per
         scrape, at the scrape's own timestamp (a range selector evaluated at `end`)."""
         expr = f"{selector}[{max(1, math.ceil(end - start) * 1000)}ms]"
         data = self._call(f"query {expr!r}", self._client.custom_query, expr, params={"time": f"{end:.3f}"})
-        return [
-            Series(dict(item.get("metric", {})), [(float(t), float(v)) for t, v in item.get("values", [])])
-            for item in data
-        ]
+        return _series(data)
 
     def series(self, matchers: list[str], start: float, end: float) -> list[dict[str, str]]:
         """Label sets of every series matching any of `matchers` in [start, end] (/api/v1/series)."""
@@ -165,3 +159,10 @@ class Prom:
                     f"({after:.1f}); is the target up? check its /targets page"
                 )
             time.sleep(0.2)
+
+
+def _series(data: list[dict]) -> list[Series]:
+    """A matrix result (range query, or a range selector queried at an instant) as Series."""
+    return [
+        Series(dict(item.get("metric", {})), [(float(t), float(v)) for t, v in item.get("values", [])]) for item in data
+    ]

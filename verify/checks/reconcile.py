@@ -383,7 +383,7 @@ def contract_metrics_reconciled(ctx: VerifyContext) -> CheckResult:
         if kind:
             kinds[kind].append(spec.name)
         elif spec.name not in ctx.expectations.unreconciled:
-            ev.add(spec.name, spec.type, getattr(spec, "moved_by", "") or "-")
+            ev.add(spec.name, spec.type, spec.moved_by or "-")
     excused = [m.name for m in ctx.contract.metrics if m.name in ctx.expectations.unreconciled]
     if ev.rows:
         return CheckResult.failed(
