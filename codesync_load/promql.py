@@ -158,6 +158,13 @@ class Selector:
     def label_names(self) -> set[str]:
         return {m.label for m in self.matchers if m.label != "__name__"}
 
+    @property
+    def instant(self) -> str:
+        """`name{matchers}` without range or offset, for querying the series it reads (named
+        selectors only; a `__name__` matcher is the name itself)."""
+        inner = ", ".join(f'{m.label}{m.op}"{m.value}"' for m in self.matchers if m.label != "__name__")
+        return f"{self.name}{{{inner}}}"
+
     def __str__(self) -> str:
         inner = ", ".join(f'{m.label}{m.op}"{m.value}"' for m in self.matchers)
         text = (self.name or "") + (f"{{{inner}}}" if inner or not self.name else "")

@@ -166,9 +166,8 @@ def born_series(ctx: VerifyContext, query: str, start: float, after: float) -> i
     for sel in extract(query).selectors:
         if not sel.name:
             continue
-        inner = ", ".join(f'{m.label}{m.op}"{m.value}"' for m in sel.matchers if m.label != "__name__")
-        before = ctx.prom.scalar(f"count({sel.name}{{{inner}}})", start) or 0
-        now = ctx.prom.scalar(f"count({sel.name}{{{inner}}})", after) or 0
+        before = ctx.prom.scalar(f"count({sel.instant})", start) or 0
+        now = ctx.prom.scalar(f"count({sel.instant})", after) or 0
         born += max(0, int(now - before))
     return born
 
@@ -255,8 +254,7 @@ def hidden_by_born(ctx: VerifyContext, spec: PanelSpec, query: str, span: Span) 
     for sel in extract(query).selectors:
         if not sel.name:
             continue
-        inner = ", ".join(f'{m.label}{m.op}"{m.value}"' for m in sel.matchers if m.label != "__name__")
-        text = f"{sel.name}{{{inner}}}"
+        text = sel.instant
         before = {_key(sel.name, s.labels) for s in ctx.prom.instant(text, span.start)}
         # A counter only grows: over a window opening before its birth, its least value is its first scrape.
         for s in ctx.prom.instant(f"min_over_time({text}[{window}])", span.after):

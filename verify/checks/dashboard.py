@@ -230,8 +230,7 @@ def dashboard_panels_job_scoped(ctx: VerifyContext) -> CheckResult:
                 if not sel.name or sel.matcher("job") is not None:
                     continue
                 checked += 1
-                inner = ", ".join(f'{m.label}{m.op}"{m.value}"' for m in sel.matchers if m.label != "__name__")
-                samples = ctx.prom.instant(f"count by (job) ({sel.name}{{{inner}}})", at)
+                samples = ctx.prom.instant(f"count by (job) ({sel.instant})", at)
                 jobs = sorted(s.labels.get("job", "") for s in samples)
                 if len(jobs) > 1:
                     ev.add(panel.title, sel.name, ", ".join(jobs), query)

@@ -116,8 +116,7 @@ def generate_test(ctx: VerifyContext) -> tuple[dict[str, Any], list[tuple[str, s
         for sel in rule.refs.selectors:
             if not sel.name:
                 continue
-            inner = ", ".join(f'{m.label}{m.op}"{m.value}"' for m in sel.matchers if m.label != "__name__")
-            instant = f"{sel.name}{{{inner}}}"
+            instant = sel.instant
             counter = _is_counter(sel.name, rule.refs.functions, ctx)
             if counter:
                 samples = ctx.prom.instant(f"rate({instant}[{math.floor(rate_window)}s])", plateau_end)
