@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from codesync_load.errors import HarnessError
@@ -100,42 +101,64 @@ def _rest(target: LiveTarget, limiter: str, extra: int) -> LimitRun:
         client.close()
 
 
+# What one WebSocket connection attempt came to (anything else: the client error's type name).
+ADMITTED = "admitted"
+SIO_REFUSED = "refused"  # Socket.IO's connect_error for the rate limit
+YJS_REFUSED = "1008"  # the Yjs server's close code for the rate limit
+
+
+def socketio_attempt(api_url: str, token: str | None, uid: str) -> str:
+    """Open and close one Socket.IO connection of user `uid`: ADMITTED, SIO_REFUSED or the error's name."""
+    sio = SocketIOClient(api_url, token, user_id=uid, timeout=10.0)
+    try:
+        sio.connect()
+        return ADMITTED
+    except SioRateLimited:
+        return SIO_REFUSED
+    except SioError as err:
+        return type(err).__name__
+    finally:
+        sio.disconnect()
+
+
+def yjs_attempt(yjs_url: str, document: str, address: str) -> str:
+    """Open and close one Yjs connection from `address`: ADMITTED, YJS_REFUSED or the error's name."""
+    client = YjsClient(yjs_url, document, registry=None, source_address=address, sync_timeout=5.0)
+    try:
+        client.connect()
+        return ADMITTED
+    except YjsRateLimited:
+        return YJS_REFUSED
+    except YjsError as err:
+        return type(err).__name__
+    finally:
+        client.close()
+
+
+def _spend(run: LimitRun, attempt: Callable[[], str], refused: str, extra: int) -> LimitRun:
+    """`limit + extra` connection attempts, each counted as admitted, refused or other."""
+    for number in range(run.limit + extra):
+        outcome = attempt()
+        if outcome == ADMITTED:
+            run.admitted += 1
+        elif outcome == refused:
+            run.refused += 1
+            run.refused_before_limit += number < run.limit
+        else:
+            run.other[outcome] += 1
+    return run
+
+
 def _socketio(target: LiveTarget, limiter: str, extra: int) -> LimitRun:
     client = fresh_user(target.api_url, "limit-sio")
     token, uid = client.token, user_id(client)
     client.close()
-    limit = LIMITS[limiter]
-    run = LimitRun(limiter, limit, target.api_url, {"type": "WS", "user_id": uid})
-    for attempt in range(limit + extra):
-        sio = SocketIOClient(target.api_url, token, user_id=uid, timeout=10.0)
-        try:
-            sio.connect()
-            run.admitted += 1
-        except SioRateLimited:
-            run.refused += 1
-            run.refused_before_limit += attempt < limit
-        except SioError as err:
-            run.other[type(err).__name__] += 1
-        finally:
-            sio.disconnect()
-    return run
+    run = LimitRun(limiter, LIMITS[limiter], target.api_url, {"type": "WS", "user_id": uid})
+    return _spend(run, lambda: socketio_attempt(target.api_url, token, uid), SIO_REFUSED, extra)
 
 
 def _yjs(target: LiveTarget, limiter: str, extra: int) -> LimitRun:
     address = fresh_loopback()
     document = f"verify-limit-{uuid.uuid4().hex[:10]}"
-    limit = LIMITS[limiter]
-    run = LimitRun(limiter, limit, target.yjs_http_url, {"type": "WS", "user_id": address})
-    for attempt in range(limit + extra):
-        client = YjsClient(target.yjs_url, document, registry=None, source_address=address, sync_timeout=5.0)
-        try:
-            client.connect()
-            run.admitted += 1
-        except YjsRateLimited:
-            run.refused += 1
-            run.refused_before_limit += attempt < limit
-        except YjsError as err:
-            run.other[type(err).__name__] += 1
-        finally:
-            client.close()
-    return run
+    run = LimitRun(limiter, LIMITS[limiter], target.yjs_http_url, {"type": "WS", "user_id": address})
+    return _spend(run, lambda: yjs_attempt(target.yjs_url, document, address), YJS_REFUSED, extra)

@@ -25,14 +25,15 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from codesync_load.errors import HarnessError
 from scenarios.clients.rest import RestClient
-from scenarios.clients.socketio import SioError, SioRateLimited, SocketIOClient
-from scenarios.clients.yjs import YjsClient, YjsError, YjsRateLimited
+from scenarios.clients.socketio import SocketIOClient
+from scenarios.clients.yjs import YjsClient
 from verify.live.actors import fresh_loopback, fresh_session, fresh_user, user_id
-from verify.live.limits import LIMITS
+from verify.live.limits import ADMITTED, LIMITS, socketio_attempt, yjs_attempt
 
 Action = Callable[[], str]
 
@@ -109,24 +110,18 @@ def yjs_over_limit(stack: Any) -> list[Loop]:
     """
     address = fresh_loopback()
     document = f"verify-ws-limit-{uuid.uuid4().hex[:8]}"
-    for _ in range(100):
-        outcome = _yjs_attempt(stack.yjs_url, document, address)
-        if outcome != "admitted":
-            raise HarnessError(f"Yjs connection from {address} was {outcome} before the limit of 100; is Yjs healthy?")
-    return [Loop(lambda: _yjs_attempt(stack.yjs_url, document, address), rate=2.0)]
+    attempt = partial(yjs_attempt, stack.yjs_url, document, address)
+    return _over_limit(attempt, LIMITS["yjs"], f"Yjs connection from {address}", "Yjs")
 
 
-def _yjs_attempt(yjs_url: str, document: str, address: str) -> str:
-    client = YjsClient(yjs_url, document, registry=None, source_address=address, sync_timeout=5.0)
-    try:
-        client.connect()
-        return "admitted"
-    except YjsRateLimited:
-        return "1008"
-    except YjsError as err:
-        return type(err).__name__
-    finally:
-        client.close()
+def _over_limit(attempt: Action, limit: int, who: str, channel: str) -> list[Loop]:
+    """Spend a connection limit at once (every attempt must be admitted), then keep attempting
+    at 2/s: each refused attempt is recorded by the sliding window too, so it stays refused."""
+    for _ in range(limit):
+        outcome = attempt()
+        if outcome != ADMITTED:
+            raise HarnessError(f"{who} was {outcome} before the limit of {limit}; is {channel} healthy?")
+    return [Loop(attempt, rate=2.0)]
 
 
 def healthy_mix(stack: Any) -> list[Loop]:
@@ -173,19 +168,6 @@ def healthy_mix(stack: Any) -> list[Loop]:
     return loops
 
 
-def _sio_attempt(api_url: str, token: str | None, uid: str) -> str:
-    client = SocketIOClient(api_url, token, user_id=uid, timeout=10.0)
-    try:
-        client.connect()
-        return "admitted"
-    except SioRateLimited:
-        return "refused"
-    except SioError as err:
-        return type(err).__name__
-    finally:
-        client.disconnect()
-
-
 def socketio_over_limit(stack: Any) -> list[Loop]:
     """One fresh user opens its 100 Socket.IO connections, then keeps being refused at 2/s.
 
@@ -195,11 +177,8 @@ def socketio_over_limit(stack: Any) -> list[Loop]:
     client = fresh_user(stack.api_url, "sio-flood")
     token, uid = client.token, user_id(client)
     client.close()
-    for _ in range(LIMITS["socketio"]):
-        outcome = _sio_attempt(stack.api_url, token, uid)
-        if outcome != "admitted":
-            raise HarnessError(f"Socket.IO connection of {uid} was {outcome} before the limit; is Socket.IO healthy?")
-    return [Loop(lambda: _sio_attempt(stack.api_url, token, uid), rate=2.0)]
+    attempt = partial(socketio_attempt, stack.api_url, token, uid)
+    return _over_limit(attempt, LIMITS["socketio"], f"Socket.IO connection of {uid}", "Socket.IO")
 
 
 def socketio_chat(stack: Any) -> list[Loop]:
