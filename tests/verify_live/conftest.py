@@ -11,10 +11,39 @@ import pytest
 
 from codesync_load.twin_process import TwinProcess, start_twin
 from tests.conftest import new_redis_prefix, stopped_at_exit
+from verify.checks import CheckResult
 from verify.context import VerifyContext, VerifyOptions
 from verify.live import LiveTarget, StackPool, attach_live, local_stack_factory
 
 TOKEN = "verify-live-metrics-token"  # fixed: this module may be imported twice (plugin and package)
+
+
+def csrf_refusals(result: CheckResult) -> list[tuple]:
+    """csrf-enforced's refusal rows, after asserting the contract: each of the 8 state-changing
+    routes refuses a missing token (401 CSRF_MISSING) and a wrong one (401 CSRF_INVALID)."""
+    assert result.evidence is not None, result.render()
+    refusals = [row for row in result.evidence.rows if row[1] in ("missing", "wrong")]
+    assert len(refusals) == 16
+    assert {(row[2], row[3]) for row in refusals if row[1] == "missing"} == {(401, "CSRF_MISSING")}
+    assert {(row[2], row[3]) for row in refusals if row[1] == "wrong"} == {(401, "CSRF_INVALID")}
+    return refusals
+
+
+def hostile_answers(result: CheckResult) -> dict[str, object]:
+    """hostile-inputs-harmless's answers by input, after asserting the contract's answers to
+    malformed JSON, a huge body, a Yjs text frame, a truncated sync update, and /health after."""
+    assert result.verdict == "pass", result.render()
+    assert result.evidence is not None
+    answers = {row[0]: row[1] for row in result.evidence.rows}
+    assert answers["malformed JSON (POST /api/sessions)"] == "400 VALIDATION_ERROR"
+    assert answers["body of 11 MiB (PUT /api/sessions/:id/files/:path/content)"] in (
+        "413 PAYLOAD_TOO_LARGE",
+        "0 closed",
+    )
+    assert answers["Yjs text frame"] == "closed 1003"
+    assert answers["Yjs truncated sync update"] == "closed 1002"
+    assert answers["GET /health afterwards"] == 200
+    return answers
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from codesync_load.twin_process import TwinProcess
-from tests.verify_live.conftest import TOKEN, live_context
+from tests.verify_live.conftest import TOKEN, csrf_refusals, hostile_answers, live_context
 from verify.checks import REGISTRY, CheckResult
 from verify.context import VerifyContext, VerifyOptions
 from verify.live.limits import LIMITS
@@ -85,26 +85,11 @@ def test_metrics_token_check_is_skipped_on_an_open_target(start_target) -> None:
 
 
 def test_csrf_check_covers_every_state_changing_route(healthy: TwinProcess) -> None:
-    result = run("csrf-enforced", live_context(healthy))
-    assert result.evidence is not None
-    refusals = [row for row in result.evidence.rows if row[1] in ("missing", "wrong")]
-    assert len(refusals) == 16
-    assert {(row[2], row[3]) for row in refusals if row[1] == "missing"} == {(401, "CSRF_MISSING")}
-    assert {(row[2], row[3]) for row in refusals if row[1] == "wrong"} == {(401, "CSRF_INVALID")}
+    csrf_refusals(run("csrf-enforced", live_context(healthy)))
 
 
 def test_hostile_inputs_get_the_contract_answers(healthy: TwinProcess) -> None:
-    result = run("hostile-inputs-harmless", live_context(healthy))
-    assert result.verdict == "pass", result.render()
-    answers = {row[0]: row[1] for row in result.evidence.rows}
-    assert answers["malformed JSON (POST /api/sessions)"] == "400 VALIDATION_ERROR"
-    assert answers["body of 11 MiB (PUT /api/sessions/:id/files/:path/content)"] in (
-        "413 PAYLOAD_TOO_LARGE",
-        "0 closed",
-    )
-    assert answers["Yjs text frame"] == "closed 1003"
-    assert answers["Yjs truncated sync update"] == "closed 1002"
-    assert answers["GET /health afterwards"] == 200
+    hostile_answers(run("hostile-inputs-harmless", live_context(healthy)))
 
 
 def test_yjs_drop_persist_makes_no_edit_lost_fail(start_target) -> None:
