@@ -1,11 +1,14 @@
-"""The arithmetic behind two dashboard judgments, without a Prometheus: the 5xx share an
-Error Rate panel may show for the ledger's counts (verify/panel_ledger.py), and when a panel
+"""The arithmetic behind three dashboard judgments, without a Prometheus: the 5xx share an
+Error Rate panel may show for the ledger's counts and the bucket a latency panel's quantile
+may sit in against the client's (verify/panel_ledger.py), and when a panel
 that shows nothing is explained by the ledger (verify/checks/dashboard.py). The same rules
 against a real twin and Prometheus are in test_dashboard_grafana.py.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from types import SimpleNamespace
 
 import pytest
@@ -13,11 +16,13 @@ import pytest
 from codesync_load.ledger import Ledger
 from verify.checks.dashboard import nothing_counted
 from verify.expectations import load_expectations
-from verify.panel_ledger import PanelRow, Span, _error_ratio, error_ratio_agrees, error_ratio_bounds
+from verify.panel_ledger import PanelRow, Span, _error_ratio, _latency, error_ratio_agrees, error_ratio_bounds
 from verify.prom import Sample
 
 EXPECTATIONS = load_expectations()
 ERROR_RATE = next(p for p in EXPECTATIONS.panels if p.title == "Error Rate")
+RESPONSE_P95 = next(p for p in EXPECTATIONS.panels if p.title == "Response Time (p95)")
+BUCKETS = (0.005, 0.015, 0.05, 0.1, 0.5, 1.0, float("inf"))
 
 
 def agrees(shown: float, errors: int, total: int, extra: float, *hidden: float) -> bool:
@@ -91,6 +96,53 @@ def test_a_percent_panel_is_read_as_100_times_the_share() -> None:
     assert low < 20 < high
     assert error_rate_row("percentunit", None, 0, 1000).agrees == "yes"  # no 5xx series: no data
     assert error_rate_row("percentunit", None, 3, 1000).agrees == "no"
+
+
+class LatencyProm:
+    """Answers the panel's whole-run query with `shown` and the bucket read with BUCKETS' bounds."""
+
+    def __init__(self, query: str, shown: float) -> None:
+        self.query, self.shown = query, shown
+
+    def instant(self, expr: str, at: float | None = None) -> list[Sample]:
+        if expr == self.query:
+            return [Sample({}, self.shown)]
+        if expr.startswith("sum by (le) (codesync_http_request_duration_seconds_bucket{"):
+            return [Sample({"le": "+Inf" if math.isinf(le) else str(le)}, 1.0) for le in BUCKETS]
+        return []
+
+
+def latency_row(shown: float, client_ms: list[float], quantile: float = 0.95) -> PanelRow:
+    ledger = Ledger()
+    ledger.sample_many("http_s", [ms / 1000 for ms in client_ms])
+    query = "histogram_quantile(0.95, sum by (le) (rate(x[4s])))"
+    ctx = SimpleNamespace(ledger=ledger, expectations=EXPECTATIONS, prom=LatencyProm(query, shown))
+    spec = dataclasses.replace(RESPONSE_P95, quantile=quantile)
+    row = PanelRow(spec.title, "latency_quantile", query, "-")
+    _latency(ctx, spec, SimpleNamespace(unit="s"), query, Span(1000.0, 1060.0, 1.0), row)
+    return row
+
+
+def test_a_latency_panel_is_judged_by_the_rule_of_latency_quantiles_consistent() -> None:
+    steady = [4.0] * 36 + [4.5, 4.8]  # 38 requests, all in the panel's bucket le=0.005
+    assert latency_row(0.0048, steady).agrees == "yes"
+    # The CI run that failed under the old two-sided rule: one client stall of 26.6 ms lands in
+    # the p95 of 38 samples (nearest rank: the 37th), two buckets above the panel's 4.8 ms. A
+    # tail may be slower on the client; the row says so and agrees.
+    stalled = [4.0] * 36 + [26.6, 30.0]
+    row = latency_row(0.0048, stalled)
+    assert row.measured == "client p95 0.0266 s of 38 http_s samples"
+    assert (row.agrees, row.tolerance) == ("yes", "client bucket le=0.005 or above")
+    assert row.detail == "panel bucket le=0.005, client bucket le=0.05"
+    # A client faster than the panel is impossible when both measure the same requests.
+    row = latency_row(0.04, steady)
+    assert row.agrees == "no"
+    assert row.detail.endswith(": client faster than server: impossible if both measure the same requests")
+    # At the median the client may be at most one bucket slower.
+    assert latency_row(0.0048, stalled, quantile=0.5).agrees == "yes"
+    slow_median = [26.6] * 38
+    row = latency_row(0.0048, slow_median, quantile=0.5)
+    assert (row.agrees, row.tolerance) == ("no", "client bucket le=0.005 or le=0.015")
 
 
 def quiet_ctx(ledger: Ledger, complete: bool = True) -> SimpleNamespace:
