@@ -130,7 +130,7 @@ def _resolve_target(args: argparse.Namespace, run_dir: Path) -> tuple[dict[str, 
                 "`codesync-load stack up --fault ...` instead"
             )
         print(f"using the running {running.backend} stack: api {running.api_url} yjs {running.yjs_url}")
-        return _stack_target(running), None
+        return stack_target(running), None
     if not 4 <= args.bcrypt_rounds <= 31:
         raise HarnessError(f"--bcrypt-rounds {args.bcrypt_rounds} is out of range; bcrypt takes 4-31")
     print("starting a local stack for this run ...", flush=True)
@@ -143,7 +143,7 @@ def _resolve_target(args: argparse.Namespace, run_dir: Path) -> tuple[dict[str, 
     )
     stack.up()
     print(f"local stack ready: api {stack.api_url} yjs {stack.yjs_url} prometheus {stack.prometheus_url}", flush=True)
-    return _stack_target(stack), stack
+    return stack_target(stack), stack
 
 
 def _scraped_until_now(prometheus_url: str) -> None:
@@ -159,7 +159,8 @@ def _scraped_until_now(prometheus_url: str) -> None:
         print(f"warning: no scrape before the load: {err}", file=sys.stderr, flush=True)
 
 
-def _stack_target(stack: Any) -> dict[str, Any]:
+def stack_target(stack: Any) -> dict[str, Any]:
+    """What a load run needs of a stack that is up: its URLs and /metrics token."""
     return {
         "api_url": stack.api_url,
         "yjs_url": stack.yjs_url,
@@ -170,14 +171,21 @@ def _stack_target(stack: Any) -> dict[str, Any]:
     }
 
 
-def locust_argv(args: argparse.Namespace, profile: Any, target: dict[str, Any], run_dir: Path) -> list[str]:
+def locust_argv(
+    profile: Any,
+    target: dict[str, Any],
+    run_dir: Path,
+    locustfile: Path = LOADTESTS_DIR,
+    max_users: int = 0,
+    processes: int = 0,
+) -> list[str]:
     """The `locust` command line for this run (absolute paths; the child's cwd is the repo)."""
     argv = [
         sys.executable,
         "-m",
         "locust",
         "-f",
-        str(Path(args.locustfile).resolve()),
+        str(Path(locustfile).resolve()),
         "--headless",
         "--host",
         target["api_url"],
@@ -201,14 +209,29 @@ def locust_argv(args: argparse.Namespace, profile: Any, target: dict[str, Any], 
         "--logfile",
         str(run_dir / "locust.log"),
     ]
-    if args.max_users:
-        argv += ["--max-users", str(args.max_users)]
-    if args.processes:
-        argv += ["--processes", str(args.processes)]
+    if max_users:
+        argv += ["--max-users", str(max_users)]
+    if processes:
+        argv += ["--processes", str(processes)]
     return argv
 
 
-def _child_error(output: Path) -> str | None:
+def start_load(profile: Any, target: dict[str, Any], run_dir: Path, **options: Any) -> Any:
+    """Locust as a child process (a ManagedProcess) writing its reports, the phase windows and
+    the ledger into `run_dir`, its output into run_dir/locust.out.
+
+    The one way the harness starts load: this command, and the healthy-baseline alert check
+    (verify/live/driver.py), which runs a profile against a live stack while it watches the
+    rules. A child, never an import: Locust monkey-patches the process that imports it.
+    `options`: locust_argv's locustfile, max_users and processes.
+    """
+    from codesync_load.processes import ManagedProcess
+
+    argv = locust_argv(profile, target, run_dir, **options)
+    return ManagedProcess.start(argv, name="locust", log_path=run_dir / "locust.out", cwd=REPO_ROOT)
+
+
+def child_error(output: Path) -> str | None:
     """The one-line error the Locust side printed before it refused to start, if any."""
     try:
         lines = output.read_text(errors="replace").splitlines()
@@ -220,7 +243,8 @@ def _child_error(output: Path) -> str | None:
     return None
 
 
-def _summary(run_dir: Path) -> list[str]:
+def summary_lines(run_dir: Path) -> list[str]:
+    """What the run's ledger says it sent and saw, in a few lines (printed after every run)."""
     from codesync_load.ledger import Ledger, LedgerError, read_status
 
     path = run_dir / "ledger.json"
@@ -245,7 +269,6 @@ def _summary(run_dir: Path) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from codesync_load.processes import ManagedProcess
     from scenarios.profiles import load_profile
 
     profile = load_profile(args.profile, args.duration_scale)
@@ -279,8 +302,8 @@ def run(args: argparse.Namespace) -> int:
         timeout = args.timeout or profile.total_duration + SLACK_S
         print(f"running profile {profile.name} ({profile.total_duration:g} s of load) ...", flush=True)
         output = run_dir / "locust.out"
-        child = ManagedProcess.start(
-            locust_argv(args, profile, target, run_dir), name="locust", log_path=output, cwd=REPO_ROOT
+        child = start_load(
+            profile, target, run_dir, locustfile=args.locustfile, max_users=args.max_users, processes=args.processes
         )
         started = True
         deadline = time.monotonic() + timeout
@@ -291,10 +314,10 @@ def run(args: argparse.Namespace) -> int:
         child = None
         if timed_out:
             print(f"locust was stopped after the {timeout:g} s limit; its ledger stays incomplete", file=sys.stderr)
-        problem = _child_error(output)
+        problem = child_error(output)
         if problem and not (run_dir / "ledger.json").exists():
             raise HarnessError(problem)
-        for line in _summary(run_dir):
+        for line in summary_lines(run_dir):
             print(line)
     except HarnessError:
         if not started and not (run_dir / "stack").exists():

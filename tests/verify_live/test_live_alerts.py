@@ -11,6 +11,7 @@ At 60x a 5m window is 5 s (4 scrapes of 1 s is the floor the stack clamps ranges
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from urllib.parse import urlsplit
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from codesync_load.ledger import Ledger, read_status
 from codesync_load.stack.webhook import alerts_delivered
 from tests.verify_live.conftest import live_context
 from verify.checks import REGISTRY, CheckResult
@@ -72,6 +74,18 @@ def test_healthy_baseline_fires_nothing(stack_pool: StackPool, faulty: dict[str,
     assert result.measured.startswith("0 alert state(s), 0 delivery(ies) in 12 s"), result.render()
     for name in SCENARIOS:
         assert not alerts_delivered(stack.alert_log, name)
+    # The load was the Locust baseline profile (20 users, users and pacing unchanged) compressed
+    # to those 12 s, and it was healthy by its own ledger.
+    load = next(row[2] for row in result.evidence.rows if row[1] == "load")
+    run_name, counts = load.split(": ", 1)
+    assert counts.endswith("; 429s 0, errors 0, client failures 0, failed checks 0"), load
+    run_dir = stack.run_dir / run_name
+    profile = json.loads((run_dir / "run.json").read_text())["profile"]
+    assert (profile["name"], profile["total_duration_s"]) == ("baseline", pytest.approx(12.0))
+    assert [stage["users"] for stage in profile["stages"]] == [20, 20]
+    ledger = Ledger.read(run_dir / "ledger.json")
+    assert read_status(run_dir / "ledger.json") == (True, "")
+    assert counts.startswith(f"http requests {ledger.total('http')}, ") and ledger.total("http") > 0
 
 
 def test_rate_limit_flood_fires_high_rate_limit_hits(stack_pool: StackPool) -> None:
@@ -173,8 +187,10 @@ def test_slow_autosave_fires_high_response_time(faulty: dict[str, Future]) -> No
 
 
 def test_silent_check_fails_when_the_target_is_faulty(faulty: dict[str, Future]) -> None:
-    # The same baseline traffic against the twin answering half of /api with 500: the check
+    # The same baseline load against the twin answering half of /api with 500: the check
     # must name the alert that went off, so a passing baseline means something.
     result = faulty["silent-on-faulty"].result()
     assert result.verdict == "fail", result.render()
     assert result.summary.startswith("alerts went off on a healthy target: HighErrorRate")
+    load = next(row[2] for row in result.evidence.rows if row[1] == "load")
+    assert not load.endswith("; 429s 0, errors 0, client failures 0, failed checks 0"), load

@@ -3,7 +3,7 @@
     >>> outcome = run_scenario(stack, SCENARIOS["HighErrorRate"], am_config["route"])
     >>> outcome.fired, outcome.receivers, outcome.firing[0]["labels"]["severity"]
     (True, {'harness', 'warning-batched'}, 'warning')
-    >>> quiet = run_healthy(stack)               # baseline traffic for a full window
+    >>> quiet = run_healthy(stack)               # the Locust baseline profile for a full window
     >>> quiet.noisy                              # [] when no target alert pended or fired
 
 The waits are derived from the rules Prometheus is running (its /api/v1/rules: the
@@ -20,18 +20,21 @@ a stack without the log is asked /api/v2/alerts/groups instead).
 from __future__ import annotations
 
 import re
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
+from codesync_load.errors import HarnessError
 from codesync_load.stack import promapi
 from codesync_load.stack.durations import parse_duration
 from codesync_load.stack.webhook import read_deliveries
-from verify.live.scenarios import HEALTHY_TRAFFIC, HOST_ALERTS, AlertScenario
-from verify.live.traffic import Traffic, running
+from verify.live.scenarios import HEALTHY_PROFILE, HOST_ALERTS, AlertScenario
+from verify.live.traffic import running
 from verify.routing import route_alert
 
 T = TypeVar("T")
@@ -78,7 +81,8 @@ class HealthyOutcome:
     noisy: list[tuple[float, str, str]] = field(default_factory=list)  # (s, alertname, state) of target alerts
     host: set[str] = field(default_factory=set)  # host alerts seen (reported, not failed on)
     deliveries: list[tuple[str, str]] = field(default_factory=list)  # (receiver, alertname) firing
-    traffic: str = ""
+    traffic: str = ""  # what the load's ledger says was sent
+    traffic_problems: list[str] = field(default_factory=list)  # what was not healthy about the load itself
     problem: str = ""
 
     @property
@@ -311,11 +315,18 @@ def target_alerts(stack: Any) -> list[dict]:
 
 
 def run_healthy(stack: Any, quiet_timeout: float | None = None) -> HealthyOutcome:
-    """Traffic within every limit for the longest rule's range + for; nothing may pend or fire.
+    """The Locust baseline profile, compressed to the longest rule's range + for (plus two
+    evaluations), against the stack; nothing may pend or fire, and the load itself must be
+    healthy (complete ledger, no error, refusal, failure or failed check).
 
     First waits (bounded) for the stack to be quiet, so an earlier scenario's alert that is
-    still resolving is not blamed on the baseline.
+    still resolving is not blamed on the baseline. Why the real profile and not a traffic
+    recipe: "the healthy baseline fires nothing" is a promise about the load users run
+    (`codesync-load run --profile baseline`): its editors, viewers, browsers and onboarding
+    wave, paced as people, compressed in time like the rules, users and pacing unchanged.
     """
+    from codesync_load.commands.run import stack_target, start_load
+
     timings, interval = rule_timings(stack.prometheus_url)
     longest = max((t.settle_s for name, t in timings.items() if name not in HOST_ALERTS), default=60.0)
     duration = longest + 2 * interval
@@ -327,11 +338,24 @@ def run_healthy(stack: Any, quiet_timeout: float | None = None) -> HealthyOutcom
         left = sorted({a["labels"]["alertname"] for a in target_alerts(stack)})
         outcome.problem = f"the stack was not quiet before the baseline (still active: {', '.join(left)})"
         return outcome
+    profile = healthy_profile(duration)
+    parent = getattr(stack, "run_dir", None)
+    if parent is not None:
+        Path(parent).mkdir(parents=True, exist_ok=True)
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{profile.name}-load-", dir=parent))
     started = time.time()
-    with Traffic.start(stack, HEALTHY_TRAFFIC) as traffic:
+    try:
+        child = start_load(profile, stack_target(stack), run_dir)
+    except HarnessError as err:
+        outcome.problem = f"the {profile.name} load could not start: {err}"
+        return outcome
+    code = None
+    try:
         seen: set[tuple[str, str]] = set()
-        deadline = time.monotonic() + duration
-        while time.monotonic() < deadline:
+        # The load ends by itself after Locust's start-up and the profile; the deadline only
+        # bounds a child that hangs.
+        deadline = time.monotonic() + profile.total_duration + SLACK_S
+        while child.alive() and time.monotonic() < deadline:
             try:
                 alerts = promapi.rule_alerts(stack.prometheus_url)
             except (OSError, ValueError, KeyError):
@@ -343,8 +367,12 @@ def run_healthy(stack: Any, quiet_timeout: float | None = None) -> HealthyOutcom
                 elif state in ("pending", "firing") and (name, state) not in seen:
                     seen.add((name, state))
                     outcome.noisy.append((round(time.time() - started, 1), name, state))
-            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
-        outcome.traffic = traffic.summary()
+            time.sleep(interval)
+        if child.alive():
+            outcome.problem = f"the {profile.name} load did not end within {profile.total_duration + SLACK_S:g} s"
+    finally:
+        code = child.stop(grace=30.0)
+    outcome.traffic, outcome.traffic_problems = judge_load(run_dir, code)
     if stack.alert_log is not None:
         outcome.deliveries = sorted(
             {
@@ -354,3 +382,41 @@ def run_healthy(stack: Any, quiet_timeout: float | None = None) -> HealthyOutcom
             }
         )
     return outcome
+
+
+def healthy_profile(duration: float) -> Any:
+    """HEALTHY_PROFILE with its stages scaled to last `duration` seconds in all."""
+    from scenarios.profiles import load_profile
+
+    full = load_profile(HEALTHY_PROFILE, duration_scale=1.0)
+    return full.scaled(duration / full.total_duration)
+
+
+def judge_load(run_dir: Path, code: int | None) -> tuple[str, list[str]]:
+    """(what the run's ledger says was sent, what was not healthy about it)."""
+    from codesync_load.ledger import Ledger, LedgerError, read_status
+
+    try:
+        ledger = Ledger.read(run_dir / "ledger.json")
+        complete, reason = read_status(run_dir / "ledger.json")
+    except LedgerError as err:
+        return "no ledger", [f"the load left no readable ledger ({err}); see {run_dir / 'locust.out'}"]
+    counts = {
+        "429s": ledger.total("rate_limited"),
+        "errors": ledger.total("error"),
+        "client failures": ledger.total("failure"),
+        "failed checks": sum(1 for r in ledger.results if not r.get("ok")),
+    }
+    traffic = (
+        f"{run_dir.name}: http requests {ledger.total('http')}, websocket connections opened "
+        f"{ledger.total('connection', event='opened')}, yjs updates sent {ledger.get('yjs_update', 'sent')}; "
+        + ", ".join(f"{what} {n}" for what, n in counts.items())
+    )
+    problems = [f"{what} {n}" for what, n in counts.items() if n]
+    if not complete:
+        problems.append(f"ledger incomplete ({reason})")
+    if not ledger.total("http"):
+        problems.append("no HTTP request was sent")
+    if code != 0:
+        problems.append(f"Locust exited {code} (see {run_dir / 'locust.out'})")
+    return traffic, problems

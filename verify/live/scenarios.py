@@ -85,8 +85,9 @@ SCENARIOS: dict[str, AlertScenario] = {
     )
 }
 
-# The healthy baseline: traffic within every limit on a healthy twin for a full window.
-HEALTHY_TRAFFIC = "healthy-mix"
+# The healthy baseline: the Locust profile of a normal working day (inside every limit),
+# compressed to a full rule window, on a healthy twin.
+HEALTHY_PROFILE = "baseline"
 HEALTHY_CHECK = "alerts-silent-when-healthy"
 # Host-resource alerts measure the machine the stack shares with everything else (CPU of a
 # busy CI runner, its disk), not the target: reported by the healthy check, never failed on.
