@@ -393,6 +393,47 @@ def flush_pause(interval: float, last_write_s: float) -> float:
     return max(interval, last_write_s / FLUSH_SHARE)
 
 
+def ledger_summary(doc: dict[str, Any]) -> dict[str, Any]:
+    """The ledger's totals a reader wants first, plus the HTTP table by route and status."""
+    counts = doc.get("counts") or {}
+
+    def total(kind: str, **where: Any) -> int:
+        return sum(int(r["count"]) for r in counts.get(kind, []) if all(r.get(k) == v for k, v in where.items()))
+
+    results = doc.get("results") or []
+    return {
+        "complete": bool(doc.get("complete")),
+        "incomplete_reason": doc.get("incomplete_reason", ""),
+        "http_requests": total("http"),
+        "http_5xx": sum(int(r["count"]) for r in counts.get("http", []) if int(r["status"]) >= 500),
+        "rate_limited": total("rate_limited"),
+        "errors": total("error"),
+        "failures": total("failure"),
+        "connections_opened": total("connection", event="opened"),
+        "connections_refused": total("connection", event="refused"),
+        "connections_closed": total("connection", event="closed"),
+        "yjs_updates_sent": total("yjs_update", event="sent"),
+        "yjs_updates_applied": total("yjs_update", event="applied"),
+        "sessions_created": total("session", event="created"),
+        "results": len(results),
+        "results_failed": sum(1 for r in results if not r.get("ok")),
+        "http": sorted(
+            (
+                {"method": r["method"], "route": r["route"], "status": r["status"], "count": r["count"]}
+                for r in counts.get("http", [])
+            ),
+            key=lambda r: (str(r["route"]), str(r["method"]), str(r["status"])),
+        ),
+    }
+
+
+def read_summary(path: Path) -> dict[str, Any]:
+    """ledger_summary of a ledger file, checked as Ledger.read checks it (LedgerError names what is wrong)."""
+    doc = read_json(path)
+    Ledger.from_dict(doc, source=str(path))
+    return ledger_summary(doc)
+
+
 def read_status(path: Path) -> tuple[bool, str]:
     """(complete, incomplete_reason) of a ledger file, for readers that only need the flag."""
     doc = read_json(path)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from codesync_load.gates import percentile
+from codesync_load.ledger import ledger_summary
 
 SCHEMA = "codesync-report/1"
 PERCENTILES = (50.0, 90.0, 95.0, 99.0)
@@ -49,40 +50,6 @@ def latency_table(doc: dict[str, Any]) -> list[dict[str, Any]]:
         row["max"] = max(values)
         rows.append(row)
     return rows
-
-
-def ledger_summary(doc: dict[str, Any]) -> dict[str, Any]:
-    """The ledger's totals a reader wants first, plus the HTTP table by route and status."""
-    counts = doc.get("counts") or {}
-
-    def total(kind: str, **where: Any) -> int:
-        return sum(int(r["count"]) for r in counts.get(kind, []) if all(r.get(k) == v for k, v in where.items()))
-
-    results = doc.get("results") or []
-    return {
-        "complete": bool(doc.get("complete")),
-        "incomplete_reason": doc.get("incomplete_reason", ""),
-        "http_requests": total("http"),
-        "http_5xx": sum(int(r["count"]) for r in counts.get("http", []) if int(r["status"]) >= 500),
-        "rate_limited": total("rate_limited"),
-        "errors": total("error"),
-        "failures": total("failure"),
-        "connections_opened": total("connection", event="opened"),
-        "connections_refused": total("connection", event="refused"),
-        "connections_closed": total("connection", event="closed"),
-        "yjs_updates_sent": total("yjs_update", event="sent"),
-        "yjs_updates_applied": total("yjs_update", event="applied"),
-        "sessions_created": total("session", event="created"),
-        "results": len(results),
-        "results_failed": sum(1 for r in results if not r.get("ok")),
-        "http": sorted(
-            (
-                {"method": r["method"], "route": r["route"], "status": r["status"], "count": r["count"]}
-                for r in counts.get("http", [])
-            ),
-            key=lambda r: (str(r["route"]), str(r["method"]), str(r["status"])),
-        ),
-    }
 
 
 def run_section(run_dir: Path) -> dict[str, Any]:

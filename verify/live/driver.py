@@ -339,17 +339,13 @@ def run_healthy(stack: Any, quiet_timeout: float | None = None) -> HealthyOutcom
         outcome.problem = f"the stack was not quiet before the baseline (still active: {', '.join(left)})"
         return outcome
     profile = healthy_profile(duration)
-    parent = getattr(stack, "run_dir", None)
-    if parent is not None:
-        Path(parent).mkdir(parents=True, exist_ok=True)
-    run_dir = Path(tempfile.mkdtemp(prefix=f"{profile.name}-load-", dir=parent))
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{profile.name}-load-", dir=getattr(stack, "run_dir", None)))
     started = time.time()
     try:
         child = start_load(profile, stack_target(stack), run_dir)
     except HarnessError as err:
         outcome.problem = f"the {profile.name} load could not start: {err}"
         return outcome
-    code = None
     try:
         seen: set[tuple[str, str]] = set()
         # The load ends by itself after Locust's start-up and the profile; the deadline only
@@ -394,28 +390,27 @@ def healthy_profile(duration: float) -> Any:
 
 def judge_load(run_dir: Path, code: int | None) -> tuple[str, list[str]]:
     """(what the run's ledger says was sent, what was not healthy about it)."""
-    from codesync_load.ledger import Ledger, LedgerError, read_status
+    from codesync_load.ledger import LedgerError, read_summary
 
     try:
-        ledger = Ledger.read(run_dir / "ledger.json")
-        complete, reason = read_status(run_dir / "ledger.json")
+        totals = read_summary(run_dir / "ledger.json")
     except LedgerError as err:
         return "no ledger", [f"the load left no readable ledger ({err}); see {run_dir / 'locust.out'}"]
     counts = {
-        "429s": ledger.total("rate_limited"),
-        "errors": ledger.total("error"),
-        "client failures": ledger.total("failure"),
-        "failed checks": sum(1 for r in ledger.results if not r.get("ok")),
+        "429s": totals["rate_limited"],
+        "errors": totals["errors"],
+        "client failures": totals["failures"],
+        "failed checks": totals["results_failed"],
     }
     traffic = (
-        f"{run_dir.name}: http requests {ledger.total('http')}, websocket connections opened "
-        f"{ledger.total('connection', event='opened')}, yjs updates sent {ledger.get('yjs_update', 'sent')}; "
+        f"{run_dir.name}: http requests {totals['http_requests']}, websocket connections opened "
+        f"{totals['connections_opened']}, yjs updates sent {totals['yjs_updates_sent']}; "
         + ", ".join(f"{what} {n}" for what, n in counts.items())
     )
     problems = [f"{what} {n}" for what, n in counts.items() if n]
-    if not complete:
-        problems.append(f"ledger incomplete ({reason})")
-    if not ledger.total("http"):
+    if not totals["complete"]:
+        problems.append(f"ledger incomplete ({totals['incomplete_reason']})")
+    if not totals["http_requests"]:
         problems.append("no HTTP request was sent")
     if code != 0:
         problems.append(f"Locust exited {code} (see {run_dir / 'locust.out'})")
