@@ -102,6 +102,30 @@ def test_yjs_drop_persist_makes_no_edit_lost_fail(start_target) -> None:
     assert [row[2] for row in result.evidence.rows[:3]] == [True, True, True]
 
 
+def test_hostile_inputs_do_not_take_the_blame_for_documents_lost_without_them(start_target) -> None:
+    # yjs-drop-persist loses every document without any hostile input: the control document,
+    # written and reloaded the same way but never sent a hostile frame, is lost as well, so the
+    # check must not say the hostile frames did it (the false claim on real CodeSync).
+    twin = start_target("yjs-drop-persist")
+    result = run("hostile-inputs-harmless", live_context(twin))
+    assert result.verdict == "skip", result.render()
+    assert "hostile input did harm" not in result.summary
+    assert "not attributable to hostile input (see no-yjs-edit-lost)" in result.summary
+    rows = {row[0]: row for row in result.evidence.rows}
+    assert rows["Yjs document afterwards (hostile frames sent to it)"][1] == "''"
+    assert rows["control Yjs document (same write and reload, no hostile input)"][1] == "''"
+    # The other inputs were still judged, and the file content (REST, stored) is intact.
+    assert rows["file content afterwards"][1] == "200 intact"
+    assert rows["Yjs truncated sync update"][1] == "closed 1002"
+
+
+def test_the_hostile_check_reloads_a_control_document_on_a_healthy_twin(healthy: TwinProcess) -> None:
+    result = run("hostile-inputs-harmless", live_context(healthy))
+    rows = {row[0]: row for row in result.evidence.rows}
+    assert rows["Yjs document afterwards (hostile frames sent to it)"][1:] == ("intact", "intact", True)
+    assert rows["control Yjs document (same write and reload, no hostile input)"][1:] == ("intact", "intact", True)
+
+
 def test_rate_limit_uncounted_makes_every_rate_limit_check_fail(start_target) -> None:
     twin = start_target("rate-limit-uncounted")
     ctx = live_context(twin)

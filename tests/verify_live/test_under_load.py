@@ -137,7 +137,7 @@ def test_integrity_checks_are_exact_while_other_users_load_the_target(start_targ
     answers = hostile_answers(hostile)
     assert all(row[3] is True for row in hostile.evidence.rows), hostile.render()
     assert answers["file content afterwards"] == "200 intact"
-    assert answers["Yjs document afterwards"] == "intact"
+    assert answers["Yjs document afterwards (hostile frames sent to it)"] == "intact"
 
     # -- the load was real and only what it should be ------------------------------------------
     assert {name: set(counts) for name, counts in outcomes.items()} == OUTCOMES, summaries

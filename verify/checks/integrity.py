@@ -265,27 +265,51 @@ def no_yjs_edit_lost(ctx: Any) -> CheckResult:
 # -- hostile inputs --------------------------------------------------------------------------------
 
 
+def _write_yjs(target: Any, document: str, marker: str, address: str) -> None:
+    """Write `marker` into `document` and leave once the server has echoed it (it has it)."""
+    with YjsClient(target.yjs_url, document, registry=None, source_address=address) as writer:
+        writer.insert(0, marker)
+        writer.wait_for(lambda c: c.echoes_received >= 1, timeout=10, what="the server's echo of our edit")
+
+
+def _read_yjs(target: Any, document: str, address: str) -> str:
+    """The text a newcomer to `document` loads, or `<ErrorName>` when it cannot load it."""
+    try:
+        with YjsClient(target.yjs_url, document, registry=None, source_address=address) as reader:
+            return reader.text()
+    except YjsError as err:
+        return f"<{type(err).__name__}>"
+
+
 @check(
     "hostile-inputs-harmless",
     group=GROUP,
     symptom="hostile input crashes the target, gets a 5xx, or damages data written before",
 )
 def hostile_inputs_harmless(ctx: Any) -> CheckResult:
+    """Blames the hostile frames for a changed Yjs document only against a control.
+
+    The control is a second document of the same session, written and reloaded the same way at
+    the same moments, that no hostile frame ever reaches. A server that loses documents anyway
+    (a durability defect: no-yjs-edit-lost's business) loses the control too; then the loss is
+    reported as not attributable to hostile input, never blamed on it.
+    """
     target = live_inputs(ctx).require_target()
     marker = f"intact-{uuid.uuid4().hex}"
     path = "src/intact.py"
     client = fresh_user(target.api_url, "hostile")
     evidence = Evidence(("input", "answer", "expected", "ok"))
     bad: list[str] = []
+    unattributable = ""
     errors = ServerErrors()  # 5xx whatever the input: the target failed, the input did no harm
     try:
         session_id = fresh_session(client)
         client.put_file_content(session_id, path, marker).raise_for_error()
         document = f"{session_id}:src/intact-yjs.py"
+        control = f"{session_id}:src/control-yjs.py"  # the same write and reload, no hostile input
         address = fresh_loopback()
-        with YjsClient(target.yjs_url, document, registry=None, source_address=address) as writer:
-            writer.insert(0, marker)
-            writer.wait_for(lambda c: c.echoes_received >= 1, timeout=10, what="the server's echo of our edit")
+        _write_yjs(target, document, marker, address)
+        _write_yjs(target, control, marker, address)
         for probe in send_hostile(target, client, session_id, path, document):
             evidence.add(probe.name, probe.answer, probe.expected, probe.acceptable)
             if probe.server_error:
@@ -306,31 +330,53 @@ def hostile_inputs_harmless(ctx: Any) -> CheckResult:
             "200 intact",
             content == marker,
         )
-        try:
-            with YjsClient(target.yjs_url, document, registry=None, source_address=address) as reader:
-                yjs_text = reader.text()
-        except YjsError as err:
-            yjs_text = f"<{type(err).__name__}>"
+        yjs_text = _read_yjs(target, document, address)
+        control_text = _read_yjs(target, control, address)
         evidence.add(
-            "Yjs document afterwards",
+            "Yjs document afterwards (hostile frames sent to it)",
             "intact" if yjs_text == marker else f"{yjs_text!r:.40}",
             "intact",
             yjs_text == marker,
+        )
+        evidence.add(
+            "control Yjs document (same write and reload, no hostile input)",
+            "intact" if control_text == marker else f"{control_text!r:.40}",
+            "intact",
+            control_text == marker,
         )
         if not alive.ok:
             bad.append(f"the API stopped answering /health ({alive.status} {alive.error_code})")
         if not errors.note(stored, "read back") and content != marker:
             bad.append(f"file content written before changed ({stored.status})")
-        if yjs_text != marker:
-            bad.append("the Yjs document written before changed or cannot be loaded")
+        if yjs_text != marker and control_text == marker:
+            bad.append(
+                "the Yjs document written before changed or cannot be loaded after the hostile frames, "
+                "while a control document written and reloaded the same way without them is intact"
+            )
+        elif yjs_text != marker:
+            unattributable = (
+                f"the Yjs document written before reloads as {yjs_text!r:.40}, and so does the control document "
+                f"written and reloaded the same way without any hostile input ({control_text!r:.40}): a durability "
+                "defect of the target, not attributable to hostile input (see no-yjs-edit-lost)"
+            )
     finally:
         client.close()
     expected = "the contract's error or a closed socket for each input; /health 200; data intact"
     if bad:
-        return CheckResult.failed("hostile input did harm: " + "; ".join(bad), expected=expected, evidence=evidence)
+        summary = "hostile input did harm: " + "; ".join(bad)
+        if unattributable:
+            summary += f" (not counted as harm: {unattributable})"
+        return CheckResult.failed(summary, expected=expected, evidence=evidence)
     errors.raise_if_any("hostile input", evidence)
+    if unattributable:
+        return CheckResult.skipped(
+            "cannot judge whether hostile frames harm Yjs data: " + unattributable + "; every input was refused "
+            "or dropped, the target answers and the file content is intact",
+            expected=expected,
+            evidence=evidence,
+        )
     return CheckResult.passed(
-        "every hostile input was refused or dropped; the target answers and its data is intact",
+        "every hostile input was refused or dropped; the target answers and its data is intact (also the control)",
         expected=expected,
         evidence=evidence,
     )
