@@ -75,6 +75,21 @@ FAULTS: dict[str, FaultSpec] = {
             "counter stops counting",
             "rate-limit rejections answer 429/1008 but do not move codesync_rate_limit_hits_total",
         ),
+        FaultSpec(
+            "db-counter-frozen",
+            "counter stops counting",
+            "database queries run but do not move codesync_db_queries_total or the query-duration histogram",
+        ),
+        FaultSpec(
+            "docs-gauge-per-connection",
+            "gauge counts the wrong thing",
+            "codesync_yjs_documents_active counts connections to documents, not distinct documents",
+        ),
+        FaultSpec(
+            "sessions-gauge-reset",
+            "gauge lost on restart",
+            "codesync_sessions_active starts at 0 when the process starts, whatever sessions storage holds",
+        ),
     )
 }
 

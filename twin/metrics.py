@@ -195,6 +195,8 @@ class TwinMetrics:
 
     # -- database (both) ------------------------------------------------------------------
     def db_query(self, operation: str, model: str, status: str, seconds: float) -> None:
+        if self.faults.active("db-counter-frozen"):
+            return
         self._families[DB_QUERIES].labels(operation, model, status).inc()
         self._families[DB_DURATION].labels(operation, model).observe(seconds)
 

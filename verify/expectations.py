@@ -77,6 +77,23 @@ class GaugeSpec:
 
 
 @dataclass(frozen=True)
+class LowerBoundSpec:
+    """A counter that must rise by at least `per` for each ledger row `select` admits.
+
+    Why a bound, not an exact count: how many queries a request costs is the server's own
+    business, but a state-changing request the server answered with success certainly cost at
+    least one. A metric excused from exact reconciliation ([unreconciled]) is still held to it.
+    """
+
+    metric: str
+    jobs: tuple[str, ...]
+    ledger: str
+    select: Selection
+    per: int = 1
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class HistogramSpec:
     metric: str  # base name; _bucket/_count/_sum are appended
     jobs: tuple[str, ...]
@@ -111,6 +128,7 @@ class Expectations:
     histograms: list[HistogramSpec]
     panels: list[PanelSpec]
     unreconciled: Mapping[str, str] = field(default_factory=dict)  # contract metric -> why not
+    lower_bounds: list[LowerBoundSpec] = field(default_factory=list)
 
     def reconciles(self, metric: str) -> str | None:
         """Which kind of entry predicts contract metric `metric` (a histogram's `_count` counts)."""
@@ -296,6 +314,22 @@ def load_expectations(path: str | Path | None = None, contract_name: str = "back
                 per=str(raw.get("per", "")),
             )
         )
+    lower_bounds = []
+    for i, raw in enumerate(data.get("lower_bound") or []):
+        where = f"[[lower_bound]] #{i + 1} ({raw.get('metric')})"
+        per = raw.get("per", 1)
+        if not isinstance(per, int) or per < 1:
+            raise HarnessError(f"{source}: {where} has per = {per!r}; use a whole number >= 1")
+        lower_bounds.append(
+            LowerBoundSpec(
+                metric=raw["metric"],
+                jobs=job_list(raw),
+                ledger=check_kind(raw, where),
+                select=_selection(raw, where),
+                per=per,
+                note=raw.get("note", ""),
+            )
+        )
     histograms = [
         HistogramSpec(
             metric=raw["metric"],
@@ -334,4 +368,5 @@ def load_expectations(path: str | Path | None = None, contract_name: str = "back
         histograms,
         panels,
         dict(unreconciled),
+        lower_bounds,
     )

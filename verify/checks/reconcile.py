@@ -24,7 +24,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from verify.checks.base import CheckResult, Evidence, MissingInput, check
-from verify.expectations import LabelKey, gauge_timeline, predict_counter, predict_gauge
+from verify.expectations import LabelKey, gauge_timeline, ledger_total, predict_counter, predict_gauge
 from verify.exported import TARGET_LABELS
 
 if TYPE_CHECKING:
@@ -392,9 +392,14 @@ def contract_metrics_reconciled(ctx: VerifyContext) -> CheckResult:
             evidence=ev,
         )
     counted = ", ".join(f"{len(names)} as {kind}s" for kind, names in sorted(kinds.items()))
+    bounded = sorted(
+        {m.name for m in ctx.contract.metrics for b in ctx.expectations.lower_bounds if b.metric.startswith(m.name)}
+        & set(excused)
+    )
+    held = f"; still held to a lower bound (counters-reach-lower-bound): {', '.join(bounded)}" if bounded else ""
     return CheckResult.passed(
         f"{sum(map(len, kinds.values()))} contract metrics reconciled ({counted}); "
-        f"{len(excused)} not, each with its reason: {', '.join(excused)}"
+        f"{len(excused)} not, each with its reason: {', '.join(excused)}{held}"
     )
 
 
@@ -509,4 +514,46 @@ def latency_quantiles_consistent(ctx: VerifyContext) -> CheckResult:
         raise MissingInput("; ".join(reasons) or "no histogram expectations")
     return CheckResult.passed(
         f"{ok_rows} quantiles consistent within the bucket resolution", tolerance=QUANTILE_TOLERANCE
+    )
+
+
+@check(
+    "counters-reach-lower-bound",
+    group="reconcile",
+    needs=("ledger", "window", "expectations", "prom"),
+    symptom="a counter tied to work the load certainly caused rose by less than that work (stopped counting)",
+)
+def counters_reach_lower_bound(ctx: VerifyContext) -> CheckResult:
+    """Each `[[lower_bound]]` of the expectations: the counter's rise over the load window (summed
+    over its label sets and jobs) is at least `per` x the ledger rows that certainly caused it.
+
+    Why a bound: how many database queries a request costs is the server's own business, so no
+    exact count can be predicted (the metric may be in [unreconciled]); but a state-changing
+    request answered with success cost at least one, so a counter that rose by less has stopped
+    counting, whatever else ran on the target (other traffic can only add)."""
+    window, after = ctx.window, ctx.after_time
+    bounds = ctx.expectations.lower_bounds
+    if not bounds:
+        raise MissingInput(f"{ctx.expectations.source} states no [[lower_bound]]")
+    ev = Evidence(("metric", "lower bound", "observed rise", "ok", "ledger entries"))
+    bad = []
+    for spec in bounds:
+        total, rows = ledger_total(ctx.ledger, spec.ledger, spec.select)
+        need = total * spec.per
+        before = read_by(ctx, spec.metric, spec.jobs, (), window.start).get((), 0.0)
+        at_end = read_by(ctx, spec.metric, spec.jobs, (), after).get(())
+        observed = None if at_end is None else at_end - before
+        ok = observed is not None and observed >= need
+        shown = " + ".join(rows[:6]) + (f" + {len(rows) - 6} more" if len(rows) > 6 else "") or "(none)"
+        ev.add(spec.metric, f">= {need} ({spec.per} x {total})", _num(observed), ok, shown)
+        if not ok:
+            bad.append(f"{spec.metric} rose by {_num(observed)}, less than the {need} the load certainly caused")
+    measured = f"value at first scrape after the last event ({after:.1f}) - value before the first ({window.start:.1f})"
+    if bad:
+        return CheckResult.failed("; ".join(bad), measured=measured, expected="at least the lower bound", evidence=ev)
+    return CheckResult.passed(
+        f"{len(bounds)} counters rose by at least the work the load certainly caused",
+        measured=measured,
+        expected="at least the lower bound",
+        evidence=ev,
     )
