@@ -161,6 +161,7 @@ class RoomRegistry:
         room = self.rooms.get(name)
         if room is not None and name not in self._locks:
             room.conns[conn] = None  # fast path: loaded and not being unloaded
+            self._count_connection_as_document()
             return room
         async with self._locked(name):
             room = self.rooms.get(name)
@@ -171,13 +172,23 @@ class RoomRegistry:
                     room.load(state)
                 self.rooms[name] = room
                 self.ctx.metrics.yjs_document_loaded()
+            else:
+                self._count_connection_as_document()
             room.conns[conn] = None
             return room
+
+    def _count_connection_as_document(self) -> None:
+        """The docs-gauge-per-connection fault: a further connection to a loaded document moves
+        codesync_yjs_documents_active as if it were another document (and its leave moves it back)."""
+        if self.ctx.config.faults.active("docs-gauge-per-connection"):
+            self.ctx.metrics.yjs_document_loaded()
 
     async def leave(self, room: Room, conn: Connection) -> None:
         """Remove `conn`; when it was the last, flush the room and unload it."""
         room.conns.pop(conn, None)
         if room.conns:
+            if self.ctx.config.faults.active("docs-gauge-per-connection"):
+                self.ctx.metrics.yjs_document_unloaded()
             return
         async with self._locked(room.name):
             if room.conns or self.rooms.get(room.name) is not room:
