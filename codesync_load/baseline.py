@@ -66,6 +66,7 @@ from typing import Any
 
 from codesync_load.errors import HarnessError
 from codesync_load.gates import BaselineSettings, Metric, WindowQuery, format_value, measure, parse_metric
+from codesync_load.results import CheckResult, Evidence
 
 SCHEMA = "codesync-baseline/1"
 VALUES_FILE = Path("gate") / "values.json"  # inside a run directory, written by `codesync-load gate`
@@ -303,8 +304,6 @@ def comparison_result(cmp: Comparison, unit_metric: Metric | None = None, agains
     `against` names the baseline group in the summary and evidence: "baseline" (stored) or
     "reference" (interleaved trials of this run).
     """
-    from verify.checks.base import CheckResult, Evidence
-
     evidence = Evidence(("group", "trial", "value"))
     for label, values in ((against, cmp.baseline), ("candidate", cmp.candidate)):
         for i, value in enumerate(values, 1):
@@ -434,8 +433,6 @@ def compare_to_baseline(
             )
         values = [float(v) for v in candidate.get(metric.name, []) if v is not None and not math.isnan(v)]
         if not values:
-            from verify.checks.base import CheckResult
-
             result = CheckResult.failed(f"{metric.name}: the candidate trials measured nothing; cannot compare")
             result.name = f"baseline: {metric.name}"
             results.append(result)
@@ -447,8 +444,6 @@ def compare_to_baseline(
                 if r is not None and c is not None and not math.isnan(r) and not math.isnan(c)
             ]
             if not both:
-                from verify.checks.base import CheckResult
-
                 result = CheckResult.failed(f"{metric.name}: no pair of trials measured both sides; cannot compare")
                 result.name = f"baseline: {metric.name}"
                 results.append(result)
@@ -458,8 +453,6 @@ def compare_to_baseline(
             continue
         reference = [float(v) for v in saved[metric.name] if v is not None and not math.isnan(v)]
         if not reference:
-            from verify.checks.base import CheckResult
-
             result = CheckResult.failed(f"{metric.name}: the {against} trials measured nothing; cannot compare")
             result.name = f"baseline: {metric.name}"
             results.append(result)
@@ -471,77 +464,3 @@ def compare_to_baseline(
 
 def metric_list(texts: Sequence[str]) -> list[Metric]:
     return [parse_metric(t, "--metric") for t in texts]
-
-
-# -- the `codesync-load baseline save|compare` subcommand -------------------------------------
-def register(subparsers: Any) -> None:
-    """`codesync-load baseline save RUN_DIR... --out DIR` and `baseline compare RUN_DIR... --baseline DIR`."""
-    parser = subparsers.add_parser(
-        "baseline",
-        help="save trials as a baseline, or compare trials with one (Mann-Whitney U, bootstrap CI)",
-        description="Baselines for the gate's comparison: per-trial metric values and a stated test.",
-    )
-    actions = parser.add_subparsers(dest="baseline_action", metavar="ACTION")
-    actions.required = True
-    save = actions.add_parser("save", help="write DIR/baseline.json from run (or gate) directories")
-    save.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
-    save.add_argument("--out", type=Path, required=True, help="baseline directory to write")
-    save.add_argument("--gates", type=Path, default=None, help="gate file whose [baseline] metrics are saved")
-    save.add_argument("--profile", default="ci", help="profile whose gate file is the default (gates/<P>.toml)")
-    save.set_defaults(func=_run_save)
-    comp = actions.add_parser("compare", help="compare run (or gate) directories with a saved baseline")
-    comp.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
-    comp.add_argument("--baseline", type=Path, required=True, help="baseline directory (or baseline.json)")
-    comp.add_argument("--gates", type=Path, default=None, help="gate file with the [baseline] settings")
-    comp.add_argument("--profile", default="ci", help="profile whose gate file is the default (gates/<P>.toml)")
-    comp.set_defaults(func=_run_compare)
-
-
-def expand_run_dirs(paths: Sequence[Path]) -> list[Path]:
-    """Run directories, with a gate directory (holding gate.json) standing for its trials."""
-    out: list[Path] = []
-    for path in paths:
-        path = Path(path)
-        gate_doc = path / "gate.json"
-        if gate_doc.exists():
-            try:
-                out += [Path(t) for t in json.loads(gate_doc.read_text()).get("trials") or []]
-            except ValueError:
-                raise HarnessError(f"{gate_doc} is not valid JSON; rerun the gate") from None
-        elif not path.is_dir():
-            raise HarnessError(f"{path} is not a directory; pass run directories of `codesync-load run` or `gate`")
-        else:
-            out.append(path)
-    return out
-
-
-def _settings(args: Any) -> BaselineSettings:
-    from codesync_load.gates import default_gate_file, load_gates
-
-    spec = load_gates(args.gates or default_gate_file(args.profile))
-    if not spec.baseline.metrics:
-        raise HarnessError(f"{spec.path} lists no [baseline] metrics; add `metrics = [...]` under [baseline]")
-    return spec.baseline
-
-
-def _run_save(args: Any) -> int:
-    settings = _settings(args)
-    path = save_baseline(expand_run_dirs(args.run_dirs), args.out, settings.metrics)
-    print(path)
-    return 0
-
-
-def _run_compare(args: Any) -> int:
-    settings = _settings(args)
-    runs = expand_run_dirs(args.run_dirs)
-    candidate: dict[str, list[float]] = {m.name: [] for m in settings.metrics}
-    for run_dir in runs:
-        for text, value in read_values(run_dir, settings.metrics).items():
-            if value is not None:
-                candidate[text].append(value)
-    results = compare_to_baseline(load_baseline(args.baseline), candidate, settings, str(args.baseline))
-    for result in results:
-        print(result.render())
-    failed = [r for r in results if r.verdict != "pass"]
-    print(f"baseline {'FAIL' if failed else 'PASS'}: {len(failed)} of {len(results)} metrics regressed")
-    return 1 if failed else 0

@@ -11,3 +11,24 @@ class HarnessError(Exception):
     """An expected failure with a one-line message naming the cause and the fix."""
 
     exit_code = 2
+
+
+class TargetHttpError(Exception):
+    """A call to the target that got an HTTP answer other than success; `status` is that answer.
+
+    Why here: the protocol clients (scenarios/clients) raise their own subclasses, and the layers
+    that judge a target (verify's check runner) need only the status, not the client, so they
+    depend on the core and never on a client module.
+    """
+
+    status: int = 0
+
+
+def is_server_error(status: int) -> bool:
+    """The one definition of "5xx" (a server error) in the harness: an HTTP status 500-599.
+
+    Every count of server errors (the ledger summary, the gates' error rate, the checks' probes,
+    the dashboard's error-rate reference `status_code=~"5.."`) uses this rule, so a 599 or a 506
+    is a server error everywhere or nowhere.
+    """
+    return 500 <= int(status) <= 599

@@ -50,7 +50,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from codesync_load.errors import HarnessError
+from codesync_load.errors import HarnessError, is_server_error
+from codesync_load.results import CheckResult, Evidence
 
 GATES_DIR = Path(__file__).resolve().parent.parent / "gates"
 
@@ -88,7 +89,7 @@ def _http_errors(doc: dict[str, Any]) -> tuple[int, int]:
     """(HTTP 5xx answers + HTTP transport failures, all HTTP attempts)."""
     counts = doc.get("counts") or {}
     answered = sum(int(r["count"]) for r in counts.get("http", []))
-    server_errors = sum(int(r["count"]) for r in counts.get("http", []) if int(r["status"]) >= 500)
+    server_errors = sum(int(r["count"]) for r in counts.get("http", []) if is_server_error(r["status"]))
     transport = sum(int(r["count"]) for r in counts.get("failure", []) if r.get("channel") == "http")
     return server_errors + transport, answered + transport
 
@@ -457,10 +458,8 @@ def measure(metric: Metric, doc: dict[str, Any], query: WindowQuery | None) -> f
     return max(values) if values else None
 
 
-def evaluate_gate(gate: Gate, docs: Sequence[dict[str, Any]], queries: Sequence[WindowQuery | None]) -> Any:
-    """A verify CheckResult for one gate over every trial (it passes only when every trial does)."""
-    from verify.checks.base import CheckResult, Evidence
-
+def evaluate_gate(gate: Gate, docs: Sequence[dict[str, Any]], queries: Sequence[WindowQuery | None]) -> CheckResult:
+    """A CheckResult for one gate over every trial (it passes only when every trial does)."""
     evidence = Evidence(("trial", "series", "value", "holds", "note"))
     measured: list[str] = []
     ok = True

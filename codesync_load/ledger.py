@@ -74,6 +74,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from codesync_load.errors import is_server_error
 from codesync_load.locks import short_lock
 
 SCHEMA = "codesync-ledger/1"
@@ -405,7 +406,7 @@ def ledger_summary(doc: dict[str, Any]) -> dict[str, Any]:
         "complete": bool(doc.get("complete")),
         "incomplete_reason": doc.get("incomplete_reason", ""),
         "http_requests": total("http"),
-        "http_5xx": sum(int(r["count"]) for r in counts.get("http", []) if int(r["status"]) >= 500),
+        "http_5xx": sum(int(r["count"]) for r in counts.get("http", []) if is_server_error(r["status"])),
         "rate_limited": total("rate_limited"),
         "errors": total("error"),
         "failures": total("failure"),

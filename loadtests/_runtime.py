@@ -32,9 +32,9 @@ from _sessions import SessionPool
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
-from codesync_load.commands.run import check_target
 from codesync_load.errors import HarnessError
 from codesync_load.ledger import Ledger, flush_pause, write_json_atomic
+from codesync_load.load import check_target
 from scenarios.profiles import Profile, load_profile
 from scenarios.recording import Recorder
 

@@ -31,6 +31,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
+from codesync_load.errors import TargetHttpError
 from scenarios.clients.transport import Response, Transport, TransportError, Urllib3Transport
 
 # Route templates as the backend names them in codesync_http_requests_total{route=...}.
@@ -113,7 +114,7 @@ class ApiResult:
         return self
 
 
-class ApiError(Exception):
+class ApiError(TargetHttpError):
     """A REST call that did not succeed; `.result` holds everything that was received."""
 
     def __init__(self, result: ApiResult) -> None:

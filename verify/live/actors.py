@@ -16,10 +16,10 @@ import random
 import uuid
 from collections.abc import Callable
 
-from codesync_load.errors import HarnessError
+from codesync_load.errors import HarnessError, is_server_error
 from scenarios.clients.rest import ApiResult, RestClient
 from verify.checks.base import TargetFault
-from verify.live.server_errors import answer_text, is_server_error
+from verify.live.server_errors import answer_text
 
 PASSWORD = "Verify-Pass-1"
 _RANDOM = random.SystemRandom()

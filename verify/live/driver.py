@@ -325,7 +325,7 @@ def run_healthy(stack: Any, quiet_timeout: float | None = None) -> HealthyOutcom
     (`codesync-load run --profile baseline`): its editors, viewers, browsers and onboarding
     wave, paced as people, compressed in time like the rules, users and pacing unchanged.
     """
-    from codesync_load.commands.run import stack_target, start_load
+    from codesync_load.load import stack_target, start_load
 
     timings, interval = rule_timings(stack.prometheus_url)
     longest = max((t.settle_s for name, t in timings.items() if name not in HOST_ALERTS), default=60.0)

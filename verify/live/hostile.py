@@ -28,6 +28,7 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.sync.client import connect as ws_connect
 
+from codesync_load.errors import is_server_error
 from scenarios.clients.rest import FILE_CONTENT, SESSIONS, RestClient
 from scenarios.clients.transport import TransportError
 from verify.live.actors import fresh_loopback
@@ -131,11 +132,11 @@ def _rest_probe(
     """
     method, path, route = call
     answers = [_raw_call(client, method, path, hostile)]
-    if answers[0][0] < 500:
+    if not is_server_error(answers[0][0]):
         return Probe(name, _text(answers[0]), acceptable(answers[0]), expected)
     answers += [_raw_call(client, method, path, hostile) for _ in range(REPEATS)]
-    failed = [a for a in answers if a[0] >= 500]
-    served = [a for a in answers if a[0] < 500]
+    failed = [a for a in answers if is_server_error(a[0])]
+    served = [a for a in answers if not is_server_error(a[0])]
     sends = f"{len(failed)} of {len(answers)} sends"
     if served:
         wrong = [a for a in served if not acceptable(a)]
@@ -150,7 +151,7 @@ def _rest_probe(
             f"{_text(served[0])} to the others",
         )
     controls = [_raw_call(client, method, control[0], control[1]) for _ in range(REPEATS)]
-    broken = [a for a in controls if a[0] >= 500]
+    broken = [a for a in controls if is_server_error(a[0])]
     if broken:
         return Probe(
             name,

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from codesync_load.errors import is_server_error
 from scenarios.clients.rest import ApiResult
 from verify.checks.base import Evidence, TargetFault
 
+__all__ = ["ServerErrors", "answer_text", "is_server_error"]
+
 SHOWN = 3  # server errors named in a summary; the rest are counted (the evidence has them all)
-
-
-def is_server_error(status: int) -> bool:
-    return status >= 500
 
 
 def answer_text(result: ApiResult) -> str:
