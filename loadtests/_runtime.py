@@ -83,9 +83,12 @@ class Runtime:
             self.load_profile(opts)
             if not environment.host:
                 environment.host = default_host()
+            # The run starts before its first request: the target check's GET /health is in the
+            # ledger, so a window opening after it would leave it to the "before" scrape.
+            started_at = time.time()
             check_target(environment.host, opts.yjs_url)
             self.ledger.count("http", "GET", "/health", 200)  # the check's request, counted like any
-            self.prepare_run_dir(opts)
+            self.prepare_run_dir(opts, started_at)
         except HarnessError as err:
             die(str(err))
         if not environment.stop_timeout:
@@ -138,7 +141,7 @@ class Runtime:
     def cap_users(self, users: int) -> int:
         return min(users, self.max_users) if self.max_users else users
 
-    def prepare_run_dir(self, opts: Any) -> None:
+    def prepare_run_dir(self, opts: Any, started_at: float) -> None:
         profile = self.profile
         assert profile is not None
         run_dir = Path(opts.run_dir) if opts.run_dir else default_run_dir(profile.name)
@@ -168,7 +171,7 @@ class Runtime:
                 "role": self.role,
                 "processes": getattr(opts, "processes", None),
                 "max_users": self.max_users,
-                "started_at": time.time(),
+                "started_at": started_at,
                 "pid": os.getpid(),
             }
         )

@@ -201,12 +201,35 @@ class VerifyContext:
     @cached_property
     def after_time(self) -> float:
         """A moment at which every job has been scraped after the run's last event."""
+        return (max(self.after_at.values()) if self.after_at else self.window.end) + 0.001
+
+    @cached_property
+    def after_at(self) -> dict[str, float]:
+        """Per target job: the time of its FIRST scrape that began after the run's last event.
+
+        A counter read there holds every event of the run and as little as can be of what came
+        after (a next trial, live checks): taking the second scrape counted the first requests of
+        whatever started in between."""
         end = self.window.end
-        times = []
+        return {
+            job: self.prom.first_scrape_after(
+                job, end, self.options.settle_timeout_s, self.live_scrape_intervals.get(job, 15.0)
+            )
+            for job in self.target_jobs()
+        }
+
+    @cached_property
+    def before_at(self) -> dict[str, float]:
+        """Per target job: the time of its newest scrape that had ENDED before the run's first
+        event (a scrape in flight at the start renders its counters after the first requests:
+        read there, one of them counted as "before" and the window came out one short)."""
+        start = self.window.start
+        out = {}
         for job in self.target_jobs():
-            interval = self.live_scrape_intervals.get(job, 15.0)
-            times.append(self.prom.wait_for_scrape_after(job, end, self.options.settle_timeout_s, interval))
-        return (max(times) if times else end) + 0.001
+            lookback = 10 * self.live_scrape_intervals.get(job, 15.0) + 60
+            done = self.prom.last_scrape_done_before(job, start, lookback)
+            out[job] = start if done is None else done
+        return out
 
     def target_jobs(self) -> list[str]:
         """The contract's API and Yjs jobs that this Prometheus scrapes (has scraped at least once)."""

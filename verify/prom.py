@@ -160,6 +160,45 @@ class Prom:
                 )
             time.sleep(0.2)
 
+    def scrape_log(self, job: str, start: float, end: float) -> list[tuple[float, float]]:
+        """(start time, duration in s) of every scrape of `job` in (start, end], oldest first.
+
+        Why the duration: a sample's timestamp is when Prometheus began the scrape; the target
+        renders its counters some time later (up to the duration, more on busy cores). A read
+        that must hold nothing after a moment uses a scrape that had ended before it."""
+        durations: dict[float, float] = {}
+        for series in self.scrapes(f'scrape_duration_seconds{{job="{job}"}}', start, end):
+            for at, value in series.points:
+                durations[at] = max(durations.get(at, 0.0), value)
+        times: set[float] = set()
+        for series in self.scrapes(f'up{{job="{job}"}}', start, end):
+            times.update(at for at, _value in series.points)
+        return sorted((at, durations.get(at, 0.0)) for at in times if start < at <= end)
+
+    def last_scrape_done_before(self, job: str, moment: float, lookback: float) -> float | None:
+        """The start time of the newest scrape of `job` that had ended before `moment` (within
+        `lookback` s): its sample holds nothing that happened at or after `moment`."""
+        done = [at for at, took in self.scrape_log(job, moment - lookback, moment) if at + took < moment]
+        return done[-1] if done else None
+
+    def first_scrape_after(self, job: str, moment: float, timeout: float, interval: float = 15.0) -> float:
+        """The start time of the first scrape of `job` that began after `moment` (its sample holds
+        everything up to `moment`), waiting for it when it has not happened yet. Never a later one:
+        traffic after the first (a next run, live checks) must not count as this window's."""
+        deadline = time.monotonic() + timeout
+        while True:
+            horizon = min(time.time(), moment + 4 * interval + 1)
+            if horizon > moment:
+                log = self.scrape_log(job, moment, horizon)
+                if log:
+                    return log[0][0]
+            if time.monotonic() > deadline:
+                raise HarnessError(
+                    f"Prometheus at {self.url} has no scrape of job {job!r} after the load ended "
+                    f"({moment:.1f}); is the target up? check its /targets page"
+                )
+            time.sleep(0.2)
+
 
 def _series(data: list[dict]) -> list[Series]:
     """A matrix result (range query, or a range selector queried at an instant) as Series."""

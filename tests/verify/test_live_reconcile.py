@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -287,3 +288,32 @@ def test_each_metric_fault_fails_in_the_check_named_for_its_symptom(fault: str, 
         assert any(line.startswith("gauges-return-to-baseline") and " FAIL " in line for line in table)
         assert any(line.startswith("counters-match-ledger") and " PASS " in line for line in table)
         assert "codesync_websocket_connections_active  type=socketio" in done.stdout
+
+
+def test_traffic_right_after_the_first_scrape_after_the_load_is_not_counted(
+    twin: TwinProcess, live_prom_for: Callable[[TwinProcess], LiveProm], tmp_path: Path
+) -> None:
+    # What a gate's next trial does: its first requests (here 5 GET /health) arrive just after the
+    # first scrape that follows this run's last event. The window ends at that scrape, never at a
+    # later one, so the exact count still holds with tolerance 0.
+    from verify.windows import LoadWindow
+
+    live = live_prom_for(twin)
+    traffic = drive_known_traffic(twin.api_url, live.prom, tmp_path / "run")
+    end = LoadWindow.from_ledger_file(traffic.run_dir / "ledger.json").end
+    first = live.prom.first_scrape_after("codesync-backend", end, 30.0, 1.0)
+    for _ in range(5):
+        assert _get_status(twin.api_url + "/health") == 200
+    live.prom.wait_for_scrape_since("codesync-backend", time.time(), 30.0)  # the next run's requests are scraped
+    ctx = VerifyContext(VerifyOptions(run_dir=traffic.run_dir, prometheus_url=live.url))
+    result = REGISTRY["counters-match-ledger"].run(ctx)
+    assert result.verdict == "pass", result.render()
+    assert ctx.after_at["codesync-backend"] == first
+    assert ctx.before_at["codesync-backend"] < ctx.window.start
+
+
+def _get_status(url: str) -> int:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status

@@ -5,9 +5,11 @@
     metric                        labels                                       expected  observed  ledger entries
     codesync_http_requests_total  method=GET,route=/health,status_code=200     37        0         http{...}=37
 
-Reading the numbers: a counter's change is (its value at the first scrape after the run's
-last event) - (its value at the last scrape before the run's first event), per label set.
-That difference is exact (no rate(), no extrapolation), so counters the harness alone moves
+Reading the numbers: a counter's change is (its value at the first scrape that began after
+the run's last event) - (its value at the last scrape that had ENDED before the run's first
+event), per label set and job: a scrape in flight at the start renders after the first
+requests, and a later scrape after the end counts whatever ran next. That difference is
+exact (no rate(), no extrapolation), so counters the harness alone moves
 must agree EXACTLY: tolerance 0. Gauges are read at the same two moments (after - before
 must equal ups - downs; a gauge that does not come back is a leak) and over the load
 (the peak must rise by at least 1 and by no more than the ups: nothing concurrent can exceed
@@ -21,6 +23,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from verify.checks.base import CheckResult, Evidence, MissingInput, check
@@ -40,9 +43,26 @@ def fmt_key(key: LabelKey) -> str:
 
 
 def read_by(
-    ctx: VerifyContext, metric: str, jobs: tuple[str, ...], labels: tuple[str, ...], at: float, agg: str = "sum"
+    ctx: VerifyContext,
+    metric: str,
+    jobs: tuple[str, ...],
+    labels: tuple[str, ...],
+    at: float | Mapping[str, float],
+    agg: str = "sum",
 ) -> dict[LabelKey, float]:
-    """`agg by (labels) (metric{job=~jobs})` at time `at`, keyed like the predictions."""
+    """`agg by (labels) (metric{job=~jobs})` at time `at`, keyed like the predictions.
+
+    `at` per job (ctx.before_at, ctx.after_at: each job's own scrape) sums the jobs' reads; a
+    job it does not name is read at the latest of its times."""
+    if isinstance(at, Mapping):
+        if not at:
+            raise MissingInput("no scrape of the target's jobs to read at")
+        out: dict[LabelKey, float] = {}
+        fallback = max(at.values())
+        for job in jobs:
+            for key, value in read_by(ctx, metric, (job,), labels, at.get(job, fallback), agg).items():
+                out[key] = out.get(key, 0.0) + value
+        return out
     expr = (
         f"{agg} by ({', '.join(labels)}) ({metric}{{{job_matcher(jobs)}}})"
         if labels
@@ -70,6 +90,16 @@ def peak_by(
     for sample in ctx.prom.instant(expr, end):
         out[tuple(sorted((k, sample.labels.get(k, "")) for k in labels))] = sample.value
     return out
+
+
+def window_reads(ctx: VerifyContext) -> str:
+    """Where a window's counter reads were taken, per job (the `measured` of exact checks)."""
+    after, before = ctx.after_at, ctx.before_at
+    reads = ", ".join(f"{job} {after[job]:.3f} - {before.get(job, ctx.window.start):.3f}" for job in sorted(after))
+    return (
+        "value at each job's first scrape that began after the last event - value at its last scrape "
+        f"that had ended before the first event ({reads}; events {ctx.window.start:.3f}..{ctx.window.end:.3f})"
+    )
 
 
 def _num(value: float | None) -> str:
@@ -183,7 +213,6 @@ def metrics_labels_match_contract(ctx: VerifyContext) -> CheckResult:
     symptom="a counter moved by other than what the ledger sent (stopped counting, or counts wrong)",
 )
 def counters_match_ledger(ctx: VerifyContext) -> CheckResult:
-    window, after = ctx.window, ctx.after_time
     ev = Evidence(("metric", "labels", "expected", "observed", "ledger entries"))
     by_metric: dict[str, list] = defaultdict(list)
     for spec in ctx.expectations.counters:
@@ -197,8 +226,8 @@ def counters_match_ledger(ctx: VerifyContext) -> CheckResult:
             for key, (n, rows) in predict_counter(ctx.ledger, spec).items():
                 total, all_rows = predicted.get(key, (0, []))
                 predicted[key] = (total + n, all_rows + rows)
-        before = read_by(ctx, metric, jobs, labels, window.start)
-        after_values = read_by(ctx, metric, jobs, labels, after)
+        before = read_by(ctx, metric, jobs, labels, ctx.before_at)
+        after_values = read_by(ctx, metric, jobs, labels, ctx.after_at)
         for key in sorted(set(predicted) | set(after_values)):
             expected, rows = predicted.get(key, (0, ["(no ledger entry: expected unchanged)"]))
             observed = None if key not in after_values else after_values[key] - before.get(key, 0.0)
@@ -215,7 +244,7 @@ def counters_match_ledger(ctx: VerifyContext) -> CheckResult:
             elif observed < 0:
                 note = "went down (counter reset: target restarted?); "
             ev.add(metric, fmt_key(key), expected, _num(observed), note + " + ".join(rows))
-    measured = f"value at first scrape after the last event ({after:.1f}) - value before the first ({window.start:.1f})"
+    measured = window_reads(ctx)
     if ev.rows:
         metrics = sorted({r[0] for r in ev.rows})
         return CheckResult.failed(
@@ -237,13 +266,12 @@ def counters_match_ledger(ctx: VerifyContext) -> CheckResult:
     symptom="a gauge does not come back down after the load (a leak)",
 )
 def gauges_return_to_baseline(ctx: VerifyContext) -> CheckResult:
-    window, after = ctx.window, ctx.after_time
     ev = Evidence(("metric", "labels", "before", "expected after", "observed after", "ledger entries"))
     checked = 0
     for spec in ctx.expectations.gauges:
         predicted = predict_gauge(ctx.ledger, spec)
-        before = read_by(ctx, spec.metric, spec.jobs, spec.key_labels, window.start)
-        after_values = read_by(ctx, spec.metric, spec.jobs, spec.key_labels, after)
+        before = read_by(ctx, spec.metric, spec.jobs, spec.key_labels, ctx.before_at)
+        after_values = read_by(ctx, spec.metric, spec.jobs, spec.key_labels, ctx.after_at)
         for key in sorted(set(predicted) | (set(after_values) - set(before))):
             ups, downs, rows = predicted.get(key, (0, 0, ["(no ledger entry)"]))
             start = before.get(key, 0.0)
@@ -321,7 +349,7 @@ def gauges_reach_plateau(ctx: VerifyContext) -> CheckResult:
         predicted = {k: v for k, v in predict_gauge(ctx.ledger, spec).items() if v[0]}
         if not predicted:
             continue
-        before = read_by(ctx, spec.metric, spec.jobs, spec.key_labels, window.start)
+        before = read_by(ctx, spec.metric, spec.jobs, spec.key_labels, ctx.before_at)
         timeline = gauge_timeline(ctx.ledger, spec)
         if timeline is None:
             bounded.append(spec.metric)
@@ -467,7 +495,6 @@ def _label(bound: float) -> str:
     symptom="server-side latency quantiles disagree with what the client measured",
 )
 def latency_quantiles_consistent(ctx: VerifyContext) -> CheckResult:
-    window, after = ctx.window, ctx.after_time
     ev = Evidence(("histogram", "q", "server bucket", "client value", "client bucket", "problem"))
     ok_rows = 0
     reasons = []
@@ -477,8 +504,8 @@ def latency_quantiles_consistent(ctx: VerifyContext) -> CheckResult:
             reasons.append(f"{spec.metric}: the ledger holds no client samples {list(spec.client_samples)}")
             continue
         samples = ctx.ledger.samples(name)
-        before = read_by(ctx, f"{spec.metric}_bucket", spec.jobs, ("le",), window.start)
-        after_values = read_by(ctx, f"{spec.metric}_bucket", spec.jobs, ("le",), after)
+        before = read_by(ctx, f"{spec.metric}_bucket", spec.jobs, ("le",), ctx.before_at)
+        after_values = read_by(ctx, f"{spec.metric}_bucket", spec.jobs, ("le",), ctx.after_at)
         deltas = []
         for key, value in after_values.items():
             le = float(dict(key)["le"])
@@ -531,7 +558,6 @@ def counters_reach_lower_bound(ctx: VerifyContext) -> CheckResult:
     exact count can be predicted (the metric may be in [unreconciled]); but a state-changing
     request answered with success cost at least one, so a counter that rose by less has stopped
     counting, whatever else ran on the target (other traffic can only add)."""
-    window, after = ctx.window, ctx.after_time
     bounds = ctx.expectations.lower_bounds
     if not bounds:
         raise MissingInput(f"{ctx.expectations.source} states no [[lower_bound]]")
@@ -540,15 +566,15 @@ def counters_reach_lower_bound(ctx: VerifyContext) -> CheckResult:
     for spec in bounds:
         total, rows = ledger_total(ctx.ledger, spec.ledger, spec.select)
         need = total * spec.per
-        before = read_by(ctx, spec.metric, spec.jobs, (), window.start).get((), 0.0)
-        at_end = read_by(ctx, spec.metric, spec.jobs, (), after).get(())
+        before = read_by(ctx, spec.metric, spec.jobs, (), ctx.before_at).get((), 0.0)
+        at_end = read_by(ctx, spec.metric, spec.jobs, (), ctx.after_at).get(())
         observed = None if at_end is None else at_end - before
         ok = observed is not None and observed >= need
         shown = " + ".join(rows[:6]) + (f" + {len(rows) - 6} more" if len(rows) > 6 else "") or "(none)"
         ev.add(spec.metric, f">= {need} ({spec.per} x {total})", _num(observed), ok, shown)
         if not ok:
             bad.append(f"{spec.metric} rose by {_num(observed)}, less than the {need} the load certainly caused")
-    measured = f"value at first scrape after the last event ({after:.1f}) - value before the first ({window.start:.1f})"
+    measured = window_reads(ctx)
     if bad:
         return CheckResult.failed("; ".join(bad), measured=measured, expected="at least the lower bound", evidence=ev)
     return CheckResult.passed(
