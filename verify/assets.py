@@ -53,6 +53,7 @@ class Rule:
     for_s: float = 0.0
     labels: dict[str, str] = field(default_factory=dict)
     refs: PromQLRefs | None = None
+    annotations: dict[str, str] = field(default_factory=dict)  # summary, description: the rule's stated intent
 
 
 def _duration_s(text: object, where: str) -> float:
@@ -85,7 +86,8 @@ def load_rules(paths: list[Path]) -> list[Rule]:
                     raise HarnessError(f"{path}: rule {name} has an expression that cannot be read: {err}") from None
                 for_s = _duration_s(raw["for"], f"{path}: rule {name} `for`") if raw.get("for") else 0.0
                 labels = {str(k): str(v) for k, v in (raw.get("labels") or {}).items()}
-                rules.append(Rule(kind, name, expr, gname, Path(path), for_s, labels, refs))
+                annotations = {str(k): str(v) for k, v in (raw.get("annotations") or {}).items()}
+                rules.append(Rule(kind, name, expr, gname, Path(path), for_s, labels, refs, annotations))
     return rules
 
 

@@ -42,7 +42,7 @@ def test_healthy_stack_passes_every_check(stack_run: KnownTraffic) -> None:
     verdicts = {line.split()[0]: line.split()[1] for line in lines[2 : 2 + len(REGISTRY)]}
     assert set(verdicts) == set(REGISTRY)
     suite = [name for name, chk in REGISTRY.items() if chk.group in SUITE_GROUPS]
-    assert len(suite) == 19
+    assert len(suite) == 21
     # The Grafana check needs a Grafana (a compose stack's, or --grafana-url): skipped here.
     grafana = "dashboard-grafana-matches-prometheus"
     assert verdicts.pop(grafana) == "SKIP"

@@ -138,6 +138,8 @@ SUITE_CHECKS = {
         "rules-windows-fit-scrape",
         "alerts-severities-routed",
         "rules-promtool-tests",
+        "alerts-ratio-scale-invariant",
+        "alerts-thresholds-match-annotations",
     },
     "alerts": {"rules-promtool-generated"},
     "dashboard": {
@@ -153,6 +155,7 @@ SUITE_CHECKS = {
         "gauges-return-to-baseline",
         "gauges-reach-plateau",
         "latency-quantiles-consistent",
+        "counters-reach-lower-bound",
     },
 }
 

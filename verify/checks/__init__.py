@@ -5,7 +5,15 @@
 ['alerts-severities-routed', 'counters-match-ledger', 'dashboard-panels-job-scoped']
 """
 
-from verify.checks import dashboard, integrity, live_alerts, promtool, reconcile, static  # noqa: F401  (registration)
+from verify.checks import (  # noqa: F401  (registration)
+    alert_intent,
+    dashboard,
+    integrity,
+    live_alerts,
+    promtool,
+    reconcile,
+    static,
+)
 from verify.checks.base import REGISTRY, Check, CheckResult, Evidence, MissingInput, check, run_checks, selected
 
 __all__ = ["REGISTRY", "Check", "CheckResult", "Evidence", "MissingInput", "check", "run_checks", "selected"]
