@@ -72,6 +72,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run the security/integrity checks against the target: --api-url/--yjs-url, else the recorded stack",
     )
     live.add_argument("--api-url", default=None, help="CodeSync API of the target for --live")
+    live.add_argument(
+        "--restart-cmd",
+        default=None,
+        metavar="CMD",
+        help="shell command that restarts the --live target (gauges-match-source-of-truth judges a restart)",
+    )
     live.add_argument("--yjs-url", default=None, help="its Yjs server for --live")
     live.add_argument(
         "--alert-scenarios",
@@ -179,7 +185,12 @@ def live_target(args: argparse.Namespace) -> LiveTarget:
     if args.api_url or args.yjs_url:
         if not (args.api_url and args.yjs_url):
             raise HarnessError("--live with a target needs both --api-url and --yjs-url")
-        return LiveTarget(args.api_url, args.yjs_url, args.metrics_token)
+        restart = None
+        if args.restart_cmd:
+            from verify.live.restart import shell_restart
+
+            restart = shell_restart(args.restart_cmd)
+        return LiveTarget(args.api_url, args.yjs_url, args.metrics_token, restart=restart)
     from codesync_load.stack import recorded_stack
 
     stack = recorded_stack(args.state_dir)
@@ -187,7 +198,14 @@ def live_target(args: argparse.Namespace) -> LiveTarget:
         raise HarnessError(
             "--live needs a running target: pass --api-url and --yjs-url, or start one with `codesync-load stack up`"
         )
-    return LiveTarget.from_stack(stack)
+    target = LiveTarget.from_stack(stack)
+    if args.restart_cmd:
+        import dataclasses
+
+        from verify.live.restart import shell_restart
+
+        target = dataclasses.replace(target, restart=shell_restart(args.restart_cmd))
+    return target
 
 
 def attach_live_inputs(ctx: VerifyContext, args: argparse.Namespace) -> StackPool | None:

@@ -32,7 +32,14 @@ def run(name: str, ctx: VerifyContext) -> CheckResult:
 
 
 def test_the_integrity_group_is_complete() -> None:
-    expected = ["metrics-token-enforced", "csrf-enforced", "no-yjs-edit-lost", "hostile-inputs-harmless", *RATE_CHECKS]
+    expected = [
+        "metrics-token-enforced",
+        "csrf-enforced",
+        "no-yjs-edit-lost",
+        "hostile-inputs-harmless",
+        "gauges-match-source-of-truth",
+        *RATE_CHECKS,
+    ]
     assert sorted(expected) == INTEGRITY
 
 

@@ -11,7 +11,8 @@ without it gets every live check skipped with the reason, never failed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ class LiveTarget:
     api_url: str
     yjs_url: str
     metrics_token: str | None = None
+    # How to restart the target (verify/live/restart.py): --restart-cmd, or a twin's own in tests.
+    restart: Callable[[], None] | None = field(default=None, compare=False)
 
     @classmethod
     def from_stack(cls, stack: Stack) -> LiveTarget:
