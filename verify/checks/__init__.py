@@ -8,6 +8,7 @@
 from verify.checks import (  # noqa: F401  (registration)
     alert_intent,
     dashboard,
+    delivery,
     gauges_truth,
     integrity,
     live_alerts,
