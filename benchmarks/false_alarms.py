@@ -1,0 +1,158 @@
+"""False-alarm budget: every check in every mode against the healthy twin, N times (a benchmark, not a test).
+
+    $ flock /work/briefs/bench.lock .venv/bin/python benchmarks/false_alarms.py              # 5 runs, ~30+ min
+    $ .venv/bin/python benchmarks/false_alarms.py --runs 1 --no-alert-scenarios             # one quick pass
+
+A healthy twin in its default, contract-faithful behaviour has no defect for any check to find,
+so every verdict other than PASS (or a SKIP whose reason is a missing input, e.g. no Grafana)
+is a false alarm. Each run is, as CI runs them, child processes of the CLI:
+
+1. `codesync-load gate --profile ci` (a local stack, the ci load, then every check against it:
+   the gate file's checks and the others as informational): static (rules, dashboard, promtool,
+   alert semantics), reconciliation (counters, gauges, lower bounds, panels), live (integrity,
+   alert delivery, gauges against the source of truth) verdicts, read from OUT/run-N/gate.json;
+2. unless --no-alert-scenarios, `codesync-load verify OUT/run-N/trial-1 --alert-scenarios
+   --check 'alert-fires-*' --check alerts-silent-when-healthy`: the live alert scenarios, each
+   on local stacks of its own (RUN/verify/results.json).
+
+It prints, per check, its mode and the count of each verdict over the runs ("5/5 pass"), then
+the checks that did not pass every time with the summaries they gave; exit 0 when every check
+passed (or skipped) in every run, 1 otherwise. Results: OUT/false_alarms.json; the figures that
+were measured go in benchmarks/RESULTS.md with the machine's conditions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from codesync_load.processes import ManagedProcess  # noqa: E402
+
+# Group of a check -> the mode it runs in (the issue's names).
+MODES = {
+    "static": "static",
+    "alerts": "static",
+    "dashboard": "reconciliation",
+    "reconcile": "reconciliation",
+    "integrity": "live",
+    "delivery": "live",
+    "live-alerts": "alert scenarios",
+}
+
+
+def cli(argv: list[str], log: Path, timeout: float) -> int:
+    """`codesync-load ARGV` as a child process (stopped by PID on timeout or Ctrl-C); its exit code."""
+    proc = ManagedProcess.start([sys.executable, "-m", "codesync_load.cli", *argv], name="cli", log_path=log, cwd=REPO)
+    try:
+        deadline = time.monotonic() + timeout
+        while proc.alive() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        timed_out = proc.alive()
+        code = proc.stop(grace=30.0)
+        return 124 if timed_out else int(code or 0)
+    except BaseException:
+        proc.stop(grace=10.0)
+        raise
+
+
+def gate_verdicts(out: Path) -> list[dict]:
+    doc = json.loads((out / "gate.json").read_text())
+    return [*doc.get("checks", []), *doc.get("info", [])]
+
+
+def scenario_verdicts(run_dir: Path) -> list[dict]:
+    doc = json.loads((run_dir / "verify" / "results.json").read_text())
+    return list(doc.get("checks", []))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="healthy runs (default 5)")
+    parser.add_argument("--duration-scale", type=float, default=None, help="passed to the gate")
+    parser.add_argument("--no-alert-scenarios", action="store_true", help="skip the slow live alert scenarios")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="limit per child command in seconds")
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    parser.add_argument("--out", type=Path, default=REPO / "reports" / "runs" / f"{stamp}-false-alarms")
+    args = parser.parse_args()
+    if args.runs < 1:
+        print("--runs must be >= 1")
+        return 2
+    from verify.checks import REGISTRY
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    load = os.getloadavg()
+    print(f"false-alarm budget: {args.runs} run(s) on the healthy twin; load average {load[0]:.1f}", flush=True)
+    verdicts: dict[str, list[tuple[str, str]]] = defaultdict(list)  # check -> [(verdict, summary)]
+    failed_commands = []
+    for number in range(1, args.runs + 1):
+        out = args.out / f"run-{number}"
+        argv = ["gate", "--profile", "ci", "--bcrypt-rounds", "4", "--out", str(out)]
+        if args.duration_scale is not None:
+            argv += ["--duration-scale", repr(args.duration_scale)]
+        started = time.monotonic()
+        code = cli(argv, args.out / f"run-{number}-gate.log", args.timeout)
+        if not (out / "gate.json").exists():
+            failed_commands.append(f"run {number}: gate exited {code} without gate.json (see its log)")
+            continue
+        for item in gate_verdicts(out):
+            verdicts[item["name"]].append((item["verdict"], item.get("summary", "")))
+        line = f"run {number}: gate exit {code} in {time.monotonic() - started:.0f} s"
+        if not args.no_alert_scenarios:
+            trial = out / "trial-1"
+            argv = ["verify", str(trial), "--alert-scenarios", "--check", "alert-fires-*"]
+            argv += ["--check", "alerts-silent-when-healthy"]
+            code = cli(argv, args.out / f"run-{number}-scenarios.log", args.timeout)
+            try:
+                for item in scenario_verdicts(trial):
+                    verdicts[item["name"]].append((item["verdict"], item.get("summary", "")))
+                line += f"; alert scenarios exit {code}"
+            except (OSError, ValueError):
+                failed_commands.append(f"run {number}: alert scenarios exited {code} without results.json")
+        print(line, flush=True)
+
+    rows = []
+    for name, chk in sorted(REGISTRY.items(), key=lambda item: (MODES.get(item[1].group, item[1].group), item[0])):
+        seen = verdicts.get(name, [])
+        counts = {v: sum(1 for got, _s in seen if got == v) for v in ("pass", "fail", "skip", "error")}
+        rows.append((MODES.get(chk.group, chk.group), name, counts, len(seen)))
+    print()
+    print(f"{'mode':16} {'check':46} passed  other verdicts")
+    for mode, name, counts, total in rows:
+        other = ", ".join(f"{counts[v]} {v}" for v in ("fail", "error", "skip") if counts[v]) or "-"
+        shown = f"{counts['pass']}/{total}" if total else "not run"
+        print(f"{mode:16} {name:46} {shown:7} {other}")
+    alarms = {n: [s for v, s in verdicts[n] if v in ("fail", "error")] for n in verdicts}
+    alarms = {n: s for n, s in alarms.items() if s}
+    for name, summaries in sorted(alarms.items()):
+        print(f"\nFALSE ALARM {name}:")
+        for summary in summaries:
+            print(f"  {summary[:300]}")
+    for problem in failed_commands:
+        print(f"\nCOULD NOT RUN: {problem}")
+    (args.out / "false_alarms.json").write_text(
+        json.dumps(
+            {
+                "runs": args.runs,
+                "load_average_at_start": load,
+                "alert_scenarios": not args.no_alert_scenarios,
+                "checks": {n: {"mode": m, "verdicts": c, "seen": t} for m, n, c, t in rows},
+                "false_alarms": alarms,
+                "could_not_run": failed_commands,
+            },
+            indent=1,
+        )
+    )
+    print(f"\n{len(alarms)} checks raised a false alarm; results {args.out / 'false_alarms.json'}")
+    return 1 if alarms or failed_commands else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
