@@ -116,6 +116,7 @@ def locust_argv(
         str(run_dir / "locust"),
         "--csv",
         str(run_dir / "locust"),
+        "--csv-full-history",
         "--only-summary",
         "--logfile",
         str(run_dir / "locust.log"),

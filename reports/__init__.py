@@ -30,11 +30,38 @@ def write_reports(run_dirs: Sequence[Path], out_dir: Path, **report_args: Any) -
     `report_args` are build_report's keywords (checks, gates, baseline, info, title, notes,
     verdict), passed through so the two signatures cannot drift apart.
     """
+    from reports.figures import report_charts
+
     doc = build_report(run_dirs, **report_args)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    charts, missing = report_charts(run_dirs, doc)
+    doc["missing"] = missing
     paths = {"json": out_dir / "report.json", "markdown": out_dir / "report.md", "html": out_dir / "report.html"}
     paths["json"].write_text(json.dumps(doc, indent=1, default=str))
-    paths["markdown"].write_text(render_markdown(doc))
-    paths["html"].write_text(render_html(doc))
+    images = write_pngs(charts, out_dir)
+    paths["markdown"].write_text(render_markdown(doc) + markdown_images(images, missing))
+    paths["html"].write_text(render_html(doc, charts, missing))
     return paths
+
+
+def write_pngs(charts: dict[str, Any], out_dir: Path) -> list[tuple[str, str]]:
+    """The key charts' PNG copies beside the Markdown (panel charts have none); (alt, file name) pairs."""
+    images = []
+    for section in charts.values():
+        for chart in section:
+            if chart.png:
+                name = f"{chart.name}.png"
+                (out_dir / name).write_bytes(chart.png)
+                images.append((chart.alt or chart.name, name))
+    return images
+
+
+def markdown_images(images: Sequence[tuple[str, str]], missing: Sequence[str]) -> str:
+    """The Markdown's chart section: relative links to the PNG copies, then what is missing."""
+    out = []
+    if images:
+        out += ["", "## Charts", ""] + [f"![{alt}]({name})" for alt, name in images]
+    if missing:
+        out += ["", "## Missing from this report", ""] + [f"- {line}" for line in missing]
+    return "\n".join(out) + ("\n" if out else "")

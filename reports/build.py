@@ -73,6 +73,17 @@ def run_section(run_dir: Path) -> dict[str, Any]:
     }
 
 
+def _data_time(run_dirs: Sequence[Path]) -> str:
+    """When the newest run's ledger was last written (UTC), "unknown" without one."""
+    stamps = []
+    for run_dir in run_dirs:
+        doc = _read_json(Path(run_dir) / "ledger.json") or {}
+        stamp = doc.get("written_at") or (doc.get("meta") or {}).get("finished_at")
+        if isinstance(stamp, int | float):
+            stamps.append(float(stamp))
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(max(stamps))) if stamps else "unknown"
+
+
 def overall_verdict(groups: Sequence[Sequence[dict[str, Any]]]) -> str:
     verdicts = [r.get("verdict") for group in groups for r in group]
     if "error" in verdicts:
@@ -103,7 +114,8 @@ def build_report(
     return {
         "schema": SCHEMA,
         "title": title or f"codesync-load report: {', '.join(Path(d).name for d in run_dirs)}",
-        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        # the time of the data, not of the build: a report rebuilt from one run is byte-identical
+        "generated_at": _data_time(run_dirs),
         "verdict": verdict or overall_verdict([checks, gates, baseline]),
         "notes": list(notes),
         "runs": runs,

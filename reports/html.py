@@ -21,7 +21,8 @@ body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}
 h1 .pass,td.pass{color:#176f2c}h1 .fail,td.fail,h1 .error,td.error{color:#b3261e}td.skip{color:#777}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .5em;
 text-align:left;vertical-align:top;font-size:.9em}th{background:#f2f2f2}code{background:#f6f6f6}
-details{margin:.3em 0 1em}summary{cursor:pointer}.muted{color:#777}td.yes{color:#176f2c}td.no{color:#b3261e}
+details{margin:.3em 0 1em}summary{cursor:pointer}figure.chart{margin:.5em 0;display:inline-block;max-width:100%}
+figure.chart svg{max-width:100%;height:auto}.muted{color:#777}td.yes{color:#176f2c}td.no{color:#b3261e}
 """
 
 
@@ -99,13 +100,50 @@ def _seconds(value: float) -> str:
     return f"{value * 1000:.3g} ms" if value < 1 else f"{value:.3g} s"
 
 
-def render_html(doc: dict[str, Any]) -> str:
+def _charts(title: str, charts: Sequence[Any], note: str = "") -> str:
+    """A section of inline SVG charts (reports.plots.Chart), or nothing when there are none."""
+    if not charts:
+        return ""
+    body = "".join(f"<figure class='chart' id='{escape(c.name)}'>{c.svg}</figure>" for c in charts)
+    return f"<h2>{escape(title)}</h2>" + (f"<p class='muted'>{escape(note)}</p>" if note else "") + body
+
+
+def _reconciliation(items: Sequence[dict[str, Any]]) -> str:
+    """The reconciliation checks (the ledger held against the target's metrics) in one table,
+    then the evidence rows of each that has them, open."""
+    from reports.figures import is_reconciliation
+
+    found = [r for r in items if is_reconciliation(str(r.get("name") or ""))]
+    if not found:
+        return ""
+    parts = ["<h2>Reconciliation: the ledger beside the target's metrics</h2>"]
+    parts.append(
+        table(
+            ("check", "verdict", "measured", "summary"),
+            [(r.get("name"), r.get("verdict"), r.get("measured"), r.get("summary")) for r in found],
+            verdict_col=1,
+        )
+    )
+    for r in found:
+        ev = r.get("evidence") or {}
+        if ev.get("rows"):
+            parts.append(f"<h3>{_cell(r.get('name'))}</h3>{table(ev.get('columns') or [], ev['rows'])}")
+    return "".join(parts)
+
+
+def render_html(
+    doc: dict[str, Any], charts: dict[str, Sequence[Any]] | None = None, missing: Sequence[str] = ()
+) -> str:
+    """The page; `charts` (section -> reports.plots.Chart list) puts the plots in the issue's
+    order: verdict and failures, load, latency, propagation, reconciliation, panels, alerts,
+    resources, then each run's tables. `missing` lists what the run directory could not give."""
+    charts = charts or {}
     verdict = escape(doc["verdict"])
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{escape(doc['title'])}</title><style>{STYLE}</style></head><body>",
         f"<h1>{escape(doc['title'])}: <span class='{verdict}'>{verdict.upper()}</span></h1>",
-        f"<p class='muted'>generated {escape(doc['generated_at'])}</p>",
+        f"<p class='muted'>data as of {escape(doc['generated_at'])}</p>",
     ]
     if doc.get("notes"):
         parts.append("<ul>" + "".join(f"<li>{escape(n)}</li>" for n in doc["notes"]) + "</ul>")
@@ -119,7 +157,30 @@ def render_html(doc: dict[str, Any]) -> str:
     apart = [p.get("name") for p in panels]
     parts.append(_results("Checks", doc.get("checks") or [], apart))
     parts.append(_results("Informational checks (not gating)", doc.get("info") or [], apart))
+    if missing:
+        parts.append("<h2>Missing from this report</h2><ul class='missing'>")
+        parts.append("".join(f"<li>{escape(line)}</li>" for line in missing) + "</ul>")
+    parts.append(_charts("Load offered over time", charts.get("load") or []))
+    parts.append(
+        _charts(
+            "Client latency per request type over time",
+            charts.get("latency") or [],
+            "Locust's percentiles over its recent responses (whole milliseconds), per request type",
+        )
+    )
+    parts.append(_charts("Edit propagation", charts.get("propagation") or [], "raw ledger samples, sub-ms kept"))
+    parts.append(_reconciliation([*(doc.get("checks") or []), *(doc.get("info") or [])]))
     parts.append(_dashboard(panels))
+    parts.append(
+        _charts(
+            "Every dashboard panel over time, beside the harness's own measurement",
+            charts.get("panels") or [],
+            "solid: the panel's query from the metrics snapshot; "
+            "dashed: the harness's measurement of the same quantity",
+        )
+    )
+    parts.append(_charts("Alerts", charts.get("alerts") or []))
+    parts.append(_charts("Target and load generator resources", charts.get("resources") or []))
     for run in doc.get("runs") or []:
         parts.append(f"<h2>Run {escape(str(run['run_id']))}</h2>")
         parts.append(

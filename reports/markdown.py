@@ -85,7 +85,7 @@ def _seconds(value: float) -> str:
 
 
 def render_markdown(doc: dict[str, Any]) -> str:
-    out = [f"# {doc['title']} - {doc['verdict'].upper()}", "", f"generated {doc['generated_at']}", ""]
+    out = [f"# {doc['title']} - {doc['verdict'].upper()}", "", f"data as of {doc['generated_at']}", ""]
     for note in doc.get("notes") or []:
         out.append(f"- {note}")
     if doc.get("notes"):

@@ -57,4 +57,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
     die "missing Debian packages; as root run: apt-get update && apt-get install -y $pkgs"
   fi
 fi
+# 3. Debian's chromium, for the test that renders the HTML report headless (optional: without
+# root the test skips and says why).
+if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  say "installing Debian package: chromium (renders the HTML report in a test)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; } \
+    || say "could not install chromium; the headless report test will skip"
+fi
 export PATH="$VENV/bin:$PATH"

@@ -200,6 +200,9 @@ def _judge(
     attach_live(ctx, target=LiveTarget.from_stack(stack))
     results = [chk.run(ctx) for chk in checks]
     informational = [chk.run(ctx) for chk in info]
+    from reports.snapshot import capture_quietly  # the series the report draws, while the stack is up
+
+    print(capture_quietly(stack.prometheus_url, run_dir), flush=True)
     if results or informational:
         write_junit(results + informational, run_dir / "verify" / "junit.xml")
         inputs = {need: ctx.describe(need) for need in ("rules", "dashboard", "contract", "expectations", "prom")}

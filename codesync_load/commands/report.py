@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from codesync_load.errors import HarnessError
@@ -47,6 +48,10 @@ def run(args: argparse.Namespace) -> int:
         raise HarnessError(f"{where} holds neither ledger.json nor gate.json; pass a run or gate directory")
     found = results_from_run(where)
     paths = write_reports(trials, args.out or where / "report", **found, title=f"codesync-load report: {where.name}")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:  # a CI job's summary page shows the Markdown (its images are in the artifact)
+        with open(summary, "a") as handle:
+            handle.write(paths["markdown"].read_text())
     print(paths["markdown"])
     print(paths["json"])
     print(paths["html"])

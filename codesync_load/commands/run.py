@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from codesync_load.errors import HarnessError
+from codesync_load.generator_cpu import GENERATOR_FILE, GeneratorSampler
 from codesync_load.load import LOADTESTS_DIR, check_target, child_error, stack_target, start_load
 
 RUNS_DIR = Path("reports") / "runs"
@@ -110,6 +111,17 @@ def _scraped_until_now(prometheus_url: str) -> None:
         print(f"warning: no scrape before the load: {err}", file=sys.stderr, flush=True)
 
 
+def keep_snapshot(prometheus_url: str, run_dir: Path) -> str:
+    """Copy the run's series out of Prometheus into run_dir/snapshot while it is up (one line back).
+
+    Waits for one scrape after the load first, so the snapshot holds where the series ended.
+    """
+    from reports.snapshot import capture_quietly
+
+    _scraped_until_now(prometheus_url)
+    return capture_quietly(prometheus_url, run_dir)
+
+
 def summary_lines(run_dir: Path) -> list[str]:
     """What the run's ledger says it sent and saw, in a few lines (printed after every run)."""
     from codesync_load.ledger import Ledger, LedgerError, read_status
@@ -173,12 +185,16 @@ def run(args: argparse.Namespace) -> int:
             profile, target, run_dir, locustfile=args.locustfile, max_users=args.max_users, processes=args.processes
         )
         started = True
+        sampler = GeneratorSampler(child.pid, run_dir / GENERATOR_FILE).start()
         deadline = time.monotonic() + timeout
         while child.alive() and time.monotonic() < deadline:
             time.sleep(0.2)
         timed_out = child.alive()
         code = child.stop(grace=30.0)
         child = None
+        sampler.stop()
+        if target.get("prometheus_url") and (run_dir / "ledger.json").exists():
+            print(keep_snapshot(target["prometheus_url"], run_dir), flush=True)
         if timed_out:
             print(f"locust was stopped after the {timeout:g} s limit; its ledger stays incomplete", file=sys.stderr)
         problem = child_error(output)

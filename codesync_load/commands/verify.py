@@ -242,6 +242,9 @@ def run(args: argparse.Namespace) -> int:
             pool.close()
         if grafana is not None:
             grafana.close()
+    from reports.snapshot import capture_quietly  # the series the report draws, while Prometheus is up
+
+    print(capture_quietly(options.prometheus_url, options.run_dir), file=sys.stderr)
     out_dir = options.run_dir / "verify"
     junit = write_junit(results, out_dir / "junit.xml")
     inputs = {need: ctx.describe(need) for need in ("rules", "dashboard", "contract", "expectations", "prom")}

@@ -73,6 +73,18 @@ def test_run_starts_a_local_stack_and_stops_it(tmp_path: Path) -> None:
     assert all(_refuses(url.replace("ws://", "http://")) for url in urls), "the stack was left running"
     assert read_status(run_dir / "ledger.json") == (True, "")
     assert not (tmp_path / "state" / "stack.json").exists()
+    # the series the report draws were kept while the stack was up; the report reads them now
+    # that it is gone, and misses nothing
+    assert any(line.startswith("metrics snapshot: ") and " queries kept in " in line for line in lines), lines
+    manifest = json.loads((run_dir / "snapshot" / "manifest.json").read_text())
+    status = {q["name"]: q["status"] for q in manifest["queries"]}
+    assert status["process_cpu"] == status["http_rps"] == status["panel:Request Rate#0"] == "ok", status
+    assert len((run_dir / "generator.csv").read_text().splitlines()) >= 3  # header + per-second samples
+    report = subprocess.run(
+        [sys.executable, "-m", "codesync_load.cli", "report", str(run_dir)], cwd=REPO, capture_output=True, text=True
+    )
+    assert report.returncode == 0, report.stderr
+    assert "Missing from this report" not in (run_dir / "report" / "report.html").read_text()
 
 
 @pytest.mark.parametrize(
