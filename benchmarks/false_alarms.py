@@ -44,6 +44,7 @@ MODES = {
     "reconcile": "reconciliation",
     "integrity": "live",
     "delivery": "live",
+    "live-gauges": "live",
     "live-alerts": "alert scenarios",
 }
 

@@ -37,7 +37,6 @@ def test_the_integrity_group_is_complete() -> None:
         "csrf-enforced",
         "no-yjs-edit-lost",
         "hostile-inputs-harmless",
-        "gauges-match-source-of-truth",
         *RATE_CHECKS,
     ]
     assert sorted(expected) == INTEGRITY
