@@ -50,6 +50,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--profile", default="ci", help="load profile (scenarios/profiles/<name>.toml)")
     parser.add_argument("--fault", action="append", default=[], metavar="NAME[=PARAM]", help="twin fault (repeatable)")
+    parser.add_argument(
+        "--backend",
+        choices=("local", "compose"),
+        default="local",
+        help="local processes (default) or containers (docker-compose.test.yml; local images on podman)",
+    )
     parser.add_argument("--gates", type=Path, default=None, help="gate file (default gates/<profile>.toml)")
     parser.add_argument("--baseline", type=Path, default=None, help="baseline to compare with (DIR or baseline.json)")
     parser.add_argument("--save-baseline", type=Path, default=None, metavar="DIR", help="save these trials as one")
@@ -323,7 +329,7 @@ def _run_validated(args: argparse.Namespace, spec: Any, profile: Any, out: Path)
 
     def local_stack(name: str, faults: list[str]) -> Any:
         return open_stack(
-            "local",
+            args.backend,
             state_dir=str(out / name),
             metrics_token=secrets.token_hex(16),
             faults=faults,

@@ -89,7 +89,7 @@ def _parse_ports(values: list[str]) -> dict[str, int]:
 
 
 def _options(args: argparse.Namespace) -> dict:
-    if args.backend != "local":
+    if args.backend == "external":
         local_only = [
             flag
             for flag, value in (
@@ -103,6 +103,8 @@ def _options(args: argparse.Namespace) -> dict:
         ]
         if local_only:
             raise HarnessError(f"{', '.join(local_only)} only apply to --backend local; drop them or use it")
+    elif args.backend == "compose" and args.monitoring_dir:
+        raise HarnessError("--monitoring-dir only applies to --backend local; compose renders monitoring/ itself")
     if args.backend == "external":
         return {
             "api_url": args.api_url,
@@ -116,7 +118,16 @@ def _options(args: argparse.Namespace) -> dict:
     if given:
         raise HarnessError(f"{', '.join(given)} only apply to --backend external; add it or drop them")
     if args.backend == "compose":
-        return {"compose_file": args.compose_file, "metrics_token": args.metrics_token, "state_dir": args.state_dir}
+        return {
+            "compose_file": args.compose_file,
+            "metrics_token": args.metrics_token,
+            "state_dir": args.state_dir,
+            "faults": args.fault,
+            "compress": args.compress,
+            "scrape_interval": args.scrape_interval,
+            "ports": _parse_ports(args.port),
+            "ready_timeout": args.ready_timeout,
+        }
     return {
         "state_dir": args.state_dir,
         "faults": args.fault,

@@ -28,7 +28,8 @@ def open_stack(backend: str = "local", **options: object) -> Stack:
     Options are the backend's keyword arguments (local: state_dir, faults, compress,
     scrape_interval, database_url, redis_url, metrics_token, ports, monitoring_dir,
     ready_timeout; external: api_url, yjs_url, prometheus_url, alertmanager_url,
-    metrics_token, state_dir; compose: compose_file, metrics_token). None values are dropped.
+    metrics_token, state_dir; compose: compose_file, metrics_token, faults, twin_args, scrape_interval,
+    compress, ports, ready_timeout, state_dir). None values are dropped.
     """
     options = {key: value for key, value in options.items() if value is not None}
     if backend == "local":
