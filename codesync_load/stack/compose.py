@@ -29,6 +29,7 @@ Yjs server are the real CodeSync built from that checkout (docker-compose.codesy
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -50,6 +51,7 @@ COMPOSE_FILE = "docker-compose.test.yml"
 LOCAL_OVERRIDE = "docker-compose.local.yml"
 CODESYNC_OVERRIDE = "docker-compose.codesync.yml"
 PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
 # The compose file's test passwords (its ${VAR:-default}s); the launcher passes them on.
 POSTGRES_PASSWORD = "codesync-test-pg-password"
 REDIS_PASSWORD = "codesync-test-redis-password"
@@ -68,13 +70,14 @@ PORT_VARIABLES = {
     "prometheus": "CODESYNC_PROMETHEUS_PORT",
 }
 PORT_NAMES = ("webhook", *PORT_VARIABLES)
-# Start order: each stage is up and answering before the next starts.
+# Start order: each stage is up and answering before the next starts. CodeSync's two
+# services need the databases at start, and the API goes first (both create the schema with
+# the twin); everything else retries by itself, so it starts with the databases. Three
+# stages, not seven: each compose call costs seconds (tens under load) on podman.
 STAGES = (
-    ("postgres", "redis"),
+    ("postgres", "redis", "node-exporter", "postgres-exporter", "redis-exporter", "alertmanager", "prometheus"),
     ("codesync-api",),
     ("codesync-yjs",),
-    ("node-exporter", "postgres-exporter", "redis-exporter", "alertmanager"),
-    ("prometheus",),
 )
 # Upstream mode: component -> (service, container port, URL scheme), as docker-compose.test.yml publishes them.
 UPSTREAM_SERVICES = {
@@ -473,22 +476,49 @@ class ComposeStack(Stack):
                 if state is not None and state not in ("running", "created", "starting", "restarting"):
                     tail = self._log_tail(service)
                     raise HarnessError(f"service {service} stopped ({state}) during start-up: {tail}")
-                next_state_check = time.monotonic() + 2.0
+                next_state_check = time.monotonic() + 5.0
             time.sleep(0.25)
         raise HarnessError(f"service {service} not ready within {self.ready_timeout:g} s: {self._log_tail(service)}")
 
+    def _service_container(self, service: str) -> dict | None:
+        """The engine's view of the service's container ({"Id", "State", ...}), or None.
+        One engine call: the compose CLI would cost a second process and seconds under load."""
+        assert self.engine is not None
+        result = self.engine.run(
+            "ps",
+            "-a",
+            "--no-trunc",
+            "--filter",
+            f"label={PROJECT_LABEL}={self.project}",
+            "--filter",
+            f"label={SERVICE_LABEL}={service}",
+            "--format",
+            "json",
+            timeout=60,
+        )
+        if result.returncode != 0 or not result.stdout.strip():
+            return None
+        text = result.stdout.strip()
+        # podman prints one JSON array, Docker one object per line.
+        entries = json.loads(text) if text.startswith("[") else [json.loads(line) for line in text.splitlines()]
+        return entries[0] if entries else None
+
     def _container_state(self, service: str) -> str | None:
-        with contextlib.suppress(Exception):
-            container = self._docker_compose().get_container(service, include_all=True)
-            return (container.State or "").lower() or None
-        return "missing"
+        """ "running", "exited", ... of the service's container; "missing" when it has none."""
+        container = self._service_container(service)
+        if container is None:
+            return "missing"
+        return str(container.get("State") or "").lower() or None
 
     def _log_tail(self, service: str, count: int = 5) -> str:
-        try:
-            stdout, stderr = self._docker_compose().get_logs(service)
-        except Exception as err:
-            return f"(no log: {_called_process_tail(err)})"
-        return "last log lines: " + last_lines(stdout + "\n" + stderr, count)
+        """The last lines the service's container printed (stdout and stderr, as the engine keeps them)."""
+        container = self._service_container(service)
+        cid = container and (container.get("Id") or container.get("ID"))
+        if not cid:
+            return "(no container, so no log)"
+        assert self.engine is not None
+        result = self.engine.run("logs", "--tail", str(count), cid, timeout=60)
+        return "last log lines: " + last_lines(result.stdout + "\n" + result.stderr, count)
 
     def _wait_targets_up(self) -> None:
         deadline = time.monotonic() + self.ready_timeout

@@ -49,6 +49,8 @@ IMAGES: dict[str, tuple[str, Path]] = {
     "codesync-local/twin:latest": ("twin.Containerfile", REPO_ROOT),
 }
 CODESYNC_IMAGE = "codesync-local/codesync-backend:latest"
+# A cold twin build on 2 busy cores takes ~10 min (its Python dependencies); a hang ends here.
+BUILD_TIMEOUT = 1800.0
 
 
 @dataclass
@@ -141,30 +143,68 @@ def host_build_options() -> list[str]:
     return options
 
 
-def build_image(engine: Engine, image: str, containerfile: Path, context: Path, log_dir: Path) -> float:
+def project_requirements() -> str:
+    """pyproject.toml's dependencies, space-separated (the twin image's REQUIREMENTS build-arg)."""
+    import tomllib
+
+    with open(REPO_ROOT / "pyproject.toml", "rb") as handle:
+        return " ".join(tomllib.load(handle)["project"]["dependencies"])
+
+
+def remove_build_leftovers(engine: Engine) -> list[str]:
+    """Remove build containers an interrupted build left in storage (`podman ps --external`
+    lists them, plain `ps` does not); called under the build lock, so none is in use."""
+    managed = set(engine.run("ps", "-a", "-q", "--no-trunc").stdout.split())
+    leftovers = []
+    listing = engine.run("ps", "-a", "--external", "--no-trunc", "--format", "{{.ID}} {{.Names}}").stdout
+    for line in listing.splitlines():
+        cid, _, name = line.partition(" ")
+        if cid and cid not in managed and name.endswith("-working-container"):
+            leftovers.append(cid)
+    if leftovers:
+        engine.run("rm", "-f", *leftovers, timeout=120)
+    return leftovers
+
+
+def build_image(
+    engine: Engine,
+    image: str,
+    containerfile: Path,
+    context: Path,
+    log_dir: Path,
+    build_args: dict[str, str] | None = None,
+) -> float:
     """`podman build` one image (layer cache on); seconds taken, or HarnessError with its log's tail."""
     log = log_dir / f"build-{image.split('/')[-1].split(':')[0]}.log"
     started = time.monotonic()
     with open(log, "w") as out:
-        code = subprocess.call(
-            [
-                engine.name,
-                "build",
-                "--layers",
-                "--force-rm",
-                "--network",
-                "host",
-                *host_build_options(),
-                "-t",
-                image,
-                "-f",
-                str(containerfile),
-                str(context),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=engine.environ(),
-        )
+        try:
+            code = subprocess.call(
+                [
+                    engine.name,
+                    "build",
+                    "--layers",
+                    "--force-rm",
+                    "--network",
+                    "host",
+                    *host_build_options(),
+                    *(f"--build-arg={name}={value}" for name, value in (build_args or {}).items()),
+                    "-t",
+                    image,
+                    "-f",
+                    str(containerfile),
+                    str(context),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=engine.environ(),
+                timeout=BUILD_TIMEOUT,
+            )
+        except subprocess.TimeoutExpired:
+            raise HarnessError(
+                f"image {image} ({containerfile.name}) did not build within {BUILD_TIMEOUT:g} s: "
+                f"{last_lines(log.read_text(errors='replace'))} (log: {log})"
+            ) from None
     if code != 0:
         raise HarnessError(
             f"image {image} ({containerfile.name}) failed to build (exit {code}): "
@@ -181,14 +221,22 @@ def ensure_images(engine: Engine, log_dir: Path, codesync_src: Path | None = Non
     built = Built()
     started = time.monotonic()
     with build_lock(engine):
+        remove_build_leftovers(engine)
         note = ensure_base(engine, log_dir)
         if note:
             built.notes.append(note)
         images = dict(IMAGES)
         if codesync_src is not None:
             images[CODESYNC_IMAGE] = ("codesync.Containerfile", codesync_src)
-        for image, (name, context) in images.items():
-            built.notes.append(f"{image}: {build_image(engine, image, CONTAINERFILES / name, context, log_dir):.0f} s")
+        args = {"codesync-local/twin:latest": {"REQUIREMENTS": project_requirements()}}
+        try:
+            for image, (name, context) in images.items():
+                seconds = build_image(engine, image, CONTAINERFILES / name, context, log_dir, args.get(image))
+                built.notes.append(f"{image}: {seconds:.0f} s")
+        finally:
+            cleared = remove_build_leftovers(engine)
+            if cleared:
+                built.notes.append(f"removed {len(cleared)} build container(s) an interrupted build had left")
         # A changed twin source leaves its previous image dangling; drop those, keep the layer cache.
         engine.run("image", "prune", "-f", timeout=120)
     built.seconds = time.monotonic() - started

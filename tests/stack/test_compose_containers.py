@@ -24,7 +24,8 @@ from codesync_load.stack.images import CONTAINERFILES, build_image
 from codesync_load.stack.ports import HOST, free_port
 from tests.stack._support import run_cli
 
-pytestmark = pytest.mark.container
+# A cold machine builds the images during the first test (~20 min on 2 busy cores); warm, seconds.
+pytestmark = [pytest.mark.container, pytest.mark.timeout(2400)]
 
 SERVICES = {
     "postgres",
@@ -100,7 +101,6 @@ def redis_container(local_images: Engine, docker_api: dict[str, str], monkeypatc
     port = free_port()
     container = DockerContainer(
         "codesync-local/redis:latest",
-        docker_client_kw={"base_url": docker_api["DOCKER_HOST"]} if "DOCKER_HOST" in docker_api else None,
         command=f"redis-server --bind 127.0.0.1 --port {port} --save '' --appendonly no",
         network_mode="host",
     )

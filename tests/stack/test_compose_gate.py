@@ -22,7 +22,8 @@ import pytest
 from codesync_load.stack.engine import Engine
 from tests.stack._support import REPO
 
-pytestmark = pytest.mark.container
+# A cold machine builds the images during the first test (~20 min on 2 busy cores); warm, seconds.
+pytestmark = [pytest.mark.container, pytest.mark.timeout(2400)]
 GATE = [
     sys.executable,
     "-m",
