@@ -235,6 +235,8 @@ class ComposeStack(Stack):
         stack.ports = dict(record.get("ports") or {})
         stack.notes = list(record.get("notes") or [])
         stack._components = dict(record.get("components") or {})
+        for name, comp in stack._components.items():
+            stack._urls.setdefault(name, comp.get("url"))
         stack._grafana_password = (record.get("grafana") or {}).get("password")
         stack._recorded = True
         stack._started = True
@@ -585,7 +587,9 @@ class ComposeStack(Stack):
                 stop_pid(comp["pid"], expected_name=comp.get("expected"))
         if self._recorded:
             record = read_state(self.state_dir)
-            if record is None or record.get("project") == self.project:
+            if record is None or (
+                record.get("backend") == self.backend and record.get("project") in (None, self.project)
+            ):
                 remove_state(self.state_dir)
             self._recorded = False
 
