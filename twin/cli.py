@@ -37,6 +37,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--rate-window", type=float, default=None, help="rate-limit window in seconds (default 60, as CodeSync)"
     )
+    parser.add_argument(
+        "--socketio-refusal",
+        choices=("disconnect", "connect_error"),
+        default="disconnect",
+        help="how an over-limit Socket.IO connection is refused (default disconnect: accepted, then "
+        "disconnected at once, as CodeSync does)",
+    )
+    parser.add_argument(
+        "--yjs-load-delay-ms",
+        type=float,
+        default=0.0,
+        help="delay before a Yjs document's stored state is applied (the load is asynchronous anyway, as in "
+        "CodeSync; default 0)",
+    )
     parser.add_argument("--ready-file", type=Path, default=None, help="write a JSON record here once listening")
     parser.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
     parser.set_defaults(func=run)
@@ -52,7 +66,11 @@ def config_from_args(args: argparse.Namespace) -> TwinConfig:
     limits = RateLimits(window_s=args.rate_window) if args.rate_window else None
     if limits is not None and limits.window_s <= 0:
         raise HarnessError("--rate-window must be a positive number of seconds")
+    if args.yjs_load_delay_ms < 0:
+        raise HarnessError("--yjs-load-delay-ms must be 0 or more milliseconds")
     return TwinConfig.from_env(
+        socketio_refusal=args.socketio_refusal,
+        yjs_load_delay_s=args.yjs_load_delay_ms / 1000.0 or None,
         host=args.host,
         api_port=args.api_port,
         yjs_port=args.yjs_port,

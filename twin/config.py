@@ -50,6 +50,12 @@ class TwinConfig:
     yjs_ping_interval_s: float = 30.0
     request_timeout_s: float = 30.0
     ready_file: Path | None = None
+    # How an over-limit Socket.IO connection is refused: "disconnect" (CodeSync: accept, then
+    # disconnect at once from the server side) or "connect_error" (the other shape clients meet).
+    socketio_refusal: str = "disconnect"
+    # Extra delay before a Yjs document's stored state is applied (the load is asynchronous
+    # either way, as in CodeSync); tests widen the window in which a client syncs first.
+    yjs_load_delay_s: float = 0.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> TwinConfig:

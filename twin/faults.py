@@ -90,6 +90,22 @@ FAULTS: dict[str, FaultSpec] = {
             "gauge lost on restart",
             "codesync_sessions_active starts at 0 when the process starts, whatever sessions storage holds",
         ),
+        FaultSpec(
+            "yjs-late-listen",
+            "early frames dropped",
+            "the Yjs server reads a connection only PARAM ms after it opened (an asynchronous check first): "
+            "frames sent on open, the browser's SyncStep1 and awareness, are dropped",
+            default_param=200.0,
+            param_unit="ms",
+        ),
+        FaultSpec(
+            "socketio-late-handlers",
+            "early events dropped",
+            "Socket.IO handlers take effect only PARAM ms after connect (registered after an awaited check): "
+            "events emitted right after connect, the browser's session:join, are dropped",
+            default_param=200.0,
+            param_unit="ms",
+        ),
     )
 }
 

@@ -3,10 +3,15 @@ PostgreSQL mode, and the yjs-drop-persist fault loses them while the counter sti
 
 The twin coalesces writes (at most one per room every 0.5 s), so these tests deliberately
 leave or stop right after editing: the flush on unload and on shutdown must cover that gap.
+
+The stored state is loaded asynchronously, as CodeSync does: a reader may sync against the
+empty document and receive the stored text afterwards as an Update, so `read_back` waits
+(bounded) for the text it expects instead of reading right after the sync.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import pytest
@@ -29,9 +34,16 @@ def write_and_leave(twin, doc: str, chunks: list[str]) -> str:
         return writer.content
 
 
-def read_back(twin, doc: str) -> str:
+def read_back(twin, doc: str, expected: str, timeout: float = 5.0) -> str:
+    """The document's text once it equals `expected`, or as it is after `timeout` s.
+
+    An `expected` empty text is only believed after a second (no stored state arrived).
+    """
     with YjsTestClient(twin.yjs_url, doc) as reader:
         reader.sync()
+        wait = timeout if expected else 1.0
+        with contextlib.suppress(AssertionError):
+            reader.wait_for(lambda: reader.content == expected and bool(expected), timeout=wait, what="stored text")
         return reader.content
 
 
@@ -55,11 +67,11 @@ def test_text_survives_room_reopen_and_twin_restart(twin_factory, request, backe
     assert written == "import os\nprint(os.getcwd())\n"
     # All clients left: the room was flushed and unloaded, the next client loads it from storage.
     wait_documents_active(first, 0)
-    assert read_back(first, doc) == written
+    assert read_back(first, doc, written) == written
     assert first.stop() == 0
     # Same database (same SQLite file, same PostgreSQL database), new process.
     second = twin_factory(name="persist", env=env)
-    assert read_back(second, doc) == written
+    assert read_back(second, doc, written) == written
 
 
 def test_no_edit_is_lost_when_the_last_client_leaves_right_after_editing(twin):
@@ -68,7 +80,7 @@ def test_no_edit_is_lost_when_the_last_client_leaves_right_after_editing(twin):
         chunks = [f"line {i}\n" for i in range(20)]
         written = write_and_leave(twin, doc, chunks)
         # No wait at all: a reconnect while the room is being unloaded must see every edit.
-        assert read_back(twin, doc) == written == "".join(chunks)
+        assert read_back(twin, doc, written) == written == "".join(chunks)
 
 
 def test_sigterm_with_open_sockets_stops_within_5s_closes_1001_and_flushes(twin_factory):
@@ -92,7 +104,7 @@ def test_sigterm_with_open_sockets_stops_within_5s_closes_1001_and_flushes(twin_
         for client in clients:
             client.close()
     second = twin_factory(name="term")
-    assert read_back(second, doc) == "saved at shutdown"
+    assert read_back(second, doc, "saved at shutdown") == "saved at shutdown"
 
 
 def test_fault_yjs_drop_persist_loses_the_text_but_counts_the_updates(twin_factory):
@@ -102,6 +114,22 @@ def test_fault_yjs_drop_persist_loses_the_text_but_counts_the_updates(twin_facto
     written = write_and_leave(twin, doc, ["a", "b", "c"])
     assert written == "abc"
     wait_documents_active(twin, 0)
-    assert read_back(twin, doc) == ""
+    assert read_back(twin, doc, "") == ""
     after = scrape(metrics_url(twin))
     assert delta(before, after, "codesync_yjs_operations_total", operation_type="update") == 3
+
+
+def test_a_client_that_syncs_before_the_load_gets_the_stored_state_as_an_update(twin_factory):
+    # CodeSync loads a document's stored state asynchronously; the delay makes the race certain.
+    twin = twin_factory(extra_args=["--yjs-load-delay-ms", "300"])
+    doc = unique_document("asyncload")
+    written = write_and_leave(twin, doc, ["stored ", "text"])
+    wait_documents_active(twin, 0)
+    with YjsTestClient(twin.yjs_url, doc) as reader:
+        reader.sync()
+        assert reader.content == ""  # synced against the empty document: the load has not landed
+        reader.wait_for(lambda: reader.content == written, what="the stored state")
+        assert reader.kinds[-1] == "update" and "step2" in reader.kinds[: reader.kinds.index("update")]
+        assert reader.echoes == 0 and len(reader.updates_received) == 1
+    # Loading is not an edit: no persisted-update count, and the document stays as stored.
+    assert read_back(twin, doc, written) == written

@@ -6,8 +6,12 @@
     0
 
 What a client sees, as CodeSync's backend does it: the JWT comes in `auth={"token": ...}`
-(or the browser's `token` cookie); a bad or missing one, or the 101st connection of a user
-inside the rate window, is refused and the client gets `connect_error {message}`. After
+(or the browser's `token` cookie); a bad or missing one is refused with `connect_error
+{message}`. The 101st connection of a user inside the rate window is refused the way CodeSync
+refuses it: the connection is accepted, then disconnected at once from the server side, so the
+client sees `connect` then `disconnect` ("io server disconnect") and no `connect_error`
+(`TwinConfig.socketio_refusal = "connect_error"` gives the other shape, for tests that pin
+both). Events a refused connection emits meanwhile are dropped. After
 `session:join` the others in the room hear `user:joined` and `notification`; chat is stored
 and echoed to the whole room, sender included; cursor and typing go to the others only;
 every failure comes back to the sender alone as `error {message}`.
@@ -20,7 +24,12 @@ Telemetry, per the metric contract: `websocket_connections_{total,active}{type="
 on admit and close, `websocket_messages_total` inbound once per successful join or leave and
 outbound once per `chat:message:new` or `message:reaction` broadcast,
 `session_participants{session_id}` = room size after every join, leave and disconnect, and
-`rate_limit_hits_total{type="WS"}` per refused connection.
+`rate_limit_hits_total{type="WS"}` per refused connection (a refused connection is never
+admitted: no connections_total, no gauge).
+
+Fault `socketio-late-handlers=MS`: the server handles a connection's events only MS ms after
+its connect, as a server that registers its handlers after an awaited check does; what a
+client emits in that gap (the browser's `session:join` right after `connect`) is dropped.
 """
 
 from __future__ import annotations
@@ -64,6 +73,11 @@ class Connection:
     user_id: str
     name: str | None
     sessions: set[str] = field(default_factory=set)
+    listening_at: float = 0.0  # loop time from which its events are handled (late-handlers fault)
+
+
+class _OverLimit(Exception):
+    """The user's Socket.IO connection budget is spent (refused as `socketio_refusal` says)."""
 
 
 def room_of(session_id: str) -> str:
@@ -103,6 +117,12 @@ class RealtimeServer:
             engineio_logger=False,
         )
         self.connections: dict[str, Connection] = {}
+        self._refused: set[str] = set()  # accepted only to be disconnected (the rate limit)
+        self._tasks: set[asyncio.Task[None]] = set()
+        faults = ctx.config.faults
+        self._late_handlers_s = (
+            faults.param("socketio-late-handlers") / 1000.0 if faults.active("socketio-late-handlers") else 0.0
+        )
         self._requests: dict[int, web.Request] = {}  # by id(): aiohttp requests are unhashable
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
@@ -141,14 +161,41 @@ class RealtimeServer:
         """Authenticate, then rate-limit; raising Refused(message) is the client's connect_error {message}."""
         try:
             connection = await self._admit(environ, auth)
+        except _OverLimit:
+            if self.ctx.config.socketio_refusal == "connect_error":
+                raise Refused("Rate limit exceeded") from None
+            self._refused.add(sid)
+            self._spawn(self._disconnect_refused(sid))
+            return None  # accepted: CONNECT goes out, then the server's DISCONNECT
         except Refused:
             raise
         except Exception as err:
             log.exception("Socket.IO handshake failed")
             capture_error(err)
             raise Refused("Internal error") from None
+        if self._late_handlers_s:
+            connection.listening_at = asyncio.get_running_loop().time() + self._late_handlers_s
         self.connections[sid] = connection
         self.ctx.metrics.ws_opened(CHANNEL)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _disconnect_refused(self, sid: str) -> None:
+        """CodeSync's refusal: disconnect from the server side as soon as the connect went out.
+
+        python-socketio sends CONNECT after the connect handler returns; this task waits
+        (a few loop turns, bounded) until the manager holds the sid as connected, so the
+        client really sees `connect` before `disconnect`.
+        """
+        for _ in range(1000):
+            if self.sio.manager.is_connected(sid, NAMESPACE):
+                break
+            await asyncio.sleep(0)
+        with contextlib.suppress(Exception):
+            await self.sio.disconnect(sid)
 
     async def _admit(self, environ: dict[str, Any], auth: Any) -> Connection:
         token = token_from_handshake(auth, environ)
@@ -167,12 +214,13 @@ class RealtimeServer:
         )
         if not decision.allowed:
             self.ctx.metrics.rate_limited("WS", user_id)
-            raise Refused("Rate limit exceeded")
+            raise _OverLimit()
         return Connection(user_id=user_id, name=user.get("name"))
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         """Leave every joined room: participant row marked left, others told, gauge updated."""
         self._release_long_poll(sid)
+        self._refused.discard(sid)
         connection = self.connections.pop(sid, None)
         if connection is None:
             return  # refused at connect: never admitted, never counted
@@ -245,6 +293,9 @@ class RealtimeServer:
         async def handler(sid: str, *args: Any) -> None:
             connection = self.connections.get(sid)
             if connection is None:
+                return  # refused (being disconnected) or gone: nothing handles its events
+            if connection.listening_at and asyncio.get_running_loop().time() < connection.listening_at:
+                log.debug("Socket.IO %s from %s dropped: handlers not registered yet (fault)", event, sid)
                 return
             try:
                 await action(sid, connection, args)

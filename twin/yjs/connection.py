@@ -28,7 +28,18 @@ MAX_BACKLOG_BYTES = 32 * 1024 * 1024
 class Connection:
     """Send side of one WebSocket plus the awareness client ids it controls."""
 
-    __slots__ = ("_queue", "_queued_bytes", "_wakeup", "_writer", "awareness_ids", "closed", "ip", "transport", "ws")
+    __slots__ = (
+        "_closer",
+        "_queue",
+        "_queued_bytes",
+        "_wakeup",
+        "_writer",
+        "awareness_ids",
+        "closed",
+        "ip",
+        "transport",
+        "ws",
+    )
 
     def __init__(self, ws: web.WebSocketResponse, transport: asyncio.BaseTransport | None, ip: str) -> None:
         self.ws = ws
@@ -40,6 +51,13 @@ class Connection:
         self._queued_bytes = 0
         self._wakeup = asyncio.Event()
         self._writer = asyncio.create_task(self._write_loop(), name=f"yjs-writer-{ip}")
+        self._closer: asyncio.Task[bool] | None = None
+
+    def close_soon(self, code: int, message: bytes) -> None:
+        """Start a close handshake from outside the connection's handler (its read loop then ends)."""
+        if self.closed or self._closer is not None:
+            return
+        self._closer = asyncio.create_task(self.ws.close(code=code, message=message), name=f"yjs-close-{self.ip}")
 
     def send(self, frame: bytes) -> None:
         """Queue a frame for this client; a client that let too much pile up is cut off."""

@@ -1,7 +1,7 @@
 """Documents held in memory while clients edit them, and their write-behind persistence.
 
     >>> rooms = RoomRegistry(ctx)
-    >>> room = await rooms.join("sess1:src/main.py", conn)    # loads the stored state once
+    >>> room = await rooms.join("sess1:src/main.py", conn)    # starts loading the stored state
     >>> for change in room.apply_update(update): room.broadcast(update_message(change))
     >>> await rooms.leave(room, conn)                          # last one out flushes, then unloads
     >>> await rooms.flush_all()                                # at shutdown
@@ -12,6 +12,13 @@ dirty and a write follows at most `PERSIST_DELAY_S` later, always of the state a
 No edit is lost because the last client's departure and the shutdown both flush before the
 room goes away. Load and unload of one name are serialised by a per-name lock, so a client
 that reconnects while its room is being unloaded waits and then loads the flushed state.
+
+The stored state is loaded asynchronously, as CodeSync's persistence does it: `join` returns
+at once with the room (empty until the load lands), so a client may sync against the empty
+document; when the load completes its changes are broadcast to every connection as ordinary
+Update messages (that is how such a client receives the stored state). Writes wait for the
+load (a write before it would replace the stored state with the new edits alone), and a load
+that fails closes the room's connections (1011) and is never written over.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from pycrdt import Doc, Text, TransactionEvent
 from twin.context import ProcessContext
 from twin.yjs.awareness import AwarenessTable
 from twin.yjs.connection import Connection
+from twin.yjs.protocol import update_message as _update_frame
 
 log = logging.getLogger("twin.yjs")
 
@@ -54,6 +62,8 @@ class Room:
         self._timer: asyncio.TimerHandle | None = None
         self._flush_task: asyncio.Task[None] | None = None
         self._write_lock = asyncio.Lock()
+        self.loaded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._load_task: asyncio.Task[None] | None = None
 
     def broadcast(self, frame: bytes) -> None:
         """Queue `frame` to every connection of the document, the sender included."""
@@ -63,10 +73,47 @@ class Room:
     def _on_change(self, event: TransactionEvent) -> None:
         self._changes.append(event.update)
 
-    def load(self, state: bytes) -> None:
-        """Apply the stored full state; loading is not an edit, so it is neither counted nor sent."""
+    def load(self, state: bytes) -> list[bytes]:
+        """Apply the stored full state; returns what it changed, for the caller to broadcast.
+
+        Loading is not an edit: it is neither counted as a persisted update nor marks the room dirty.
+        """
         self.doc.apply_update(state)
-        self._changes.clear()
+        changes, self._changes = self._changes, []
+        return changes
+
+    def start_loading(self, delay_s: float = 0.0) -> None:
+        """Load the stored state in the background (CodeSync's asynchronous persistence load)."""
+        self._load_task = asyncio.create_task(self._load(delay_s), name=f"yjs-load-{self.name}")
+
+    async def _load(self, delay_s: float) -> None:
+        try:
+            if delay_s > 0:
+                await asyncio.sleep(delay_s)  # the modelled slow storage (TwinConfig.yjs_load_delay_s)
+            state = await self.ctx.store.load_yjs_state(self.name)
+            for change in self.load(state) if state else []:
+                self.broadcast(_update_frame(change))
+        except asyncio.CancelledError:
+            if not self.loaded.done():
+                self.loaded.set_exception(RuntimeError("load cancelled"))
+            raise
+        except Exception as err:
+            log.error("loading Yjs document %r failed: %s", self.name, err)
+            if not self.loaded.done():
+                self.loaded.set_exception(err)
+            for conn in list(self.conns):
+                conn.close_soon(1011, b"document could not be loaded")
+            return
+        if not self.loaded.done():
+            self.loaded.set_result(None)
+
+    async def wait_loaded(self) -> bool:
+        """Until the stored state is applied; False when the load failed (nothing may be written then)."""
+        try:
+            await asyncio.shield(self.loaded)
+        except Exception:
+            return False
+        return True
 
     def apply_update(self, update: bytes) -> list[bytes]:
         """Apply a client's update (ValueError if pycrdt rejects it); returns what it changed.
@@ -109,6 +156,9 @@ class Room:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if not await self.wait_loaded():
+            self.dirty = False  # a document that never loaded is never written over
+            return
         async with self._write_lock:
             if not self.dirty:
                 return
@@ -124,6 +174,8 @@ class Room:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._load_task is not None and not self._load_task.done():
+            self._load_task.cancel()
 
 
 class _NameLock:
@@ -157,7 +209,7 @@ class RoomRegistry:
                 del self._locks[name]
 
     async def join(self, name: str, conn: Connection) -> Room:
-        """Add `conn` to the room `name`, loading the document from storage if it is not loaded."""
+        """Add `conn` to the room `name`; a room not in memory starts loading its stored state."""
         room = self.rooms.get(name)
         if room is not None and name not in self._locks:
             room.conns[conn] = None  # fast path: loaded and not being unloaded
@@ -167,9 +219,7 @@ class RoomRegistry:
             room = self.rooms.get(name)
             if room is None:
                 room = Room(name, self.ctx)
-                state = await self.ctx.store.load_yjs_state(name)
-                if state:
-                    room.load(state)
+                room.start_loading(self.ctx.config.yjs_load_delay_s)
                 self.rooms[name] = room
                 self.ctx.metrics.yjs_document_loaded()
             else:

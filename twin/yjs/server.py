@@ -9,7 +9,13 @@ current awareness states, then answer SyncStep1 with SyncStep2, apply every upda
 it changed to all the document's connections (the sender too; Yjs' 'update' event, so an update
 that brings nothing new is neither echoed nor counted), relay awareness, and on close remove the
 client's awareness states. A frame that is not the protocol closes that socket only (1003 for
-text, 1002 for the rest); the room and the other clients carry on.
+text, 1002 for the rest); the room and the other clients carry on. The document's stored
+state is loaded asynchronously (twin/yjs/rooms.py): a client that syncs first receives it
+afterwards as an ordinary Update, as from CodeSync.
+
+Fault `yjs-late-listen=MS`: the server starts listening to a connection only MS ms after it
+opened (as a server that awaits a check before it registers its message handler), and what
+the client sent meanwhile, the browser's SyncStep1 and awareness, is dropped.
 """
 
 from __future__ import annotations
@@ -116,6 +122,9 @@ async def _session(request: web.Request, ws: web.WebSocketResponse, ctx: Process
     conn = Connection(ws, request.transport, ip)
     room: Room | None = None
     try:
+        faults = ctx.config.faults
+        if faults.active("yjs-late-listen") and not await _drop_early_frames(ws, faults.param("yjs-late-listen")):
+            return
         try:
             room = await rooms.join(document_name(request), conn)
         except Exception as err:
@@ -133,6 +142,21 @@ async def _session(request: web.Request, ws: web.WebSocketResponse, ctx: Process
         with contextlib.suppress(Exception):
             await ws.close(code=WSCloseCode.GOING_AWAY)
         ctx.metrics.ws_closed(CHANNEL)
+
+
+async def _drop_early_frames(ws: web.WebSocketResponse, delay_ms: float) -> bool:
+    """The late-listen fault: read and drop every frame for `delay_ms`; False if the socket closed."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + delay_ms / 1000.0
+    while (left := until - loop.time()) > 0:
+        try:
+            msg = await ws.receive(timeout=left)
+        except TimeoutError:
+            break
+        if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
+            return False
+        log.debug("Yjs frame dropped: not listening yet (yjs-late-listen)")
+    return True
 
 
 async def _read_loop(ws: web.WebSocketResponse, ctx: ProcessContext, room: Room, conn: Connection) -> None:
