@@ -154,14 +154,19 @@ class CodeSyncUser(User):
         return api
 
     # -- Socket.IO -------------------------------------------------------------------------
-    def open_socketio(self) -> SocketIOClient:
-        """Connect over Socket.IO with our JWT; counted as opened or refused."""
+    def open_socketio(self, join: str | None = None) -> SocketIOClient:
+        """Connect over Socket.IO with our JWT; counted as opened or refused.
+
+        `join` is emitted on `connect` itself, as the browser's socket.io-client does (eager).
+        Either refusal shape (connect_error, or CodeSync's connect then server disconnect)
+        is counted as refused, RATE_LIMIT, never as opened.
+        """
         assert self.api is not None and self.api.token
         sio = SocketIOClient(self.host, self.api.token, user_id=self.user_id)
         sio.observe(RUNTIME.recorder.socketio_event)
         started = time.perf_counter()
         try:
-            sio.connect()
+            sio.connect(join=join)
         except SioConnectError as err:
             code = "RATE_LIMIT" if isinstance(err, SioRateLimited) else "REFUSED"
             RUNTIME.recorder.connection("socketio", "refused", code)

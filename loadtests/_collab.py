@@ -61,8 +61,7 @@ class Collaborator(CodeSyncUser):
         assert RUNTIME.pool is not None
         self.seat = RUNTIME.pool.take(self._create_session)
         session = self.seat.session
-        self.sio = self.open_socketio()
-        self.sio.join(session.id)
+        self.sio = self.open_socketio(join=session.id)  # joined on connect, as the browser does
         self.joined = True
         RUNTIME.recorder.participant(session.id, "joined")
         self.doc = self.open_yjs(session.document, session.file_path)

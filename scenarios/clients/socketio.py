@@ -1,18 +1,27 @@
 """The CodeSync Socket.IO client: connect with a JWT, join rooms, chat with measured round trips.
 
     >>> sio = SocketIOClient("http://127.0.0.1:4000", token=api.token)
-    >>> sio.connect()                        # SioRateLimited / SioConnectError with the server's reason
-    >>> sio.join(session_id)
+    >>> sio.connect(join=session_id)         # session:join emitted on `connect`, as the browser does
+    >>> sio.join_sent_after                  # seconds from the server's connect to that emit
     >>> trip = sio.chat(session_id, "hello") # waits for our own chat:message:new echo
     >>> trip.rtt, trip.message["id"]
     >>> sio.received["chat:message:new"], sio.sent["session:join"], sio.errors
 
 Built on python-socketio's synchronous `Client` with the websocket transport only (no
 long-polling upgrade dance), which runs under gevent when Locust has patched the process.
-The server registers its handlers only after an asynchronous rate-limit check, so a join
-sent immediately may be lost against the real backend: `connect(settle=...)` waits a moment
-(there is no event to wait on), and `join_confirmed` proves a join with a chat echo, the
-way the contract recommends.
+
+Eager by default, like socket.io-client in CodeSync's browser: `connect(join=...)` emits
+`session:join` from the `connect` handler itself, with no pause. A server that registers its
+handlers only after an awaited check loses such a join: that is a defect to report (the
+check socketio-early-events-handled), not one to hide, so a patient client is only an option
+(`settle=` seconds before the join, for measuring something else). `join_confirmed` proves a
+join with a chat echo, the way the contract recommends.
+
+Refusal has several shapes and all of them raise SioRateLimited: a `connect_error` naming
+the rate limit, and CodeSync's own, a connection accepted and then disconnected by the
+server within `refusal_window` seconds (no reason given; the contract's only cause is the
+rate limit). `connect()` therefore watches the first `refusal_window` seconds after connect,
+ending early when any event from the server proves the connection admitted.
 
 Counts by event name and direction (`sent`, `received`) let a ledger reconcile message
 totals; `error` events are collected in `errors` and never raised from the reader thread.
@@ -41,6 +50,15 @@ class SioConnectError(SioError):
 
 class SioRateLimited(SioConnectError):
     """The server refused the connection because the user's connection rate limit is reached."""
+
+
+class SioDisconnectedAtConnect(SioRateLimited):
+    """The server accepted the connection and disconnected it at once: CodeSync's rate-limit refusal."""
+
+
+# How long after `connect` a server disconnect still counts as a refusal. CodeSync decides with
+# one Redis query (milliseconds); the margin is for a loaded two-core machine.
+REFUSAL_WINDOW_S = 0.5
 
 
 class SioTimeout(SioError):
@@ -101,6 +119,10 @@ class SocketIOClient:
         self.errors: list[dict[str, Any]] = []
         self.connect_time: float | None = None
         self.disconnect_reason: str | None = None
+        self.connected_at: float | None = None  # perf_counter of the server's connect
+        self.join_sent_after: float | None = None  # seconds from connect to the eager session:join
+        self.server_disconnect_after: float | None = None  # seconds from connect to a server disconnect
+        self._join_on_connect: str | None = None
         self._observers = list(observers)
         self._lock = threading.Condition()
         self._waiting: dict[str, tuple[float, list[ChatRoundTrip]]] = {}
@@ -135,12 +157,21 @@ class SocketIOClient:
     def connected(self) -> bool:
         return bool(self.sio.connected)
 
-    def connect(self, *, settle: float = 0.0) -> float:
+    def connect(
+        self, *, join: str | None = None, settle: float = 0.0, refusal_window: float = REFUSAL_WINDOW_S
+    ) -> float:
         """Connect and wait for the server's connect; returns the connect time in seconds.
 
-        `settle` sleeps after connect so the real backend has registered its handlers.
+        `join`: a session id to join, emitted from the `connect` handler (eager, the browser's
+        way) or, with `settle` > 0, that many seconds after connect (a patient client: an
+        option for measuring something else, never the default). `refusal_window`: see the
+        module docstring; 0 returns at once (the caller classifies, e.g. with a chat probe).
+        Raises SioRateLimited (either refusal shape) or SioConnectError.
         """
         self._refusal = None
+        self.server_disconnect_after = None
+        self.join_sent_after = None
+        self._join_on_connect = join if settle <= 0 else None
         started = time.perf_counter()
         try:
             self.sio.connect(
@@ -152,14 +183,53 @@ class SocketIOClient:
                 wait_timeout=self.timeout,
             )
         except socketio.exceptions.ConnectionError as err:
+            if self.server_disconnect_after is not None:  # connected, then disconnected before we woke
+                raise SioDisconnectedAtConnect(
+                    f"Socket.IO connection refused: the server disconnected it {self._after_ms()} after connect "
+                    "(CodeSync refuses an over-limit connection so)"
+                ) from None
             reason = self._refusal or str(err)
             if "rate limit" in reason.lower():
                 raise SioRateLimited(f"Socket.IO connection refused: {reason}") from None
             raise SioConnectError(f"Socket.IO connection to {self.base_url} failed: {reason}") from None
         self.connect_time = time.perf_counter() - started
-        if settle > 0:
+        if join is not None and settle > 0:
             time.sleep(settle)
+            self._emit_join(join)
+        if refusal_window > 0 and not self._admitted_within(refusal_window):
+            raise SioDisconnectedAtConnect(
+                f"Socket.IO connection refused: the server disconnected it {self._after_ms()} after connect "
+                "(CodeSync refuses an over-limit connection so)"
+            )
         return self.connect_time
+
+    def _after_ms(self) -> str:
+        after = self.server_disconnect_after
+        return f"{after * 1000:.0f} ms" if after is not None else "moments"
+
+    def _admitted_within(self, window: float) -> bool:
+        """False when the server disconnected us within `window` s of connect; True as soon as
+        an event from the server arrives, or the window passed without a disconnect."""
+        deadline = time.monotonic() + window
+        with self._lock:
+            while True:
+                if self.server_disconnect_after is not None:
+                    return self.server_disconnect_after > window
+                if self.disconnect_reason is not None or sum(self.received.values()):
+                    return True  # heard from (admitted), or lost otherwise: a later call says how
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return True
+                self._lock.wait(left)
+
+    def refused_by_disconnect(self, window: float = REFUSAL_WINDOW_S) -> bool:
+        """Whether the server disconnected this connection within `window` s of its connect."""
+        return self.server_disconnect_after is not None and self.server_disconnect_after <= window
+
+    def _emit_join(self, session_id: str) -> None:
+        if self.connected_at is not None:
+            self.join_sent_after = time.perf_counter() - self.connected_at
+        self.join(session_id)
 
     def disconnect(self, flush_timeout: float = 2.0) -> None:
         """Disconnect after every emitted packet went out (at most `flush_timeout` s of waiting).
@@ -194,7 +264,15 @@ class SocketIOClient:
             observer(event)
 
     def _on_connect(self) -> None:
+        """The server's connect: an eager client emits its join right here, as socket.io-client does."""
+        self.connected_at = time.perf_counter()
         self.disconnect_reason = None
+        # python-socketio sets `connected` only once connect() wakes up, and ignores a DISCONNECT
+        # handled before that; CodeSync's refusal (connect, then disconnect at once) arrives
+        # exactly then, so the client would believe itself connected. Connected it is, from here.
+        self.sio.connected = True
+        if self._join_on_connect is not None:
+            self._emit_join(self._join_on_connect)
 
     def _on_connect_error(self, data: Any = None) -> None:
         if isinstance(data, dict) and "message" in data:
@@ -204,6 +282,8 @@ class SocketIOClient:
 
     def _on_disconnect(self, reason: Any = None) -> None:
         self.disconnect_reason = str(reason) if reason is not None else "disconnected"
+        if reason == self.sio.reason.SERVER_DISCONNECT and self.connected_at is not None:
+            self.server_disconnect_after = time.perf_counter() - self.connected_at
         with self._lock:
             self._lock.notify_all()
 

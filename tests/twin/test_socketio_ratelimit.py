@@ -1,7 +1,10 @@
 """The Socket.IO connection limit (100 per window per user), in-process and in Redis.
 
-The 101st connection of one user inside the window is refused with "Rate limit exceeded"
-and moves codesync_rate_limit_hits_total{type="WS", user_id} by exactly one; every refused
+The 101st connection of one user inside the window is refused the way CodeSync refuses it,
+accepted and then disconnected at once by the server (the client sees `connect`, then
+`disconnect` (python-socketio: "server disconnect"), no connect_error), or with `--socketio-refusal
+connect_error` by a connect_error "Rate limit exceeded"; either way it is never admitted and
+moves codesync_rate_limit_hits_total{type="WS", user_id} by exactly one; every refused
 retry is counted too (rejected attempts stay in the window); another user is unaffected.
 With REDIS_URL the window lives in Redis under the twin's key prefix.
 """
@@ -27,23 +30,34 @@ async def _connect_and_close(url: str, user: User) -> None:
         await peer.close()
 
 
-async def _refusal(url: str, user: User) -> str:
+async def refusal_of(url: str, user: User) -> str:
+    """How an over-limit connection ended: "connect_error: <message>" or "disconnect: <reason>"."""
     peer = Peer(url)
     try:
         await peer.connect(token=user.token)
     except Refused as refused:
-        return refused.message
+        return f"connect_error: {refused.message}"
+    try:
+        for _ in range(500):  # the server's disconnect follows its connect within moments
+            if peer.disconnect_reason is not None:
+                return f"disconnect: {peer.disconnect_reason}"
+            await asyncio.sleep(0.01)
     finally:
         await peer.close()
     raise AssertionError("connection over the limit was admitted")
 
 
-@pytest.mark.parametrize("state", ["in-process", "redis"])
+REFUSALS = {"disconnect": "disconnect: server disconnect", "connect_error": "connect_error: Rate limit exceeded"}
+
+
+@pytest.mark.parametrize(
+    ("state", "shape"), [("in-process", "disconnect"), ("redis", "disconnect"), ("in-process", "connect_error")]
+)
 def test_the_101st_connection_in_the_window_is_refused(
-    twin_factory, redis_url: str, redis_prefix: str, state: str
+    twin_factory, redis_url: str, redis_prefix: str, state: str, shape: str
 ) -> None:
     env = {"REDIS_URL": redis_url, "CODESYNC_REDIS_PREFIX": redis_prefix} if state == "redis" else {}
-    twin = twin_factory(env=env, name=f"siolimit-{state}")
+    twin = twin_factory(env=env, name=f"siolimit-{state}", extra_args=["--socketio-refusal", shape])
     metrics = twin.api_url + "/metrics"
     alice, bob = register_user(twin.api_url, "Alice"), register_user(twin.api_url, "Bob")
     hits = {"type": "WS", "user_id": alice.id}
@@ -62,12 +76,12 @@ def test_the_101st_connection_in_the_window_is_refused(
         assert delta(before, at_limit, "codesync_websocket_connections_total", type="socketio") == LIMIT
         assert value(at_limit, "codesync_rate_limit_hits_total", **hits) == 0
 
-        assert await _refusal(twin.api_url, alice) == "Rate limit exceeded"
+        assert await refusal_of(twin.api_url, alice) == REFUSALS[shape]
         refused_once = scrape(metrics)
         assert delta(at_limit, refused_once, "codesync_rate_limit_hits_total", **hits) == 1
         assert delta(at_limit, refused_once, "codesync_websocket_connections_total", type="socketio") == 0
 
-        assert await _refusal(twin.api_url, alice) == "Rate limit exceeded"
+        assert await refusal_of(twin.api_url, alice) == REFUSALS[shape]
         assert delta(refused_once, scrape(metrics), "codesync_rate_limit_hits_total", **hits) == 1
 
         await _connect_and_close(twin.api_url, bob)  # the limit is per user

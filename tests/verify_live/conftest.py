@@ -53,7 +53,7 @@ def start_target(
     """Start twins on this run's PostgreSQL database and a Redis prefix of their own; all stopped at the end."""
     with stopped_at_exit() as started:
 
-        def start(*faults: str, token: str | None = TOKEN) -> TwinProcess:
+        def start(*faults: str, token: str | None = TOKEN, extra_args: tuple[str, ...] = ()) -> TwinProcess:
             work = tmp_path_factory.mktemp("twin")
             twin = start_twin(
                 work,
@@ -65,7 +65,7 @@ def start_target(
                     "METRICS_TOKEN": token or "",
                     "SENTRY_DSN": "",
                 },
-                extra_args=["--bcrypt-rounds", "4"],
+                extra_args=["--bcrypt-rounds", "4", *extra_args],
                 name=f"twin{len(started)}",
             )
             started.append(twin)

@@ -64,6 +64,35 @@ def test_rate_limit_checks_measure_exact_counts(healthy: TwinProcess) -> None:
         assert result.measured == f"{limit} admitted, 3 refused, counter 3", result.render()
 
 
+def _shapes(result: CheckResult) -> object:
+    assert result.evidence is not None
+    return next(row[1] for row in result.evidence.rows if row[0] == "refusal shapes seen")
+
+
+def test_socketio_refusal_by_server_disconnect_counts_as_refused(healthy: TwinProcess) -> None:
+    # CodeSync's shape, the twin's default: accepted, then disconnected by the server at once
+    # (no connect_error). The real server drew "103 admitted, 0 refused" from the old check.
+    result = run("rate-limit-counted-socketio", live_context(healthy))
+    assert result.verdict == "pass", result.render()
+    assert result.measured == "100 admitted, 3 refused, counter 3"
+    assert _shapes(result) == {"server disconnect at connect": 3}
+
+
+def test_socketio_refusal_by_connect_error_counts_as_refused(start_target) -> None:
+    twin = start_target(extra_args=("--socketio-refusal", "connect_error"))
+    result = run("rate-limit-counted-socketio", live_context(twin))
+    assert result.verdict == "pass", result.render()
+    assert result.measured == "100 admitted, 3 refused, counter 3"
+    assert _shapes(result) == {"connect_error": 3}
+
+
+def test_yjs_refusal_by_close_1008_counts_as_refused(healthy: TwinProcess) -> None:
+    result = run("rate-limit-counted-yjs", live_context(healthy))
+    assert result.verdict == "pass", result.render()
+    assert result.measured == "100 admitted, 3 refused, counter 3"
+    assert _shapes(result) == {"close 1008": 3}
+
+
 def test_metrics_token_check_reads_both_endpoints(healthy: TwinProcess) -> None:
     result = run("metrics-token-enforced", live_context(healthy))
     assert result.evidence is not None

@@ -14,8 +14,9 @@ that holds when they pass; a failure's summary says the symptom:
 - csrf-enforced: every state-changing route refuses a missing x-csrf-token (401
   CSRF_MISSING) and a wrong one (401 CSRF_INVALID), and the refused calls changed nothing.
 - rate-limit-counted-{files,search,socketio,yjs}: the limiter admits exactly its limit,
-  refuses the rest (429 with the headers, or close 1008) and counts every refusal in
-  codesync_rate_limit_hits_total{type, user_id} exactly.
+  refuses the rest (429 with the headers; close 1008; for Socket.IO a connect_error or, as
+  CodeSync does, a connect followed at once by a server disconnect: every shape is a refusal)
+  and counts every refusal in codesync_rate_limit_hits_total{type, user_id} exactly.
 - no-yjs-edit-lost: editors converge on every edit, and the stored document read back
   after the last one left is the same text.
 - hostile-inputs-harmless: malformed JSON, a huge body, garbage WebSocket frames on the Yjs
@@ -159,7 +160,9 @@ def csrf_enforced(ctx: Any) -> CheckResult:
 
 
 def _rate_limit_check(limiter: str) -> None:
-    refusal = {"yjs": "close 1008", "socketio": "connect_error"}.get(limiter, "429 RATE_LIMIT")
+    refusal = {"yjs": "close 1008", "socketio": "connect_error or server disconnect at connect"}.get(
+        limiter, "429 RATE_LIMIT"
+    )
 
     @check(
         f"rate-limit-counted-{limiter}",
@@ -176,6 +179,7 @@ def _rate_limit_check(limiter: str) -> None:
         evidence = Evidence(("what", "measured", "expected"))
         evidence.add("admitted", run.admitted, run.limit)
         evidence.add(f"refused ({refusal})", run.refused, extra)
+        evidence.add("refusal shapes seen", dict(run.refusal_shapes) or "-", refusal)
         evidence.add("other answers", dict(run.other) or "-", "-")
         evidence.add(f"{RATE_LIMIT_HITS}{{{series}}}", after, extra)
         for problem in run.header_problems:

@@ -6,7 +6,12 @@
 
 One function per limiter of the contract: the files routes (60 per 60 s per user), search
 (30, same key), Socket.IO connections (100 per user) and Yjs connections (100 per client IP,
-refused with close 1008). Each attempt is made strictly after the previous one, so the
+refused with close 1008). A refusal takes any of its real shapes: a 429, a WebSocket close
+1008, a Socket.IO `connect_error`, or CodeSync's own Socket.IO refusal, a connection accepted
+and disconnected by the server within moments of its connect. Each Socket.IO attempt proves
+itself: it joins a session of its user on connect and sends a chat message; the echo (or any
+answer) shows the connection admitted, a server disconnect first shows it refused, so no
+attempt waits out a window. Each attempt is made strictly after the previous one, so the
 number admitted before the first refusal is the limit itself, and `extra` attempts past it
 must all be refused and counted: the counter series of the fresh user/address moves by
 exactly `refused`, which the check compares on the target's /metrics. A 5xx answer is
@@ -22,7 +27,15 @@ from dataclasses import dataclass, field
 
 from codesync_load.errors import HarnessError
 from scenarios.clients.rest import ApiResult
-from scenarios.clients.socketio import SioError, SioRateLimited, SocketIOClient
+from scenarios.clients.socketio import (
+    REFUSAL_WINDOW_S,
+    SioDisconnectedAtConnect,
+    SioError,
+    SioRateLimited,
+    SioServerError,
+    SioTimeout,
+    SocketIOClient,
+)
 from scenarios.clients.yjs import YjsClient, YjsError, YjsRateLimited
 from verify.live.actors import fresh_loopback, fresh_session, fresh_user, user_id
 from verify.live.inputs import LiveTarget
@@ -43,6 +56,7 @@ class LimitRun:
     admitted: int = 0
     refused: int = 0
     refused_before_limit: int = 0
+    refusal_shapes: Counter[str] = field(default_factory=Counter)  # how each refusal looked
     other: Counter[str] = field(default_factory=Counter)
     header_problems: list[str] = field(default_factory=list)
     server_errors: ServerErrors = field(default_factory=ServerErrors)  # 5xx answers: the target failed
@@ -89,6 +103,7 @@ def _rest(target: LiveTarget, limiter: str, extra: int) -> LimitRun:
                 run.admitted += 1
             elif result.status == 429:
                 run.refused += 1
+                run.refusal_shapes["429"] += 1
                 if attempt < limit:
                     run.refused_before_limit += 1
                 for problem in _headers_problems(result, limit):
@@ -103,18 +118,36 @@ def _rest(target: LiveTarget, limiter: str, extra: int) -> LimitRun:
 
 # What one WebSocket connection attempt came to (anything else: the client error's type name).
 ADMITTED = "admitted"
-SIO_REFUSED = "refused"  # Socket.IO's connect_error for the rate limit
-YJS_REFUSED = "1008"  # the Yjs server's close code for the rate limit
+SIO_REFUSED_ERROR = "connect_error"  # Socket.IO's connect_error naming the rate limit
+SIO_REFUSED_DISCONNECT = "server disconnect at connect"  # CodeSync's: accepted, then disconnected at once
+SIO_REFUSED = (SIO_REFUSED_ERROR, SIO_REFUSED_DISCONNECT)
+YJS_REFUSED = ("close 1008",)  # the Yjs server's close code for the rate limit
+PROBE_S = 3.0  # how long an admitted connection's chat echo may take
 
 
-def socketio_attempt(api_url: str, token: str | None, uid: str) -> str:
-    """Open and close one Socket.IO connection of user `uid`: ADMITTED, SIO_REFUSED or the error's name."""
+def socketio_attempt(api_url: str, token: str | None, uid: str, session_id: str | None = None) -> str:
+    """Open and close one Socket.IO connection of user `uid`: ADMITTED, one of SIO_REFUSED or the error's name.
+
+    With `session_id` (a session of `uid`) the attempt joins it on connect and chats: the echo
+    or any answer proves admission at once. Without, the client watches REFUSAL_WINDOW_S.
+    """
     sio = SocketIOClient(api_url, token, user_id=uid, timeout=10.0)
     try:
-        sio.connect()
+        sio.connect(join=session_id, refusal_window=0 if session_id else REFUSAL_WINDOW_S)
+        if session_id is not None:
+            try:
+                sio.chat(session_id, timeout=PROBE_S)
+            except (SioServerError, SioTimeout):
+                pass  # answered with an error, or silent but still connected: admitted
+            except SioError:
+                if sio.refused_by_disconnect():
+                    return SIO_REFUSED_DISCONNECT
+                raise
         return ADMITTED
+    except SioDisconnectedAtConnect:
+        return SIO_REFUSED_DISCONNECT
     except SioRateLimited:
-        return SIO_REFUSED
+        return SIO_REFUSED_ERROR
     except SioError as err:
         return type(err).__name__
     finally:
@@ -122,27 +155,28 @@ def socketio_attempt(api_url: str, token: str | None, uid: str) -> str:
 
 
 def yjs_attempt(yjs_url: str, document: str, address: str) -> str:
-    """Open and close one Yjs connection from `address`: ADMITTED, YJS_REFUSED or the error's name."""
+    """Open and close one Yjs connection from `address`: ADMITTED, YJS_REFUSED[0] or the error's name."""
     client = YjsClient(yjs_url, document, registry=None, source_address=address, sync_timeout=5.0)
     try:
         client.connect()
         return ADMITTED
     except YjsRateLimited:
-        return YJS_REFUSED
+        return YJS_REFUSED[0]
     except YjsError as err:
         return type(err).__name__
     finally:
         client.close()
 
 
-def _spend(run: LimitRun, attempt: Callable[[], str], refused: str, extra: int) -> LimitRun:
-    """`limit + extra` connection attempts, each counted as admitted, refused or other."""
+def _spend(run: LimitRun, attempt: Callable[[], str], refused: tuple[str, ...], extra: int) -> LimitRun:
+    """`limit + extra` connection attempts, each counted as admitted, refused (in any of its shapes) or other."""
     for number in range(run.limit + extra):
         outcome = attempt()
         if outcome == ADMITTED:
             run.admitted += 1
-        elif outcome == refused:
+        elif outcome in refused:
             run.refused += 1
+            run.refusal_shapes[outcome] += 1
             run.refused_before_limit += number < run.limit
         else:
             run.other[outcome] += 1
@@ -151,10 +185,13 @@ def _spend(run: LimitRun, attempt: Callable[[], str], refused: str, extra: int) 
 
 def _socketio(target: LiveTarget, limiter: str, extra: int) -> LimitRun:
     client = fresh_user(target.api_url, "limit-sio")
-    token, uid = client.token, user_id(client)
-    client.close()
+    try:
+        token, uid = client.token, user_id(client)
+        session_id = fresh_session(client)
+    finally:
+        client.close()
     run = LimitRun(limiter, LIMITS[limiter], target.api_url, {"type": "WS", "user_id": uid})
-    return _spend(run, lambda: socketio_attempt(target.api_url, token, uid), SIO_REFUSED, extra)
+    return _spend(run, lambda: socketio_attempt(target.api_url, token, uid, session_id), SIO_REFUSED, extra)
 
 
 def _yjs(target: LiveTarget, limiter: str, extra: int) -> LimitRun:

@@ -175,9 +175,12 @@ def socketio_over_limit(stack: Any) -> list[Loop]:
     by the sliding window too, so the user never leaves the limit while the loop runs.
     """
     client = fresh_user(stack.api_url, "sio-flood")
-    token, uid = client.token, user_id(client)
-    client.close()
-    attempt = partial(socketio_attempt, stack.api_url, token, uid)
+    try:
+        token, uid = client.token, user_id(client)
+        session_id = fresh_session(client)
+    finally:
+        client.close()
+    attempt = partial(socketio_attempt, stack.api_url, token, uid, session_id)
     return _over_limit(attempt, LIMITS["socketio"], f"Socket.IO connection of {uid}", "Socket.IO")
 
 
