@@ -138,8 +138,12 @@ class Collaborator(CodeSyncUser):
             except YjsError as err:
                 error = str(err)
             else:
-                got = reader.text()
-                self._close_yjs(reader)
+                try:
+                    got = reader.stored_text(expected, CHECK_TIMEOUT_S)  # may follow the sync as an Update
+                except YjsError as err:
+                    error = str(err)
+                finally:
+                    self._close_yjs(reader)
                 if got == expected:
                     break
             if time.monotonic() >= deadline:

@@ -155,7 +155,9 @@ class SocketIOClient:
 
     @property
     def connected(self) -> bool:
-        return bool(self.sio.connected)
+        """Connected, and not disconnected by the server since (python-socketio's own flag can be
+        set back to True by connect() after the server's DISCONNECT was already handled)."""
+        return bool(self.sio.connected) and self.server_disconnect_after is None
 
     def connect(
         self, *, join: str | None = None, settle: float = 0.0, refusal_window: float = REFUSAL_WINDOW_S
@@ -196,7 +198,7 @@ class SocketIOClient:
         if join is not None and settle > 0:
             time.sleep(settle)
             self._emit_join(join)
-        if refusal_window > 0 and not self._admitted_within(refusal_window):
+        if self.refused_by_disconnect() or (refusal_window > 0 and not self._admitted_within(refusal_window)):
             raise SioDisconnectedAtConnect(
                 f"Socket.IO connection refused: the server disconnected it {self._after_ms()} after connect "
                 "(CodeSync refuses an over-limit connection so)"
@@ -350,7 +352,7 @@ class SocketIOClient:
                 while not box:
                     if len(self.errors) > errors_before:
                         raise SioServerError(f"chat:message:send refused: {self.errors[-1].get('message')}")
-                    if not self.sio.connected:
+                    if not self.connected:
                         raise SioError(f"disconnected while waiting for the chat echo ({self.disconnect_reason})")
                     left = deadline - time.monotonic()
                     if left <= 0:

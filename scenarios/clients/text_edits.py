@@ -17,6 +17,7 @@ connection slotted.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -30,10 +31,25 @@ def announced(state: dict[str, Any] | None, user: dict[str, Any], start: int, se
     return {**(state or {"user": user}), "edit": {"clock": start, "sentAt": sent_wall}}
 
 
+# How long a reader waits for a document's stored state after its sync (see `stored_text`).
+STORED_STATE_WAIT_S = 5.0
+
+
 class TextEdits:
     """insert/delete/replace, set_cursor and sample keeping for a client with a `ytext`."""
 
     __slots__ = ()
+
+    def stored_text(self, expected: str, timeout: float = STORED_STATE_WAIT_S) -> str:
+        """The text once it equals `expected`, or as it is after `timeout` s.
+
+        Why: CodeSync loads a document's stored state asynchronously, so a reader that synced
+        first receives it afterwards as an ordinary Update; reading right after the sync would
+        report a stored document as lost. A reader failure is raised, not waited out.
+        """
+        with contextlib.suppress(TimeoutError):  # YjsTimeout: the text stayed otherwise; the caller judges it
+            self.wait_for(lambda c: c.text() == expected, timeout, "the stored state")  # type: ignore[attr-defined]
+        return self.text()  # type: ignore[attr-defined]
 
     ytext: Any
     latencies: list[float]

@@ -89,7 +89,7 @@ class YjsRateLimited(YjsClosed):
     """The server closed with 1008: the per-IP connection rate limit is reached."""
 
 
-class YjsTimeout(YjsError):
+class YjsTimeout(YjsError, TimeoutError):
     """Something awaited (text, samples, echoes) did not happen in time."""
 
 

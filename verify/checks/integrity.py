@@ -276,11 +276,12 @@ def _write_yjs(target: Any, document: str, marker: str, address: str) -> None:
         writer.wait_for(lambda c: c.echoes_received >= 1, timeout=10, what="the server's echo of our edit")
 
 
-def _read_yjs(target: Any, document: str, address: str) -> str:
-    """The text a newcomer to `document` loads, or `<ErrorName>` when it cannot load it."""
+def _read_yjs(target: Any, document: str, address: str, expected: str) -> str:
+    """The text a newcomer to `document` loads (waiting, bounded, for `expected`: the stored
+    state may arrive as an Update after the sync), or `<ErrorName>` when it cannot load it."""
     try:
         with YjsClient(target.yjs_url, document, registry=None, source_address=address) as reader:
-            return reader.text()
+            return reader.stored_text(expected)
     except YjsError as err:
         return f"<{type(err).__name__}>"
 
@@ -334,8 +335,8 @@ def hostile_inputs_harmless(ctx: Any) -> CheckResult:
             "200 intact",
             content == marker,
         )
-        yjs_text = _read_yjs(target, document, address)
-        control_text = _read_yjs(target, control, address)
+        yjs_text = _read_yjs(target, document, address, marker)
+        control_text = _read_yjs(target, control, address, marker)
         evidence.add(
             "Yjs document afterwards (hostile frames sent to it)",
             "intact" if yjs_text == marker else f"{yjs_text!r:.40}",

@@ -107,7 +107,7 @@ def edit_and_reload(target: LiveTarget, editors: int = 3, edits: int = 10, timeo
     newcomer = YjsClient(target.yjs_url, document, name="verify-reader", registry=None, source_address=address)
     try:
         newcomer.connect()
-        run.reloaded = newcomer.text()
+        run.reloaded = newcomer.stored_text(run.final)  # the stored state may come after the sync
     except YjsError as err:
         run.problem = f"the newcomer could not load the document: {err}"
     finally:

@@ -140,10 +140,9 @@ def socketio_attempt(api_url: str, token: str | None, uid: str, session_id: str 
             except (SioServerError, SioTimeout):
                 pass  # answered with an error, or silent but still connected: admitted
             except SioError:
-                if sio.refused_by_disconnect():
-                    return SIO_REFUSED_DISCONNECT
-                raise
-        return ADMITTED
+                if not sio.refused_by_disconnect():
+                    raise
+        return SIO_REFUSED_DISCONNECT if sio.refused_by_disconnect() else ADMITTED
     except SioDisconnectedAtConnect:
         return SIO_REFUSED_DISCONNECT
     except SioRateLimited:
