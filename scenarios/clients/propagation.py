@@ -16,6 +16,11 @@ missing predecessor. Every recorded edit whose start clock lies in such a range 
 sample: now minus its send time. Nothing is embedded in the text, no observer is installed
 on the document, and N inserting edits by A give exactly N samples at each other client B.
 
+Only edits sent after the receiver's connection opened are samples (`EditTracker.opened`):
+an older edit reaches a newcomer by state transfer, in the SyncStep2 of its sync or, from a
+server that loads stored state asynchronously as CodeSync does, in an Update right after it.
+Counting those measured "propagation" of 9-24 s against a server whose relay took 3 ms.
+
 Limits, stated: a pure deletion creates no item and moves no clock, so it is counted as sent
 but has no latency sample (`YjsClient.replace` deletes and inserts in one update, and is
 sampled). Entries older than `horizon` seconds (a propagation slower than that is a failure
@@ -193,7 +198,17 @@ class EditTracker:
     use, so an idle connection pays for neither.
     """
 
-    __slots__ = ("_announced", "_deletions", "_own", "_unsampled", "_vector", "client_id", "registry")
+    __slots__ = (
+        "_announced",
+        "_deletions",
+        "_opened",
+        "_opened_wall",
+        "_own",
+        "_unsampled",
+        "_vector",
+        "client_id",
+        "registry",
+    )
 
     DELETIONS_KEPT = 256
 
@@ -206,6 +221,19 @@ class EditTracker:
         self._vector: dict[bytes, bytes] | None = None
         self._own = yp.write_var_uint(client_id)
         self._unsampled = False  # updates applied by apply_unsampled since the last take_samples
+        # When our connection opened (perf_counter, wall clock): older edits are state transfer.
+        self._opened = float("-inf")
+        self._opened_wall = float("-inf")
+
+    def opened(self, at: float, wall: float) -> None:
+        """Our connection opened at `at` (time.perf_counter()) = `wall` (wall_clock()).
+
+        Edits sent before that are never propagation samples: they reach us by state transfer
+        (SyncStep2, or the Update a server sends once its asynchronous load of stored state is
+        done), whenever that arrives.
+        """
+        self._opened = at
+        self._opened_wall = wall
 
     # -- our own edits -----------------------------------------------------------------------
 
@@ -337,7 +365,8 @@ class EditTracker:
                 continue
             known = registry.sent_times_if_known(client, low, high) if registry is not None else None
             if known is not None:
-                samples += [applied_at - sent for sent in known]
+                opened = self._opened
+                samples += [applied_at - sent for sent in known if sent >= opened]
             else:
                 if self._announced is None:
                     self._announced = AnnouncedEdits()
@@ -353,6 +382,7 @@ class EditTracker:
             or not isinstance(edit.get("clock"), int)
             or not isinstance(edit.get("sentAt"), int | float)
             or (self.registry is not None and self.registry.knows(client))
+            or edit["sentAt"] < self._opened_wall  # sent before we connected: state transfer
         ):
             return None
         if self._announced is None:

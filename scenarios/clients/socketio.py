@@ -308,8 +308,11 @@ class SocketIOClient:
     # -- emitting --------------------------------------------------------------------------
 
     def emit(self, event: str, data: Any) -> None:
-        """Emit one event and count it."""
-        self.sio.emit(event, data)
+        """Emit one event and count it; SioError when the server has disconnected us."""
+        try:
+            self.sio.emit(event, data)
+        except socketio.exceptions.BadNamespaceError:
+            raise SioError(f"cannot emit {event}: disconnected ({self.disconnect_reason})") from None
         with self._lock:
             self.sent[event] += 1
         self._notify("outbound", event)

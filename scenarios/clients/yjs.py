@@ -8,12 +8,20 @@
     >>> other.latencies                      # propagation samples (s), one per edit of others
     >>> editor.close()
 
-Protocol, as the y-websocket server expects it: wait for the server's SyncStep1 before sending
-our own (the real server reads a connection only after an asynchronous rate-limit query, so a
-SyncStep1 sent on open can be lost), answer it with SyncStep2, send our SyncStep1, and count
-the connection synced when the server's SyncStep2 has been applied. After that a background
-reader (a thread, a greenlet under gevent) applies remote updates and answers re-syncs; pings
-are answered by `websockets` itself.
+Protocol, eager like y-websocket's browser client: as soon as the socket opens we send our
+SyncStep1 and our awareness state ({user: {name, color, file}}), without waiting for the
+server's SyncStep1; we answer the server's SyncStep1 with SyncStep2, and the connection is
+synced when the server's SyncStep2 (its answer to ours) has been applied. A server that starts
+reading a connection only after an asynchronous check drops that first frame and leaves the
+client unsynced (YjsSyncTimeout): a defect to report (the check yjs-eager-sync), not to hide.
+`eager=False` is the patient client, an option for measuring something else: it waits for the
+server's SyncStep1 before sending its own and sends no awareness until asked. After the sync a
+background reader (a thread, a greenlet under gevent) applies remote updates and answers
+re-syncs; pings are answered by `websockets` itself.
+
+Propagation samples come only from edits made after this connection opened (EditTracker's
+`opened`): the state a server transfers on (re)connect, in SyncStep2 or in an Update that
+follows it (CodeSync loads stored state asynchronously), holds old edits, not propagation.
 
 Edits are sent as `doc.get_update(state_vector_before)`, which costs less than a document
 observer on every remote apply (field notes), and the server's echo of our own updates is
@@ -145,9 +153,11 @@ class YjsClient(TextEdits):
         text_name: str = TEXT_NAME,
         keep_samples: int = 100_000,
         observers: tuple[Callable[[YjsEvent], None], ...] = (),
+        eager: bool = True,
     ) -> None:
         self.url = base_url.rstrip("/") + "/" + quote(document, safe="/:@!$&'()*+,;=-._~")
         self.document = document
+        self.eager = eager
         self.registry = DEFAULT_REGISTRY if registry is _USE_DEFAULT_REGISTRY else registry
         self.announce_edits = announce_edits
         self.source_address = source_address
@@ -164,6 +174,7 @@ class YjsClient(TextEdits):
 
         self.connect_time: float | None = None  # TCP + WebSocket handshake (s)
         self.sync_time: float | None = None  # connect + both sync steps (s)
+        self.server_step1_seen = False  # the server spoke (its SyncStep1) whether or not we synced
         self.frames_sent: Counter[str] = Counter()
         self.frames_received: Counter[str] = Counter()
         self.updates_sent = 0
@@ -227,10 +238,16 @@ class YjsClient(TextEdits):
             source = f" from {self.source_address}" if self.source_address else ""
             raise YjsConnectError(f"cannot connect to {self.url}{source}: {err.strerror or err}") from None
         self.connect_time = time.perf_counter() - started
+        self._tracker.opened(started, wall_clock() - self.connect_time)
         deadline = time.monotonic() + self.sync_timeout
         try:
+            if self.eager:  # on open, as y-websocket's browser client: SyncStep1, then awareness
+                with self._lock:
+                    step1 = yp.sync_step1(self.doc.get_state())
+                self._send(step1, "sync_step1")
+                self._set_awareness({"user": self.user})
             while not self._synced:
-                what = "SyncStep2" if self._server_step1 else "SyncStep1"
+                what = self._awaited()
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise YjsSyncTimeout(f"no {what} from {self.url} within {self.sync_timeout:g} s")
@@ -248,6 +265,12 @@ class YjsClient(TextEdits):
         self._reader = threading.Thread(target=self._read_loop, name=f"yjs-reader-{self.client_id}", daemon=True)
         self._reader.start()
         return self.sync_time
+
+    def _awaited(self) -> str:
+        """What the sync still waits for, as a timeout names it."""
+        if self.eager:
+            return "SyncStep2 in answer to our SyncStep1 sent on open (first frame lost?)"
+        return "SyncStep2" if self._server_step1 else "SyncStep1"
 
     def _closed_error(self, err: ConnectionClosed, when: str) -> YjsClosed:
         frame = err.rcvd
@@ -345,7 +368,7 @@ class YjsClient(TextEdits):
                     self._on_sync_step1(payload)
                 elif kind == "sync_step2":
                     self._apply(payload, sample=False)
-                    if self._server_step1:
+                    if self._server_step1 or self.eager:
                         self._synced = True
                 else:
                     samples = self._on_awareness(payload)
@@ -360,9 +383,11 @@ class YjsClient(TextEdits):
         except Exception as err:
             raise YjsProtocolError(f"{self.url} sent a SyncStep1 pycrdt cannot read: {err}") from None
         self._send(yp.sync_step2(reply), "sync_step2")
+        self.server_step1_seen = True
         if not self._server_step1:
             self._server_step1 = True
-            self._send(yp.sync_step1(self.doc.get_state()), "sync_step1")
+            if not self.eager:  # the patient client sends its SyncStep1 only now
+                self._send(yp.sync_step1(self.doc.get_state()), "sync_step1")
 
     def _is_echo(self, update: bytes) -> bool:
         try:

@@ -18,6 +18,10 @@ applied, observers told, and the latencies of all the updates of one read sample
 with one state vector), so an idle connection costs no greenlet at all, and sends go straight
 to the socket.
 
+Eager like `YjsClient` (and y-websocket's browser client): SyncStep1 and awareness go out as
+soon as the socket opens; `eager=False` is the patient option. Propagation samples count only
+edits made after the connection opened (see `propagation.EditTracker.opened`).
+
 Parity with `YjsClient`, by sharing rather than copying: edits are named, echoes recognised
 and propagation latencies sampled by the same `propagation.EditTracker` (in-process
 EditRegistry and cross-process awareness announcements), keystrokes come from
@@ -289,6 +293,7 @@ class LeanYjsConnection(TextEdits):
         "connect_time",
         "doc",
         "document",
+        "eager",
         "echoes_received",
         "failure",
         "file",
@@ -302,6 +307,7 @@ class LeanYjsConnection(TextEdits):
         "pings_answered",
         "port",
         "sample_latency",
+        "server_step1_seen",
         "source_address",
         "sync_time",
         "synced",
@@ -331,8 +337,11 @@ class LeanYjsConnection(TextEdits):
         keep_awareness: bool = False,
         sample_latency: bool = True,
         observers: tuple[Callable[[YjsEvent], None], ...] = (),
+        eager: bool = True,
     ) -> None:
         self.url = base_url.rstrip("/") + "/" + quote(document, safe="/:@!$&'()*+,;=-._~")
+        self.eager = eager
+        self.server_step1_seen = False
         parts = urlsplit(self.url)
         if parts.scheme != "ws" or not parts.hostname:
             raise YjsConnectError(f"{self.url}: the lean client speaks plain ws:// only; use YjsClient for wss://")
@@ -426,14 +435,18 @@ class LeanYjsConnection(TextEdits):
         self._sock = _socket.socket(fileno=sock.detach())
         self._sock.setblocking(False)
         self.connect_time = time.perf_counter() - started
+        self._tracker.opened(started, wall_clock() - self.connect_time)
         try:
+            if self.eager:  # on open, as y-websocket's browser client: SyncStep1, then awareness
+                self._send_message(yp.sync_step1(self.doc.get_state()), "sync_step1")
+                self._set_awareness({"user": self._user()})
             if rest:
                 self._on_data(rest)
             while not self.synced:
                 if self.failure is not None:
                     raise self.failure
                 left = deadline - time.monotonic()
-                what = "SyncStep2" if self._server_step1 else "SyncStep1"
+                what = self._awaited()
                 if left <= 0:
                     raise YjsSyncTimeout(f"no {what} from {self.url} within {self.timeout:g} s")
                 try:
@@ -450,6 +463,12 @@ class LeanYjsConnection(TextEdits):
         self._read_watcher = gevent.get_hub().loop.io(self._sock.fileno(), _EV_READ)
         self._read_watcher.start(self._on_readable)
         return self.sync_time
+
+    def _awaited(self) -> str:
+        """What the sync still waits for, as a timeout names it."""
+        if self.eager:
+            return "SyncStep2 in answer to our SyncStep1 sent on open (first frame lost?)"
+        return "SyncStep2" if self._server_step1 else "SyncStep1"
 
     def _upgrade(self, sock: gevent.socket.socket) -> bytes:
         """Send the opening handshake, check the 101 answer; returns bytes read past it."""
@@ -568,15 +587,17 @@ class LeanYjsConnection(TextEdits):
                     self.updates_applied += 1
             elif kind == "sync_step1":
                 self._send_message(yp.sync_step2(self.doc.get_update(payload)), "sync_step2")
+                self.server_step1_seen = True
                 if not self._server_step1:
                     self._server_step1 = True
-                    self._send_message(yp.sync_step1(self.doc.get_state()), "sync_step1")
+                    if not self.eager:  # the patient client sends its SyncStep1 only now
+                        self._send_message(yp.sync_step1(self.doc.get_state()), "sync_step1")
             elif kind == "sync_step2":
                 if self._unsampled:
                     self._take_samples()
                 self._tracker.state_changed()
                 apply_update(self.doc, payload)
-                if self._server_step1:
+                if self._server_step1 or self.eager:
                     self.synced = True
             else:
                 samples = self._on_awareness(payload)

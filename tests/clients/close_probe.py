@@ -31,7 +31,7 @@ def main(url: str, rounds: int) -> None:
     sent: dict[str, Counter[str]] = {"a": Counter(), "b": Counter()}
     conns = {}
     for name in ("a", "b"):
-        conn = LeanYjsConnection(url, document, registry=None, name=name)
+        conn = LeanYjsConnection(url, document, registry=None, name=name, eager=False)  # frames counted exactly
         conn.observe(lambda event, heard=sent[name]: heard.update([event.kind] if event.what == "sent" else []))
         conn.connect()
         conns[name] = conn

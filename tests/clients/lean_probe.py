@@ -75,9 +75,10 @@ def samples_and_echoes(url: str) -> dict[str, Any]:
 
 def awareness(url: str) -> dict[str, Any]:
     doc = doc_name()
-    a = LeanYjsConnection(url, doc, name="ada", file="src/main.py", source_address="127.0.8.2")
-    b = LeanYjsConnection(url, doc, keep_awareness=True, source_address="127.0.8.2")
-    counting = LeanYjsConnection(url, doc, source_address="127.0.8.2")  # counts, keeps nothing
+    # Patient clients (no awareness on open): this probe counts the awareness frames exactly.
+    a = LeanYjsConnection(url, doc, name="ada", file="src/main.py", source_address="127.0.8.2", eager=False)
+    b = LeanYjsConnection(url, doc, keep_awareness=True, source_address="127.0.8.2", eager=False)
+    counting = LeanYjsConnection(url, doc, source_address="127.0.8.2", eager=False)  # counts, keeps nothing
     for conn in (a, b, counting):
         conn.connect()
     before = counting.awareness_received
@@ -102,8 +103,11 @@ def awareness(url: str) -> dict[str, Any]:
 def announced(url: str) -> dict[str, Any]:
     """Separate registries stand for separate processes: b pairs a's awareness announcements."""
     doc = doc_name()
-    a = LeanYjsConnection(url, doc, registry=EditRegistry(), announce_edits=True, source_address="127.0.8.3")
-    b = LeanYjsConnection(url, doc, registry=EditRegistry(), keep_samples=10, source_address="127.0.8.3")
+    # Patient clients (no awareness on open): b's awareness frames are a's five announcements.
+    a = LeanYjsConnection(
+        url, doc, registry=EditRegistry(), announce_edits=True, source_address="127.0.8.3", eager=False
+    )
+    b = LeanYjsConnection(url, doc, registry=EditRegistry(), keep_samples=10, source_address="127.0.8.3", eager=False)
     a.connect()
     b.connect()
     for i in range(5):
@@ -121,7 +125,8 @@ def ledger_of(url: str, factory: Any, address: str) -> dict[str, int]:
     recorder = Recorder(ledger)
     registry = EditRegistry()
     doc = doc_name()
-    conns = [factory(url, doc, registry=registry, source_address=address) for _ in range(3)]
+    # patient clients: the awareness frames counted below are the script's own
+    conns = [factory(url, doc, registry=registry, source_address=address, eager=False) for _ in range(3)]
     for conn in conns:
         conn.observe(recorder.yjs_event)
         conn.connect()

@@ -131,9 +131,13 @@ def test_server_that_never_sends_sync_step1_times_out() -> None:
         await ws.wait_closed()
 
     with scripted_server(handler) as url:
-        client = YjsClient(url, "doc", registry=EditRegistry(), sync_timeout=0.5)
+        patient = YjsClient(url, "doc", registry=EditRegistry(), sync_timeout=0.5, eager=False)
         with pytest.raises(YjsSyncTimeout, match="no SyncStep1"):
-            client.connect()
+            patient.connect()
+        eager = YjsClient(url, "doc", registry=EditRegistry(), sync_timeout=0.5)  # the default, as the browser
+        with pytest.raises(YjsSyncTimeout, match="no SyncStep2 in answer to our SyncStep1 sent on open"):
+            eager.connect()
+        assert eager.frames_sent["sync_step1"] == 1 and eager.frames_sent["awareness"] == 1
 
 
 def test_server_that_never_answers_our_sync_step1_times_out_on_step2() -> None:
@@ -166,6 +170,7 @@ def test_other_close_after_sync_is_reported_with_its_code() -> None:
             frame = yp.decode_frame(message)
             if frame.kind == "sync_step1":
                 await ws.send(yp.sync_step2(b"\x00\x00"))
+            elif frame.kind == "awareness":  # the eager client's second frame on open: now it is synced
                 await ws.close(1011, "internal error")
 
     with scripted_server(handler) as url:

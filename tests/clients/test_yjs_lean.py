@@ -38,17 +38,22 @@ def _check_samples_and_echoes(out: dict) -> None:
     assert out["a"] == [8, 0, 0, 8, 0]
     assert out["b"] == [0, 8, 8, 0, 7]
     assert out["b_kept"] == 7 and out["b_samples_in_range"] and out["b_observed_latencies_equal_kept"]
+    # Eager clients: each sends its awareness state on open; the server relays it to everyone of
+    # the document, the sender included (a hears its own and b's).
     assert out["events_a"] == {
         "sent:sync_step1": 1,
         "sent:sync_step2": 1,
+        "sent:awareness": 1,
         "received:sync_step1": 1,
         "received:sync_step2": 1,
+        "received:awareness": 2,
         "sent:update": 8,
         "received:echo": 8,
     }
     events_b = dict(out["events_b"])
     events_b.pop("received:awareness", None)  # whatever the server relays on join
     assert events_b == {
+        "sent:awareness": 1,
         "sent:sync_step1": 1,
         "sent:sync_step2": 1,
         "received:sync_step1": 1,

@@ -83,8 +83,9 @@ def test_cross_process_mode_pairs_awareness_announcements(upstream_yws: str, doc
     # registry and must pair the wall-clock announcements carried in awareness.
     heard: list[YjsEvent] = []
     with (
-        YjsClient(upstream_yws, doc_name, registry=EditRegistry(), announce_edits=True) as a,
-        YjsClient(upstream_yws, doc_name, registry=EditRegistry(), observers=(heard.append,)) as b,
+        # patient clients: b's awareness frames are a's announcements alone
+        YjsClient(upstream_yws, doc_name, registry=EditRegistry(), announce_edits=True, eager=False) as a,
+        YjsClient(upstream_yws, doc_name, registry=EditRegistry(), observers=(heard.append,), eager=False) as b,
     ):
         for i in range(5):
             a.insert(0, str(i))
@@ -95,7 +96,10 @@ def test_cross_process_mode_pairs_awareness_announcements(upstream_yws: str, doc
 
 
 def test_cursor_awareness_reaches_the_other_client(upstream_yws: str, doc_name: str) -> None:
-    with YjsClient(upstream_yws, doc_name, name="ada", file="src/main.py") as a, YjsClient(upstream_yws, doc_name) as b:
+    with (  # patient clients: the awareness counted is the cursor's alone
+        YjsClient(upstream_yws, doc_name, name="ada", file="src/main.py", eager=False) as a,
+        YjsClient(upstream_yws, doc_name, eager=False) as b,
+    ):
         a.set_cursor(3, 14)
         b.wait_for(lambda c: a.client_id in c.awareness_states, what="a's awareness at b")
         assert b.awareness_states[a.client_id] == {
