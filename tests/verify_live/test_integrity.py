@@ -37,6 +37,8 @@ def test_the_integrity_group_is_complete() -> None:
         "csrf-enforced",
         "no-yjs-edit-lost",
         "hostile-inputs-harmless",
+        "yjs-eager-sync",
+        "socketio-early-events-handled",
         *RATE_CHECKS,
     ]
     assert sorted(expected) == INTEGRITY

@@ -9,6 +9,7 @@ from verify.checks import (  # noqa: F401  (registration)
     alert_intent,
     dashboard,
     delivery,
+    eager,
     gauges_truth,
     integrity,
     live_alerts,
