@@ -161,19 +161,23 @@ class Prom:
             time.sleep(0.2)
 
     def scrape_log(self, job: str, start: float, end: float) -> list[tuple[float, float]]:
-        """(start time, duration in s) of every scrape of `job` in (start, end], oldest first.
+        """(start time, duration in s) of every SUCCESSFUL scrape of `job` in (start, end], oldest
+        first (a job with several targets lists the scrapes of each).
 
         Why the duration: a sample's timestamp is when Prometheus began the scrape; the target
         renders its counters some time later (up to the duration, more on busy cores). A read
-        that must hold nothing after a moment uses a scrape that had ended before it."""
+        that must hold nothing after a moment uses a scrape that had ended before it. Why only
+        successful ones: a failed scrape (a timeout on busy cores) marks the target's series
+        stale, so a counter read at its time is absent, not its value."""
         durations: dict[float, float] = {}
         for series in self.scrapes(f'scrape_duration_seconds{{job="{job}"}}', start, end):
             for at, value in series.points:
                 durations[at] = max(durations.get(at, 0.0), value)
-        times: set[float] = set()
+        ok: dict[float, bool] = {}
         for series in self.scrapes(f'up{{job="{job}"}}', start, end):
-            times.update(at for at, _value in series.points)
-        return sorted((at, durations.get(at, 0.0)) for at in times if start < at <= end)
+            for at, value in series.points:
+                ok[at] = ok.get(at, True) and value == 1.0
+        return sorted((at, durations.get(at, 0.0)) for at, good in ok.items() if good and start < at <= end)
 
     def last_scrape_done_before(self, job: str, moment: float, lookback: float) -> float | None:
         """The start time of the newest scrape of `job` that had ended before `moment` (within

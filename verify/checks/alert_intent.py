@@ -144,10 +144,30 @@ def _test_name(scale: float) -> str:
     return f"every traffic counter at {scale:g}/s"
 
 
+# (rules files' contents, contract counters, promtool) -> decisions: a gate judges the same
+# rules after every trial; they are evaluated once per process.
+_DECIDED: dict[tuple, tuple[dict[str, dict[float, bool]], Path]] = {}
+
+
 def decisions(ctx: VerifyContext, rules: list[Rule]) -> dict[str, dict[float, bool]]:
     """rule -> scale -> fires, from one `promtool test rules` run: a test per scale holding the
     series every alert reads, each alert expected silent (promtool names those that fired)."""
     traffic = {m.name for m in ctx.contract.metrics if m.type in ("counter", "histogram")}
+    key = (
+        tuple((str(Path(p).resolve()), Path(p).read_bytes()) for p in ctx.options.rules),
+        tuple(sorted(traffic)),
+        ctx.options.promtool,
+    )
+    if key in _DECIDED:
+        found, path = _DECIDED[key]
+        ctx.artifacts["alert_intent_test"] = path
+        return found
+    found = _decide(ctx, rules, traffic)
+    _DECIDED[key] = (found, ctx.artifacts["alert_intent_test"])
+    return found
+
+
+def _decide(ctx: VerifyContext, rules: list[Rule], traffic: set[str]) -> dict[str, dict[float, bool]]:
     longest = max((w[1] for r in rules for w in (r.refs.windows if r.refs else [])), default=0.0)
     eval_s = int(longest + max(r.for_s for r in rules) + 4 * INTERVAL_S)
     steps = eval_s // INTERVAL_S + 2
