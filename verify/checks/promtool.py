@@ -39,7 +39,7 @@ COUNTER_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
 RATE_FUNCTIONS = {"rate", "irate", "increase", "delta", "idelta", "deriv"}
 
 
-def run_promtool(promtool: str, args: list[str], timeout: float = 60.0) -> tuple[int, str]:
+def run_promtool(promtool: str, args: list[str], timeout: float = 300.0) -> tuple[int, str]:
     try:
         proc = subprocess.run([promtool, *args], capture_output=True, text=True, timeout=timeout, check=False)
     except FileNotFoundError:
