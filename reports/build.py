@@ -102,10 +102,13 @@ def build_report(
     title: str = "",
     notes: Sequence[str] = (),
     verdict: str | None = None,
+    sets: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """The report document (see the module docstring); `verdict` overrides the computed one.
 
     `info` holds checks that ran but do not decide the verdict (a gate's non-gating checks).
+    `sets` are every verify result set of the run, latest first (verify/result_sets.py): the
+    latest is `checks`; the report lists the earlier ones after it, each with its options.
     `dashboard_panels` holds the results of PANEL_CHECKS, whatever their verdict: their
     evidence is the panel table every report shows (a skipped one says why it is missing).
     """
@@ -124,6 +127,7 @@ def build_report(
         "checks": list(checks),
         "info": list(info),
         "dashboard_panels": panels,
+        "result_sets": [dict(x) for x in sets],
         "counts": {
             group: {v: sum(1 for r in items if r.get("verdict") == v) for v in ("pass", "fail", "skip", "error")}
             for group, items in (("checks", checks), ("gates", gates), ("baseline", baseline))
@@ -132,13 +136,18 @@ def build_report(
 
 
 def results_from_run(run_dir: Path) -> dict[str, list[dict[str, Any]]]:
-    """{"checks", "gates", "baseline", "info"} recorded in a run or gate directory, whichever files exist."""
+    """{"checks", "gates", "baseline", "info", "sets"} recorded in a run or gate directory, whichever
+    files exist; a run's checks are its latest verify result set's."""
     run_dir = Path(run_dir)
+    from verify.result_sets import read_result_sets
+
     gate_doc = _read_json(run_dir / "gate.json") or {}
     checks = list(gate_doc.get("checks") or [])
-    if not gate_doc:
-        checks = list((_read_json(run_dir / "verify" / "results.json") or {}).get("checks") or [])
+    sets = [] if gate_doc else read_result_sets(run_dir)
+    if sets:
+        checks = sets[0]["checks"]
     return {
+        "sets": sets,
         "checks": checks,
         "gates": list(gate_doc.get("gates") or []),
         "baseline": list(gate_doc.get("baseline") or []),

@@ -155,7 +155,13 @@ def render_html(
     parts.append(_results("Baseline comparison", doc.get("baseline") or []))
     panels = doc.get("dashboard_panels") or []
     apart = [p.get("name") for p in panels]
-    parts.append(_results("Checks", doc.get("checks") or [], apart))
+    sets = doc.get("result_sets") or []
+    latest = f" (latest verify set {sets[0]['name']} {sets[0]['target']})" if sets else ""
+    parts.append(_results("Checks" + latest, doc.get("checks") or [], apart))
+    for earlier in sets[1:]:  # every earlier `verify` of the run, latest first, with its options
+        options = ", ".join(f"{k}={v}" for k, v in earlier["options"].items() if k != "run_dir")
+        title = f"Earlier verify set {earlier['name']} {earlier['target']} ({options})"
+        parts.append(_results(title, earlier["checks"]))
     parts.append(_results("Informational checks (not gating)", doc.get("info") or [], apart))
     if missing:
         parts.append("<h2>Missing from this report</h2><ul class='missing'>")

@@ -101,7 +101,12 @@ def render_markdown(doc: dict[str, Any]) -> str:
     out += _results("Baseline comparison", doc.get("baseline") or [])
     panels = doc.get("dashboard_panels") or []
     apart = [p.get("name") for p in panels]
-    out += _results("Checks", doc.get("checks") or [], apart)
+    sets = doc.get("result_sets") or []
+    latest = f" (latest verify set {sets[0]['name']} {sets[0]['target']})" if sets else ""
+    out += _results("Checks" + latest, doc.get("checks") or [], apart)
+    for earlier in sets[1:]:  # every earlier `verify` of the run, latest first, with its options
+        options = ", ".join(f"{k}={v}" for k, v in earlier["options"].items() if k != "run_dir")
+        out += _results(f"Earlier verify set {earlier['name']} {earlier['target']} ({options})", earlier["checks"])
     out += _results("Informational checks (not gating)", doc.get("info") or [], apart)
     out += _dashboard(panels)
     for run in doc.get("runs") or []:

@@ -40,6 +40,12 @@ def as_if_in_a_terminal() -> None:
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# No test may pick up a stack this machine's user recorded: every command resolves its target
+# from the recorded stack (codesync_load/target.py), so a stray record would change verdicts.
+if not os.environ.get("CODESYNC_STATE_DIR"):
+    import tempfile
+
+    os.environ["CODESYNC_STATE_DIR"] = tempfile.mkdtemp(prefix="codesync-test-state-")
 
 
 def run_probe(script: Path, *args: str, timeout: float = 120) -> dict:

@@ -52,6 +52,23 @@ class VerifyOptions:
     promtool: str = "promtool"
 
 
+def monitoring_options(options: VerifyOptions, monitoring: dict[str, Any] | None) -> VerifyOptions:
+    """Point the file inputs at the monitoring files a recorded stack runs (its own folder's
+    rules, alertmanager.yml, prometheus.yml, dashboard) instead of the harness's monitoring/.
+
+    Why: checks judged against the harness's files while the user's run would be verdicts
+    about files nobody deployed. Only what the record names is replaced.
+    """
+    if not monitoring:
+        return options
+    if monitoring.get("rule_files"):
+        options.rules = [Path(p) for p in monitoring["rule_files"]]
+    for name in ("alertmanager_config", "prometheus_config", "dashboard"):
+        if monitoring.get(name):
+            setattr(options, name, Path(monitoring[name]))
+    return options
+
+
 def _exists(path: Path | None, what: str, option: str) -> Path:
     if path is None:
         raise MissingInput(f"no {what} given ({option})")

@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from codesync_load.cli import build_parser
 
-    gate_argv = ["gate", "--profile", args.profile, "--bcrypt-rounds", str(args.bcrypt_rounds)]
+    gate_argv = ["gate", "--twin", "--profile", args.profile, "--bcrypt-rounds", str(args.bcrypt_rounds)]
     for fault in args.fault:
         gate_argv += ["--fault", fault]
     gate_args = build_parser().parse_args(gate_argv)

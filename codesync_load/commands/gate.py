@@ -11,9 +11,15 @@ Exit 0 = every gate, check and baseline comparison passed; 1 = one of them faile
 harness itself could not run (bad gate file, unknown profile, stack that would not start, a
 check that crashed). The last line always names the verdict and the report.
 
+Target (codesync_load/target.py): --api-url/--yjs-url, else the stack `codesync-load stack
+up` recorded (e.g. monitoring around your CodeSync), else (only then, or with --twin) the
+embedded twin; the first line and the verdict line name it. Against a given or recorded
+target the load and the checks run there, with its Prometheus, and the monitoring files its
+stack runs; nothing is started.
+
 Steps: parse the gate file (gates/<profile>.toml unless --gates) and the profile before
-anything starts; start a local stack (the twin with each --fault, Prometheus scraping every
---scrape-interval); then per trial: the load run (the `run` command's own function, into
+anything starts; start a local stack unless a target is given (the twin with each --fault,
+Prometheus scraping every --scrape-interval); then per trial: the load run (the `run` command's own function, into
 OUT/trial-N), the verify checks the gate file selects (the `verify` command's checks and
 writers), the gates over that trial's ledger and Prometheus window, and the values of the
 baseline metrics (OUT/trial-N/gate/values.json); stop the stack; compare with --baseline;
@@ -86,6 +92,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="verify checks (overrides the gate file's `checks`)",
     )
     parser.add_argument("--timeout", type=float, default=None, help="per-trial load limit in seconds")
+    where = parser.add_argument_group(
+        "target (default: the stack `codesync-load stack up` recorded, else the embedded twin)"
+    )
+    where.add_argument("--api-url", default=None, help="CodeSync API of the target (with --yjs-url)")
+    where.add_argument("--yjs-url", default=None, help="its Yjs server")
+    where.add_argument("--metrics-token", default=None, help="its /metrics bearer token")
+    where.add_argument("--prometheus-url", default=None, help="a Prometheus scraping it (default: the recorded one)")
+    where.add_argument("--alertmanager-url", default=None, help="its Alertmanager (default: the recorded one)")
+    where.add_argument("--state-dir", default=None, help="state directory of the recorded stack")
+    where.add_argument(
+        "--twin", action="store_true", help="judge the embedded twin even when a stack is recorded (what demo does)"
+    )
     parser.add_argument(
         "--gating-only",
         action="store_true",
@@ -126,11 +144,45 @@ def _validate(args: argparse.Namespace) -> tuple[Any, Any, Path]:
             raise HarnessError(f"--baseline given but {spec.path} lists no [baseline] metrics; add some or drop it")
         if missing:
             raise HarnessError(f"baseline {args.baseline} has no values for {missing[0]!r}; save it again")
+    args.target = _target(args)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     out = (args.out or Path("reports") / "runs" / f"{stamp}-gate-{profile.name}").resolve()
     if (out / "gate.json").exists() or (out / "trial-1").exists():
         raise HarnessError(f"{out} already holds a gate run; pass a new --out")
     return spec, profile, out
+
+
+def _target(args: argparse.Namespace) -> Any:
+    """The target the gate judges (codesync_load.target), or None for the embedded twin."""
+    from codesync_load.target import resolve_target
+
+    if args.twin:
+        if args.api_url or args.yjs_url:
+            raise HarnessError("--twin judges the embedded twin; drop it or drop --api-url/--yjs-url")
+        return None
+    target = resolve_target(
+        api_url=args.api_url,
+        yjs_url=args.yjs_url,
+        metrics_token=args.metrics_token,
+        prometheus_url=args.prometheus_url,
+        alertmanager_url=args.alertmanager_url,
+        state_dir=args.state_dir,
+    )
+    if target is None:
+        return None
+    if args.fault or args.reference:
+        given = "--fault" if args.fault else "--reference"
+        raise HarnessError(
+            f"{given} needs twins this command starts, but the target is {target.label.removeprefix('on ')}; "
+            "drop it, or pass --twin to gate the embedded twin"
+        )
+    if not target.prometheus_url:
+        raise HarnessError(
+            f"the gate's checks need a Prometheus scraping {target.api_url}: start monitoring around it with "
+            f"`codesync-load stack up --api-url {target.api_url} --yjs-url {target.yjs_url} --metrics-token T`, "
+            "or pass --prometheus-url"
+        )
+    return target
 
 
 def _run_load(args: argparse.Namespace, stack: Any, run_dir: Path) -> int:
@@ -195,12 +247,15 @@ def _judge(
     """Checks, gates and baseline values of a candidate trial whose load already ran (exit `code`)."""
     from codesync_load.baseline import trial_values, write_values
     from codesync_load.gates import WindowQuery, evaluate_gates
-    from verify.context import VerifyContext, VerifyOptions
+    from verify.context import VerifyContext, VerifyOptions, monitoring_options
     from verify.live import LiveTarget, attach_live
-    from verify.report import write_json, write_junit
+    from verify.result_sets import write_result_set
 
     load = _load_result(run_dir, code)
-    ctx = VerifyContext(VerifyOptions(run_dir=run_dir, prometheus_url=stack.prometheus_url))
+    options = VerifyOptions(run_dir=run_dir, prometheus_url=stack.prometheus_url)
+    if args.target is not None:
+        monitoring_options(options, args.target.monitoring)
+    ctx = VerifyContext(options)
     # The security/integrity checks talk to the target itself; they run after the
     # reconciliation checks (registry order), once the load window's last scrape is in.
     attach_live(ctx, target=LiveTarget.from_stack(stack))
@@ -210,9 +265,9 @@ def _judge(
 
     print(capture_quietly(stack.prometheus_url, run_dir), flush=True)
     if results or informational:
-        write_junit(results + informational, run_dir / "verify" / "junit.xml")
         inputs = {need: ctx.describe(need) for need in ("rules", "dashboard", "contract", "expectations", "prom")}
-        write_json(results + informational, run_dir / "verify" / "results.json", inputs)
+        options = {"gate": args.profile, "check": [c.name for c in checks], "informational": [c.name for c in info]}
+        write_result_set(run_dir, results + informational, inputs, options=options, target=_label(args))
     doc = ctx.ledger_doc
     needs_prom = any(g.metric.side == "server" for g in spec.gates) or any(
         m.side == "server" for m in spec.baseline.metrics
@@ -286,6 +341,20 @@ def _merge_gates(spec: Any, trials: list[dict[str, Any]]) -> list[Any]:
     return evaluate_gates(spec.gates, [t["doc"] for t in trials], [t["query"] for t in trials])
 
 
+def _label(args: argparse.Namespace) -> str:
+    from codesync_load.target import EMBEDDED_TWIN
+
+    target = getattr(args, "target", None)
+    return EMBEDDED_TWIN if target is None else target.label
+
+
+def _target_record(args: argparse.Namespace) -> dict[str, Any]:
+    from codesync_load.target import EMBEDDED_TWIN
+
+    target = getattr(args, "target", None)
+    return {"label": EMBEDDED_TWIN, "source": "twin", "twin": True} if target is None else target.record()
+
+
 def _clipped(result: Any, width: int = 60) -> Any:
     """A copy whose name fits the verdict table (server gates quote whole PromQL expressions)."""
     import copy
@@ -322,7 +391,7 @@ def _run_validated(args: argparse.Namespace, spec: Any, profile: Any, out: Path)
     info = [] if args.gating_only else [c for c in selected(None) if c not in checks]
     out.mkdir(parents=True, exist_ok=True)
     print(
-        f"gate: profile {profile.name}, {len(spec.gates)} gates from {spec.path}, {len(checks)} checks, "
+        f"gate {_label(args)}: profile {profile.name}, {len(spec.gates)} gates from {spec.path}, {len(checks)} checks, "
         f"{args.trials} trial(s), faults {args.fault or 'none'}; {len(info)} informational checks",
         flush=True,
     )
@@ -337,15 +406,15 @@ def _run_validated(args: argparse.Namespace, spec: Any, profile: Any, out: Path)
             scrape_interval=args.scrape_interval,
         )
 
-    stack = local_stack("stack", list(args.fault))
+    stack = local_stack("stack", list(args.fault)) if args.target is None else args.target.stack()
     reference = local_stack("reference-stack", list(args.reference_fault)) if args.reference else None
     trials: list[dict[str, Any]] = []
     references: list[dict[str, Any]] = []
     try:
         stack.up()
         print(
-            f"stack ready: api {stack.api_url} yjs {stack.yjs_url} prometheus {stack.prometheus_url} "
-            f"alertmanager {stack.alertmanager_url}",
+            f"{'stack ready' if args.target is None else 'target (started by nobody here)'}: api {stack.api_url} "
+            f"yjs {stack.yjs_url} prometheus {stack.prometheus_url} alertmanager {stack.alertmanager_url}",
             flush=True,
         )
         if reference is not None:
@@ -427,6 +496,7 @@ def _conclude(
     doc = {
         "schema": "codesync-gate/1",
         "exit_code": code,
+        "target": _target_record(args),
         "faults": list(args.fault),
         "profile": args.profile,
         "gates_file": str(spec.path),
@@ -447,7 +517,7 @@ def _conclude(
     }
     (out / "gate.json").write_text(json.dumps(doc, indent=1, default=str))
     verdict = {0: "pass", 1: "fail", 2: "error"}[code]
-    title = f"gate {args.profile}" + (f" with {', '.join(args.fault)}" if args.fault else "")
+    title = f"gate {args.profile} {_label(args)}" + (f" with {', '.join(args.fault)}" if args.fault else "")
     paths = write_reports(
         [t["dir"] for t in trials],
         out / "report",
@@ -456,7 +526,12 @@ def _conclude(
         baseline=doc["baseline"],
         info=doc["info"],
         title=title,
-        notes=[f"gates from {spec.path}", f"faults: {', '.join(args.fault) or 'none'}", f"JUnit: {junit}"],
+        notes=[
+            f"target: {_label(args).removeprefix('on ')}",
+            f"gates from {spec.path}",
+            f"faults: {', '.join(args.fault) or 'none'}",
+            f"JUnit: {junit}",
+        ],
         verdict=verdict,
     )
     print()
@@ -477,5 +552,5 @@ def _conclude(
     if skipped:  # a check that could not judge did not pass either: the last line says which
         more = ", ..." if len(skipped) > 4 else ""
         reason += f"; {len(skipped)} not judged (skipped: {', '.join(skipped[:4])}{more})"
-    print(f"gate {verdict.upper()}: {reason}; report {paths['html']}")
+    print(f"gate {verdict.upper()} {_label(args)}: {reason}; report {paths['html']}")
     return code

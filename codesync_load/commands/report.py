@@ -29,6 +29,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def target_label(where: Path, trials: list[Path]) -> str:
+    """The target the report's results judged: gate.json's, else the runs' target.json."""
+    labels = []
+    gate = where / "gate.json"
+    sources = [gate] if gate.exists() else [Path(t) / "target.json" for t in trials]
+    for path in sources:
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        doc = doc.get("target", doc) if path.name == "gate.json" else doc
+        label = (doc or {}).get("label") or (
+            f"on api {doc.get('api_url')}, yjs {doc.get('yjs_url')}" if doc and doc.get("api_url") else None
+        )
+        if label and label not in labels:
+            labels.append(label)
+    return "; ".join(labels) or "on a target the run did not record"
+
+
 def run(args: argparse.Namespace) -> int:
     from reports import write_reports
     from reports.build import results_from_run
@@ -47,7 +66,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise HarnessError(f"{where} holds neither ledger.json nor gate.json; pass a run or gate directory")
     found = results_from_run(where)
-    paths = write_reports(trials, args.out or where / "report", **found, title=f"codesync-load report: {where.name}")
+    label = target_label(where, trials)
+    paths = write_reports(
+        trials,
+        args.out or where / "report",
+        **found,
+        title=f"codesync-load report: {where.name} {label}",
+        notes=[f"target: {label.removeprefix('on ')}"]
+        + [f"{len(found['sets'])} verify result sets, latest first"] * bool(found["sets"]),
+    )
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:  # a CI job's summary page shows the Markdown (its images are in the artifact)
         with open(summary, "a") as handle:

@@ -6,9 +6,11 @@
     ...
     reports/runs/20261127T050000Z-smoke-1234            <- always the last line
 
-Target, in order: --api-url/--yjs-url when given; else the stack `codesync-load stack up` left
-running; else a local stack started for this run (its state under the run directory) and
-stopped when the run ends, pass or fail. Locust runs as a child process (`locust -f
+Target, in order (codesync_load/target.py): --api-url/--yjs-url when given; else the stack
+`codesync-load stack up` left running; else (only then) the embedded twin in a local stack
+started for this run (its state under the run directory) and stopped when the run ends, pass
+or fail. The target's words ("on the embedded twin", or its URLs) are in target.json and in
+the last verdict line. Locust runs as a child process (`locust -f
 loadtests --headless`), because importing Locust here would monkey-patch this process; the
 child writes Locust's JSON/HTML/CSV, the phase windows and the ledger into the run directory
 and this command reports the ledger's state. A bad profile or an unreachable target fails
@@ -52,6 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--api-url", default=None, help="CodeSync API of an existing deployment")
     parser.add_argument("--yjs-url", default=None, help="its Yjs server (required with --api-url)")
     parser.add_argument("--metrics-token", default=None, help="its /metrics bearer token, for the verifier")
+    parser.add_argument("--prometheus-url", default=None, help="a Prometheus scraping it (default: the recorded one)")
     parser.add_argument("--bcrypt-rounds", type=int, default=12, help="bcrypt cost of a twin started here")
     parser.add_argument("--fault", action="append", default=[], help="fault for a twin started here (repeatable)")
     parser.add_argument("--timeout", type=float, default=None, help="hard limit in seconds (default: profile + 120)")
@@ -65,27 +68,28 @@ def default_run_dir(profile_name: str) -> Path:
 
 
 def _resolve_target(args: argparse.Namespace, run_dir: Path) -> tuple[dict[str, Any], Any]:
-    """(target URLs and token, a stack this command started or None)."""
-    if args.api_url or args.yjs_url:
-        if not (args.api_url and args.yjs_url):
-            raise HarnessError("--api-url and --yjs-url go together; pass both (or neither, to use a local stack)")
-        if args.fault:
-            raise HarnessError("--fault switches faults on a twin this command starts; drop --api-url/--yjs-url")
-        return {"api_url": args.api_url, "yjs_url": args.yjs_url, "metrics_token": args.metrics_token}, None
-    from codesync_load.stack import open_stack, recorded_stack
+    """(target URLs and token, a stack this command started or None), by codesync_load.target:
+    the options given, else the recorded stack, else (only then) a twin started for this run."""
+    from codesync_load.stack import open_stack
+    from codesync_load.target import resolve_target, target_of_stack
 
-    running = recorded_stack()
-    if running is not None and running.api_url and running.yjs_url:
+    found = resolve_target(
+        api_url=args.api_url,
+        yjs_url=args.yjs_url,
+        metrics_token=args.metrics_token,
+        prometheus_url=getattr(args, "prometheus_url", None),
+    )
+    if found is not None:
         if args.fault:
             raise HarnessError(
-                "--fault needs a twin this command starts, but a stack is running; pass the faults to "
-                "`codesync-load stack up --fault ...` instead"
+                f"--fault switches faults on a twin this command starts, but the target is given ({found.label}); "
+                "drop --fault, or pass faults to `codesync-load stack up --fault ...`"
             )
-        print(f"using the running {running.backend} stack: api {running.api_url} yjs {running.yjs_url}")
-        return stack_target(running), None
+        print(f"target {found.label.removeprefix('on ')}", flush=True)
+        return _target_dict(found), None
     if not 4 <= args.bcrypt_rounds <= 31:
         raise HarnessError(f"--bcrypt-rounds {args.bcrypt_rounds} is out of range; bcrypt takes 4-31")
-    print("starting a local stack for this run ...", flush=True)
+    print("no target given and no stack recorded: starting the embedded twin for this run ...", flush=True)
     stack = open_stack(
         "local",
         state_dir=str(run_dir / "stack"),
@@ -95,7 +99,11 @@ def _resolve_target(args: argparse.Namespace, run_dir: Path) -> tuple[dict[str, 
     )
     stack.up()
     print(f"local stack ready: api {stack.api_url} yjs {stack.yjs_url} prometheus {stack.prometheus_url}", flush=True)
-    return stack_target(stack), stack
+    return _target_dict(target_of_stack(stack, "twin")), stack
+
+
+def _target_dict(target: Any) -> dict[str, Any]:
+    return {**target.record(), "metrics_token": target.metrics_token}
 
 
 def _scraped_until_now(prometheus_url: str) -> None:
@@ -202,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
             raise HarnessError(problem)
         for line in summary_lines(run_dir):
             print(line)
+        print(f"load {profile.name} ran {target['label']}: locust exit {code}", flush=True)
     except HarnessError:
         if not started and not (run_dir / "stack").exists():
             shutil.rmtree(run_dir, ignore_errors=True)  # nothing ran: leave no empty run behind

@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from codesync_load.errors import HarnessError
 
@@ -117,7 +117,7 @@ def resolve_prometheus(args: argparse.Namespace, ledger_meta: dict) -> str:
 def build_options(args: argparse.Namespace) -> VerifyOptions:
     import json
 
-    from verify.context import VerifyOptions
+    from verify.context import VerifyOptions, monitoring_options
 
     run_dir: Path = args.run_dir
     if not run_dir.is_dir():
@@ -131,6 +131,9 @@ def build_options(args: argparse.Namespace) -> VerifyOptions:
         raise HarnessError(f"{ledger} is not valid JSON; regenerate the run") from None
     opts = VerifyOptions(run_dir=run_dir)
     opts.prometheus_url = resolve_prometheus(args, meta)
+    target = getattr(args, "target", None)
+    if target is not None and target.prometheus_url == opts.prometheus_url:
+        monitoring_options(opts, target.monitoring)  # the files that Prometheus runs, not monitoring/
     for item in args.scrape:
         job, sep, url = item.partition("=")
         if not sep or not url:
@@ -178,34 +181,49 @@ def grafana_access(args: argparse.Namespace, prometheus_url: str | None) -> Graf
     return None
 
 
+def resolve_verify_target(args: argparse.Namespace) -> Any:
+    """The target this verification judges (codesync_load.target): --api-url/--yjs-url, else
+    the recorded stack; None when neither (then the run's own target.json names it)."""
+    from codesync_load.target import resolve_target
+
+    return resolve_target(
+        api_url=args.api_url,
+        yjs_url=args.yjs_url,
+        metrics_token=args.metrics_token,
+        prometheus_url=args.prometheus_url,
+        state_dir=args.state_dir,
+    )
+
+
+def target_label(args: argparse.Namespace) -> str:
+    """The words of the verdict line: the target resolved, else what the run recorded."""
+    import json
+
+    target = getattr(args, "target", None)
+    if target is not None:
+        return target.label
+    try:
+        recorded = json.loads((args.run_dir / "target.json").read_text())
+    except (OSError, ValueError):
+        return "on the run's target (the run recorded none)"
+    return recorded.get("label") or f"on api {recorded.get('api_url')}, yjs {recorded.get('yjs_url')}"
+
+
 def live_target(args: argparse.Namespace) -> LiveTarget:
     """The target of --live: the given URLs, else the stack `codesync-load stack up` recorded."""
     from verify.live import LiveTarget
 
-    if args.api_url or args.yjs_url:
-        if not (args.api_url and args.yjs_url):
-            raise HarnessError("--live with a target needs both --api-url and --yjs-url")
-        restart = None
-        if args.restart_cmd:
-            from verify.live.restart import shell_restart
-
-            restart = shell_restart(args.restart_cmd)
-        return LiveTarget(args.api_url, args.yjs_url, args.metrics_token, restart=restart)
-    from codesync_load.stack import recorded_stack
-
-    stack = recorded_stack(args.state_dir)
-    if stack is None or not stack.api_url:
+    target = getattr(args, "target", None)
+    if target is None:
         raise HarnessError(
             "--live needs a running target: pass --api-url and --yjs-url, or start one with `codesync-load stack up`"
         )
-    target = LiveTarget.from_stack(stack)
+    restart = None
     if args.restart_cmd:
-        import dataclasses
-
         from verify.live.restart import shell_restart
 
-        target = dataclasses.replace(target, restart=shell_restart(args.restart_cmd))
-    return target
+        restart = shell_restart(args.restart_cmd)
+    return LiveTarget(target.api_url, target.yjs_url, target.metrics_token, restart=restart)
 
 
 def attach_live_inputs(ctx: VerifyContext, args: argparse.Namespace) -> StackPool | None:
@@ -225,8 +243,10 @@ def run(args: argparse.Namespace) -> int:
     from verify.checks import selected
     from verify.context import VerifyContext
     from verify.grafana_api import GrafanaAPI, attach_grafana
-    from verify.report import exit_code, render_table, write_json, write_junit
+    from verify.report import exit_code, render_table
+    from verify.result_sets import write_result_set
 
+    args.target = resolve_verify_target(args)
     options = build_options(args)
     checks = selected(args.check)
     if not checks:
@@ -245,11 +265,12 @@ def run(args: argparse.Namespace) -> int:
     from reports.snapshot import capture_quietly  # the series the report draws, while Prometheus is up
 
     print(capture_quietly(options.prometheus_url, options.run_dir), file=sys.stderr)
-    out_dir = options.run_dir / "verify"
-    junit = write_junit(results, out_dir / "junit.xml")
     inputs = {need: ctx.describe(need) for need in ("rules", "dashboard", "contract", "expectations", "prom")}
     inputs["grafana"] = access.url if access else "-"
-    write_json(results, out_dir / "results.json", inputs)
+    given = {k: v for k, v in vars(args).items() if k not in ("func", "target", "grafana_password") and v}
+    given.pop("metrics_token", None)  # a secret: never written into a report
+    folder = write_result_set(options.run_dir, results, inputs, options=given, target=target_label(args))
+    junit = folder / "junit.xml"
     print(render_table(results))
     if not args.quiet:
         for result in results:
@@ -257,4 +278,9 @@ def run(args: argparse.Namespace) -> int:
                 print()
                 print(result.render())
     print(f"\nJUnit: {junit}", file=sys.stderr)
-    return exit_code(results)
+    code = exit_code(results)
+    failed = [r.name for r in results if r.verdict in ("fail", "error")]
+    verdict = {0: "PASS", 1: "FAIL", 2: "ERROR"}[code]
+    why = f"{len(failed)} failed ({', '.join(failed[:4])})" if failed else "no check failed"
+    print(f"verify {verdict} {target_label(args)}: {why}")
+    return code

@@ -52,7 +52,15 @@ def test_run_against_a_given_target_prints_the_run_dir_last(twin, tmp_path: Path
     ledger = Ledger.read(run_dir / "ledger.json")
     assert ledger.meta["api_url"] == twin.api_url and ledger.meta["profile"] == "smoke"
     target = json.loads((run_dir / "target.json").read_text())
-    assert target == {"api_url": twin.api_url, "yjs_url": twin.yjs_url}  # the token is never written here
+    label = f"on api {twin.api_url}, yjs {twin.yjs_url}"
+    assert (target["api_url"], target["yjs_url"], target["source"], target["label"]) == (
+        twin.api_url,
+        twin.yjs_url,
+        "options",
+        label,
+    )
+    assert "metrics_token" not in target and "-tok-with-a-leading-dash" not in json.dumps(target)  # never written
+    assert f"load smoke ran {label}: locust exit 0" in done.stdout  # the verdict line names the target
     for name in ("locust.json", "locust.html", "locust_stats.csv", "phases.json", "run.json"):
         assert (run_dir / name).is_file(), name
 
