@@ -1,6 +1,8 @@
 """`codesync-load stack up|down|status`: the monitoring stack as a background service.
 
     $ codesync-load stack up --compress 30 --scrape-interval 2s --fault error-burst=1.0
+    $ codesync-load stack up --api-url http://127.0.0.1:4000 --yjs-url ws://127.0.0.1:4001 \
+          --metrics-token "$METRICS_TOKEN" --monitoring ../CodeSync/monitoring   # around your CodeSync
     $ codesync-load stack status --json
     $ codesync-load stack down
 
@@ -8,6 +10,14 @@
 the state file (--state-dir, else $CODESYNC_STATE_DIR, else ~/.local/state/codesync-load);
 `down` stops every recorded PID; `status` says what runs. Ctrl-C or SIGTERM during `up`
 stops whatever had started.
+
+With --api-url and --yjs-url (local backend) no twin starts: Prometheus, Alertmanager, the
+webhook receiver and the exporters run around the CodeSync at those URLs (node, PostgreSQL and
+Redis exporters when it runs on this machine, or --database-url/--redis-url are given),
+scraping every 1 s unless --scrape-interval says otherwise. --monitoring DIR runs that
+folder's prometheus.yml (scrape addresses rewritten to the URLs: each rewrite is printed),
+rule files and alertmanager.yml. After the first scrape it prints every target's health with
+Prometheus' own last error; a target that is down is reported, not fatal.
 """
 
 from __future__ import annotations
@@ -33,8 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     up = actions.add_parser("up", help="start the stack and return once every target is up")
     up.add_argument("--backend", choices=("local", "compose", "external"), default="local")
-    up.add_argument("--api-url", help="external: CodeSync API base URL")
-    up.add_argument("--yjs-url", help="external: Yjs WebSocket URL")
+    up.add_argument("--api-url", help="CodeSync API base URL (local: monitor it instead of starting a twin)")
+    up.add_argument("--yjs-url", help="its Yjs WebSocket URL (with --api-url)")
     up.add_argument("--prometheus-url", help="external: Prometheus base URL")
     up.add_argument("--alertmanager-url", help="external: Alertmanager base URL")
     up.add_argument("--metrics-token", help="bearer token for /metrics (local: generated when omitted)")
@@ -55,7 +65,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument(
         "--port", action="append", default=[], metavar="NAME=PORT", help="local: fixed port, e.g. prometheus=9090"
     )
-    up.add_argument("--monitoring-dir", help="local: directory with prometheus.yml, alerts.yml, alertmanager.yml")
+    up.add_argument(
+        "--monitoring",
+        "--monitoring-dir",
+        dest="monitoring_dir",
+        help="local: your monitoring folder (prometheus.yml, its rule files, alertmanager.yml); default monitoring/",
+    )
     up.add_argument("--ready-timeout", type=float, default=90.0, help="seconds to wait for every target (default 90)")
     up.add_argument("--compose-file", help="compose: the compose file (default docker-compose.test.yml)")
     up.add_argument("--json", action="store_true", help="print the stack's status as JSON once ready")
@@ -114,9 +129,17 @@ def _options(args: argparse.Namespace) -> dict:
             "metrics_token": args.metrics_token,
             "state_dir": args.state_dir,
         }
-    given = [flag for flag, value in (("--api-url", args.api_url), ("--prometheus-url", args.prometheus_url)) if value]
+    given = [
+        flag
+        for flag, value in (("--prometheus-url", args.prometheus_url), ("--alertmanager-url", args.alertmanager_url))
+        if value
+    ]
     if given:
-        raise HarnessError(f"{', '.join(given)} only apply to --backend external; add it or drop them")
+        raise HarnessError(
+            f"{', '.join(given)} only apply to --backend external (a Prometheus you run); add it or drop them"
+        )
+    if args.backend == "compose" and (args.api_url or args.yjs_url):
+        raise HarnessError("--api-url/--yjs-url do not apply to --backend compose; drop them")
     if args.backend == "compose":
         return {
             "compose_file": args.compose_file,
@@ -140,6 +163,8 @@ def _options(args: argparse.Namespace) -> dict:
         "ports": _parse_ports(args.port),
         "monitoring_dir": args.monitoring_dir,
         "ready_timeout": args.ready_timeout,
+        "api_url": args.api_url,
+        "yjs_url": args.yjs_url,
     }
 
 
@@ -172,8 +197,25 @@ def run_up(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
     print_status(stack.status(), args.json)
     if not args.json:
+        print_around(stack)
         print("stop it with: codesync-load stack down" + (f" --state-dir {args.state_dir}" if args.state_dir else ""))
     return 0
+
+
+def print_around(stack: object) -> None:
+    """For monitoring around a CodeSync: what was rewritten in its folder, then each target's health."""
+    target = getattr(stack, "target_urls", None)
+    if not target:
+        return
+    print(f"monitoring around api {target['api']}, yjs {target['yjs']} (no twin started)")
+    print(f"monitoring folder {stack.monitoring_dir}; rewritten:")  # type: ignore[attr-defined]
+    for line in getattr(stack, "rewritten", []):
+        print(f"  {line}")
+    print("targets after the first scrape:")
+    for target_health in getattr(stack, "health", []) or [{"job": "all", "health": "not scraped yet"}]:
+        error = target_health.get("lastError")
+        state = target_health["health"]
+        print(f"  {target_health['job']} {state}" + (f": {error}" if error else ""))
 
 
 def run_down(args: argparse.Namespace) -> int:
@@ -185,7 +227,10 @@ def run_down(args: argparse.Namespace) -> int:
         return 0
     names = ", ".join(stack.components) or "nothing"
     stack.down()
-    print(f"stopped {stack.backend} stack ({names})")
+    if stack.backend == "external":
+        print(f"forgot the external stack ({names}); nothing was stopped: those services are not the harness's")
+    else:
+        print(f"stopped {stack.backend} stack ({names})")
     return 0
 
 

@@ -27,15 +27,16 @@ def open_stack(backend: str = "local", **options: object) -> Stack:
 
     Options are the backend's keyword arguments (local: state_dir, faults, compress,
     scrape_interval, database_url, redis_url, metrics_token, ports, monitoring_dir,
-    ready_timeout; external: api_url, yjs_url, prometheus_url, alertmanager_url,
-    metrics_token, state_dir; compose: compose_file, metrics_token, faults, twin_args, scrape_interval,
-    compress, ports, ready_timeout, state_dir). None values are dropped.
+    ready_timeout, and api_url + yjs_url for monitoring around a CodeSync it does not start;
+    external: api_url, yjs_url, prometheus_url, alertmanager_url, metrics_token, state_dir;
+    compose: compose_file, metrics_token, faults, twin_args, scrape_interval, compress, ports,
+    ready_timeout, state_dir). None values are dropped.
     """
     options = {key: value for key, value in options.items() if value is not None}
     if backend == "local":
         from codesync_load.stack.local import LocalStack
 
-        _reject(options, {"api_url", "yjs_url", "prometheus_url", "alertmanager_url"}, "local")
+        _reject(options, {"prometheus_url", "alertmanager_url"}, "local")
         return LocalStack(**options)  # type: ignore[arg-type]
     if backend == "external":
         from codesync_load.stack.external import ExternalStack

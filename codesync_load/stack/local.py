@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from codesync_load.errors import HarnessError
@@ -29,7 +30,7 @@ from codesync_load.stack import promapi
 from codesync_load.stack.base import Stack
 from codesync_load.stack.binaries import find_binaries
 from codesync_load.stack.ports import HOST, accepts_connections, pick_ports
-from codesync_load.stack.render import MONITORING_DIR, check_configs, render_configs
+from codesync_load.stack.render import MONITORING_DIR, REQUIRED_JOBS, check_configs, render_configs
 from codesync_load.stack.state import live_pids, read_state, remove_state, resolve_state_dir, write_state
 
 BINARIES = (
@@ -52,8 +53,23 @@ PORT_NAMES = (
     "alertmanager",
     "prometheus",
 )
+# Scrape job -> the component (port name) that serves it, for the stack's own parts.
+_ROLES = {
+    "codesync-backend": "api",
+    "codesync-yjs": "yjs",
+    "node-exporter": "node-exporter",
+    "postgres-exporter": "postgres-exporter",
+    "redis-exporter": "redis-exporter",
+    "prometheus": "prometheus",
+    "alertmanager": "alertmanager",
+}
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS = "redis://127.0.0.1:6379"
+
+
+def _is_local(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def _with_sslmode(dsn: str) -> str:
@@ -84,8 +100,19 @@ class LocalStack(Stack):
         ports: Mapping[str, int] | None = None,
         twin_args: Sequence[str] = (),
         ready_timeout: float = 90.0,
+        api_url: str | None = None,
+        yjs_url: str | None = None,
     ) -> None:
         super().__init__()
+        # Monitoring around a CodeSync this stack did not start: no twin, its URLs scraped.
+        self.target_urls = {"api": api_url.rstrip("/"), "yjs": yjs_url.rstrip("/")} if api_url and yjs_url else None
+        if bool(api_url) != bool(yjs_url):
+            raise HarnessError("--api-url and --yjs-url go together; pass both to monitor a CodeSync you run")
+        if self.target_urls and faults:
+            raise HarnessError("--fault switches faults on the twin; a CodeSync you run has none: drop --fault")
+        self.rewritten: list[str] = []
+        self.health: list[dict] = []
+        self.monitoring_record: dict | None = None
         self.state_dir = resolve_state_dir(state_dir)
         self.run_dir = self.state_dir / "local"
         self.monitoring_dir = Path(monitoring_dir) if monitoring_dir else MONITORING_DIR
@@ -116,40 +143,89 @@ class LocalStack(Stack):
             unknown = sorted(set(self.requested_ports) - set(PORT_NAMES))
             if unknown:
                 raise HarnessError(f"--port {unknown[0]}=...: no such component; name one of {', '.join(PORT_NAMES)}")
-            ports = pick_ports({name: self.requested_ports.get(name, 0) for name in PORT_NAMES})
+            names = [n for n in PORT_NAMES if n not in self._skipped()]
+            ports = pick_ports({name: self.requested_ports.get(name, 0) for name in names})
             self.ports = ports
             self._prepare_run_dir()
             token_file = self._write_token()
             webhook_url = f"http://{HOST}:{ports['webhook']}/alerts"
+            targets = {role: f"{HOST}:{ports[name]}" for role, name in _ROLES.items() if name in ports}
+            if self.target_urls:
+                targets.update({"codesync-backend": self.target_urls["api"], "codesync-yjs": self.target_urls["yjs"]})
             rendered = render_configs(
                 self.monitoring_dir,
                 self.run_dir,
-                targets={
-                    "codesync-backend": f"{HOST}:{ports['api']}",
-                    "codesync-yjs": f"{HOST}:{ports['yjs']}",
-                    "node-exporter": f"{HOST}:{ports['node-exporter']}",
-                    "postgres-exporter": f"{HOST}:{ports['postgres-exporter']}",
-                    "redis-exporter": f"{HOST}:{ports['redis-exporter']}",
-                    "prometheus": f"{HOST}:{ports['prometheus']}",
-                    "alertmanager": f"{HOST}:{ports['alertmanager']}",
-                },
+                targets=targets,
                 alertmanager=f"{HOST}:{ports['alertmanager']}",
                 webhook_url=webhook_url,
                 token_file=token_file,
-                scrape_interval=self.scrape_interval,
+                scrape_interval=self.scrape_interval or ("1s" if self.target_urls else None),
                 compress=self.compress,
+                required=("codesync-backend", "codesync-yjs") if self.target_urls else REQUIRED_JOBS,
             )
             self.jobs = rendered.jobs
             self.notes.extend(rendered.notes)
+            self.rewritten = list(rendered.rewritten)
+            self.monitoring_record = self._monitoring_record(rendered)
             check_configs(rendered, binaries["promtool"], binaries["amtool"])
             self._owns_state = True
             self._start_all(binaries, ports, rendered.prometheus_config, rendered.alertmanager_config)
-            self._wait_targets_up()
+            if self.target_urls:
+                self.health = self._wait_first_scrapes()
+            else:
+                self._wait_targets_up()
             self._save_state(ready=True)
             return self
         except BaseException:
             self.down()
             raise
+
+    def _skipped(self) -> set[str]:
+        """Components not started: the twin's ports around a given target, and the exporters
+        whose subject is not on this machine (a remote target's node, database and Redis)."""
+        if not self.target_urls:
+            return set()
+        skipped = {"api", "yjs"}
+        if not _is_local(self.target_urls["api"]):
+            skipped.add("node-exporter")
+            if not self.database_url:
+                skipped.add("postgres-exporter")
+            if not self.redis_url:
+                skipped.add("redis-exporter")
+        return skipped
+
+    def _monitoring_record(self, rendered: Any) -> dict:
+        """What this stack runs, by source file, so that verify and gate judge those files."""
+        dashboards = sorted(
+            path for path in self.monitoring_dir.rglob("*.json") if '"panels"' in path.read_text(errors="replace")
+        )
+        return {
+            "dir": str(self.monitoring_dir.resolve()),
+            "prometheus_config": str((self.monitoring_dir / "prometheus.yml").resolve()),
+            "alertmanager_config": str((self.monitoring_dir / "alertmanager.yml").resolve()),
+            "rule_files": [str(p) for p in rendered.rule_sources],
+            "dashboard": str(dashboards[0].resolve()) if dashboards else None,
+            "rendered_prometheus_config": str(rendered.prometheus_config),
+        }
+
+    def _wait_first_scrapes(self) -> list[dict]:
+        """Each target's health after its first scrape (Prometheus' own lastError), or what
+        it still was when the wait ended: the target is the user's, so down is a finding to
+        print, not a start-up failure."""
+        deadline = time.monotonic() + min(self.ready_timeout, 15.0)
+        targets: list[dict] = []
+        while time.monotonic() < deadline:
+            self._check_alive()
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                targets = promapi.active_targets(self.prometheus_url)
+                if (
+                    targets
+                    and all(t["health"] != "unknown" for t in targets)
+                    and {t["job"] for t in targets} >= set(self.jobs)
+                ):
+                    break
+            time.sleep(0.2)
+        return [{"job": t["job"], "health": t["health"], "lastError": t["lastError"]} for t in targets]
 
     def _refuse_if_running(self) -> None:
         record = read_state(self.state_dir)
@@ -175,7 +251,9 @@ class LocalStack(Stack):
         shutil.rmtree(self.run_dir, ignore_errors=True)
         (self.run_dir / "logs").mkdir(parents=True)
 
-    def _write_token(self) -> Path:
+    def _write_token(self) -> Path | None:
+        if self.target_urls and not self._token:
+            return None  # a CodeSync we did not start: its token is the user's to give
         self._token = self._token or secrets.token_urlsafe(24)
         path = self.run_dir / "metrics-token"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -214,32 +292,46 @@ class LocalStack(Stack):
             lambda: promapi.get(url["webhook"] + "/-/ready", 0.5)[0] == 200,
             expected="codesync_load.stack.webhook",
         )
-        self._start_twin(ports)
+        if self.target_urls:
+            self._urls.update(api=self.target_urls["api"], yjs=self.target_urls["yjs"])
+        else:
+            self._start_twin(ports)
+        self._start_exporters(binaries, ports, url)
+        self._start_monitoring(binaries, ports, url, prom_cfg, am_cfg)
 
-        self._launch(
-            "node-exporter",
-            [binaries["prometheus-node-exporter"], f"--web.listen-address={HOST}:{ports['node-exporter']}"],
-            url["node-exporter"],
-            lambda: accepts_connections(ports["node-exporter"]),
-        )
-        dsn = _with_sslmode(self.database_url or os.environ.get("CODESYNC_STACK_PG") or DEFAULT_POSTGRES)
-        self._launch(
-            "postgres-exporter",
-            [binaries["prometheus-postgres-exporter"], f"--web.listen-address={HOST}:{ports['postgres-exporter']}"],
-            url["postgres-exporter"],
-            lambda: accepts_connections(ports["postgres-exporter"]),
-            env={**os.environ, "DATA_SOURCE_NAME": dsn},
-        )
-        self._launch(
-            "redis-exporter",
-            [
-                binaries["prometheus-redis-exporter"],
-                f"--redis.addr={self.redis_url or DEFAULT_REDIS}",
-                f"--web.listen-address={HOST}:{ports['redis-exporter']}",
-            ],
-            url["redis-exporter"],
-            lambda: accepts_connections(ports["redis-exporter"]),
-        )
+    def _start_exporters(self, binaries: dict[str, str], ports: dict[str, int], url: dict[str, str]) -> None:
+        """The node, PostgreSQL and Redis exporters this stack has ports for (see _skipped)."""
+        if "node-exporter" in ports:
+            self._launch(
+                "node-exporter",
+                [binaries["prometheus-node-exporter"], f"--web.listen-address={HOST}:{ports['node-exporter']}"],
+                url["node-exporter"],
+                lambda: accepts_connections(ports["node-exporter"]),
+            )
+        if "postgres-exporter" in ports:
+            dsn = _with_sslmode(self.database_url or os.environ.get("CODESYNC_STACK_PG") or DEFAULT_POSTGRES)
+            self._launch(
+                "postgres-exporter",
+                [binaries["prometheus-postgres-exporter"], f"--web.listen-address={HOST}:{ports['postgres-exporter']}"],
+                url["postgres-exporter"],
+                lambda: accepts_connections(ports["postgres-exporter"]),
+                env={**os.environ, "DATA_SOURCE_NAME": dsn},
+            )
+        if "redis-exporter" in ports:
+            self._launch(
+                "redis-exporter",
+                [
+                    binaries["prometheus-redis-exporter"],
+                    f"--redis.addr={self.redis_url or DEFAULT_REDIS}",
+                    f"--web.listen-address={HOST}:{ports['redis-exporter']}",
+                ],
+                url["redis-exporter"],
+                lambda: accepts_connections(ports["redis-exporter"]),
+            )
+
+    def _start_monitoring(
+        self, binaries: dict[str, str], ports: dict[str, int], url: dict[str, str], prom_cfg: Path, am_cfg: Path
+    ) -> None:
         self._launch(
             "alertmanager",
             [
@@ -350,6 +442,10 @@ class LocalStack(Stack):
             "ports": self.ports,
             "faults": self.faults,
             "twin": self.twin_record,
+            "target_urls": self.target_urls,
+            "monitoring": self.monitoring_record,
+            "rewritten": self.rewritten,
+            "health": self.health,
             "notes": self.notes,
             "components": self._components,
         }
@@ -366,6 +462,10 @@ class LocalStack(Stack):
         stack.ports = dict(record.get("ports") or {})
         stack.faults = list(record.get("faults") or [])
         stack.twin_record = dict(record.get("twin") or {})
+        stack.target_urls = record.get("target_urls")
+        stack.monitoring_record = record.get("monitoring")
+        stack.rewritten = list(record.get("rewritten") or [])
+        stack.health = list(record.get("health") or [])
         stack.notes = list(record.get("notes") or [])
         stack._components = dict(record.get("components") or {})
         return stack

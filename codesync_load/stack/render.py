@@ -44,6 +44,17 @@ REQUIRED_JOBS = (
     "redis-exporter",
     "prometheus",
 )
+# Where the monitoring guide (and CodeSync's compose file) puts each job: a user's folder
+# whose job is named otherwise is mapped by the port its target names.
+WELL_KNOWN_PORTS = {
+    4000: "codesync-backend",
+    4001: "codesync-yjs",
+    9100: "node-exporter",
+    9187: "postgres-exporter",
+    9121: "redis-exporter",
+    9090: "prometheus",
+    9093: "alertmanager",
+}
 _SD_KEYS = ("static_configs", "file_sd_configs", "dns_sd_configs", "docker_sd_configs", "kubernetes_sd_configs")
 
 
@@ -55,6 +66,8 @@ class Rendered:
     jobs: list[str]
     notes: list[str] = field(default_factory=list)
     webhook_urls: list[str] = field(default_factory=list)
+    rewritten: list[str] = field(default_factory=list)  # every place changed, "what: before -> after"
+    rule_sources: list[Path] = field(default_factory=list)
 
 
 def _load_yaml(path: Path) -> dict:
@@ -104,60 +117,146 @@ def max_scrape_interval_ms(config: dict) -> int:
     return max(intervals)
 
 
+def _job_role(job: dict, targets: dict[str, str]) -> str | None:
+    """Which component a job scrapes: its name when the stack knows it, else its target's port."""
+    name = job.get("job_name")
+    if name in targets:
+        return name
+    for config in job.get("static_configs") or []:
+        for address in config.get("targets") or []:
+            port = str(address).rsplit(":", 1)[-1]
+            role = WELL_KNOWN_PORTS.get(int(port)) if port.isdigit() else None
+            if role in targets:
+                return role
+    return None
+
+
+def _old_targets(job: dict) -> str:
+    found = [str(t) for c in job.get("static_configs") or [] for t in c.get("targets") or []]
+    return ", ".join(found) or "(service discovery)"
+
+
 def render_prometheus(
     source: dict,
     *,
     targets: dict[str, str],
     alertmanager: str,
-    token_file: Path,
+    token_file: Path | None,
     rule_files: list[Path],
     scrape_interval: str | None,
     notes: list[str],
+    rewritten: list[str] | None = None,
+    required: tuple[str, ...] = REQUIRED_JOBS,
 ) -> tuple[dict, list[str]]:
-    """The prometheus.yml for loopback targets; returns (config, kept job names)."""
+    """The prometheus.yml for the stack's targets; returns (config, kept job names).
+
+    `targets` maps a component ("codesync-backend", ...) to "host:port" or to a URL whose
+    scheme is kept (an https target is scraped over https). A job is matched by its name, else
+    by the guide's port of its target. `token_file` None: the jobs' credentials are dropped
+    (no token was given). Every change is appended to `rewritten`.
+    """
+    rewritten = rewritten if rewritten is not None else []
     config = copy.deepcopy(source)
     glob = config.setdefault("global", {})
     if scrape_interval:
         interval_ms = parse_duration(scrape_interval)
+        if glob.get("scrape_interval") != scrape_interval:
+            rewritten.append(f"global scrape_interval: {glob.get('scrape_interval', '1m')} -> {scrape_interval}")
         glob["scrape_interval"] = scrape_interval
         glob["evaluation_interval"] = scrape_interval
         if glob.get("scrape_timeout") and parse_duration(glob["scrape_timeout"]) > interval_ms:
             glob["scrape_timeout"] = scrape_interval
     kept = []
+    roles = set()
     for job in config.get("scrape_configs") or []:
         name = job.get("job_name")
-        if name not in targets:
+        role = _job_role(job, targets)
+        if role is None or role in roles:
             notes.append(f"prometheus job {name!r} dropped: the local stack runs nothing for it")
+            rewritten.append(f"job {name}: dropped (nothing runs for it here)")
             continue
+        roles.add(role)
+        before = _old_targets(job)
         for key in _SD_KEYS:
             job.pop(key, None)
-        job["static_configs"] = [{"targets": [targets[name]]}]
+        parts = urlsplit(targets[role]) if "://" in targets[role] else None
+        address = parts.netloc if parts else targets[role]
+        job["static_configs"] = [{"targets": [address]}]
+        if before != address:
+            rewritten.append(f"job {name}: {before} -> {address}" + (f" ({role})" if role != name else ""))
         if scrape_interval:
+            if job.get("scrape_interval") and job["scrape_interval"] != scrape_interval:
+                rewritten.append(f"job {name} scrape_interval: {job['scrape_interval']} -> {scrape_interval}")
             job["scrape_interval"] = scrape_interval
             if job.get("scrape_timeout") and parse_duration(job["scrape_timeout"]) > parse_duration(scrape_interval):
                 job["scrape_timeout"] = scrape_interval
         auth = job.get("authorization")
         if isinstance(auth, dict) and ("credentials_file" in auth or "credentials" in auth):
             auth.pop("credentials", None)
-            auth["credentials_file"] = str(token_file)
+            if token_file is None:
+                job.pop("authorization")
+                rewritten.append(f"job {name}: bearer token dropped (no --metrics-token given)")
+            else:
+                before = auth.get("credentials_file", "(inline)")
+                if before != str(token_file):
+                    rewritten.append(f"job {name} credentials: {before} -> {token_file}")
+                auth["credentials_file"] = str(token_file)
         if "bearer_token_file" in job or "bearer_token" in job:
             job.pop("bearer_token", None)
-            job["bearer_token_file"] = str(token_file)
-        job["scheme"] = "http"
-        job.pop("tls_config", None)
+            if token_file is None:
+                job.pop("bearer_token_file", None)
+                rewritten.append(f"job {name}: bearer token dropped (no --metrics-token given)")
+            else:
+                before = job.get("bearer_token_file", "(inline)")
+                rewritten.append(f"job {name} bearer_token_file: {before} -> {token_file}")
+                job["bearer_token_file"] = str(token_file)
+        scheme = parts.scheme.replace("ws", "http") if parts else "http"
+        if job.get("scheme", "http") != scheme:
+            rewritten.append(f"job {name} scheme: {job.get('scheme')} -> {scheme}")
+        job["scheme"] = scheme
+        if scheme == "http":
+            job.pop("tls_config", None)
         kept.append(name)
     config["scrape_configs"] = [job for job in config.get("scrape_configs") or [] if job.get("job_name") in kept]
-    missing = sorted(set(REQUIRED_JOBS) & set(targets) - set(kept))
+    missing = sorted(set(required) & set(targets) - roles)
     if missing:
         raise HarnessError(
-            f"monitoring/prometheus.yml has no scrape job named {', '.join(missing)}; "
+            f"prometheus.yml has no scrape job named {', '.join(missing)} (nor one whose target has the guide's port); "
             "add the job or fix its job_name (the local stack maps targets by job name)"
         )
+    if [str(p) for p in config.get("rule_files") or []] != [str(p) for p in rule_files]:
+        rewritten.append(
+            f"rule_files: {', '.join(map(str, config.get('rule_files') or [])) or 'none'} -> "
+            f"{len(rule_files)} rendered copies ({', '.join(p.name for p in rule_files)})"
+        )
     config["rule_files"] = [str(path) for path in rule_files]
+    rewritten.append(f"alerting: Alertmanager -> {alertmanager}")
     config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
-    config.pop("remote_write", None)
-    config.pop("remote_read", None)
+    for key in ("remote_write", "remote_read"):
+        if config.pop(key, None) is not None:
+            rewritten.append(f"{key}: dropped")
     return config, kept
+
+
+def add_missing_job(source: dict, role: str, like: str, notes: list[str]) -> dict:
+    """A copy of `source` with a job named `role` cloned from job `like` when no job scrapes `role`.
+
+    Why: CodeSync's Yjs server is a second process with its own /metrics, and the guide's
+    prometheus.yml scrapes only the API; the reconciliation needs both.
+    """
+    jobs = source.get("scrape_configs") or []
+    targets = {role: "", like: ""}
+    if any(_job_role(job, targets) == role for job in jobs):
+        return source
+    model = next((job for job in jobs if _job_role(job, targets) == like), None)
+    if model is None:
+        return source
+    out = copy.deepcopy(source)
+    clone = copy.deepcopy(model)
+    clone["job_name"] = role
+    out["scrape_configs"].append(clone)
+    notes.append(f"prometheus job {role!r} added (a copy of {model.get('job_name')!r}): the file scrapes no {role}")
+    return out
 
 
 def render_alertmanager(source: dict, *, webhook_url: str, compress: float, notes: list[str]) -> tuple[dict, list[str]]:
@@ -171,7 +270,7 @@ def render_alertmanager(source: dict, *, webhook_url: str, compress: float, note
             if url and is_placeholder_url(url):
                 path = urlsplit(url).path or "/"
                 hook["url"] = urlunsplit((base.scheme, base.netloc, path, "", ""))
-                replaced.append(f"{receiver.get('name')}: {hook['url']}")
+                replaced.append(f"{receiver.get('name')}: {url} -> {hook['url']}")
     route = config.setdefault("route", {})
     if compress > 1:
         for key, default in _ROUTE_DEFAULTS.items():
@@ -187,9 +286,10 @@ def render_configs(
     targets: dict[str, str],
     alertmanager: str,
     webhook_url: str,
-    token_file: Path,
+    token_file: Path | None,
     scrape_interval: str | None = None,
     compress: float = 1.0,
+    required: tuple[str, ...] = REQUIRED_JOBS,
 ) -> Rendered:
     """Write prometheus.yml, the rule files and alertmanager.yml into `run_dir`."""
     if scrape_interval:
@@ -200,7 +300,10 @@ def render_configs(
     if compress < 1:
         raise HarnessError(f"--compress {compress:g} would stretch time; give a factor >= 1 (e.g. 30)")
     notes: list[str] = []
+    rewritten: list[str] = []
     source = _load_yaml(monitoring_dir / "prometheus.yml")
+    if "codesync-yjs" in targets:
+        source = add_missing_job(source, "codesync-yjs", "codesync-backend", notes)
     scrape_source = copy.deepcopy(source)
     if scrape_interval:
         scrape_source.setdefault("global", {})["scrape_interval"] = scrape_interval
@@ -209,9 +312,10 @@ def render_configs(
     min_range_ms = 4 * max_scrape_interval_ms(scrape_source)
 
     rule_paths: list[Path] = []
+    rule_sources: list[Path] = []
     for pattern in source.get("rule_files") or []:
-        name = Path(str(pattern)).name
-        matches = sorted(monitoring_dir.glob(name))
+        matches = sorted(monitoring_dir.glob(str(pattern))) if not Path(str(pattern)).is_absolute() else []
+        matches = matches or sorted(monitoring_dir.glob(Path(str(pattern)).name))
         if not matches:
             raise HarnessError(f"rule file {pattern!r} of prometheus.yml not found in {monitoring_dir}; fix rule_files")
         for rule_source in matches:
@@ -222,7 +326,11 @@ def render_configs(
                 if compress > 1
                 else f"# Rendered from {rule_source}.\n"
             )
-            rule_paths.append(_write_yaml(run_dir / f"rules-{rule_source.name}", rules, header))
+            rule_sources.append(rule_source.resolve())
+            out = run_dir / f"rules-{rule_source.name}"
+            if out in rule_paths:  # two folders' files of one name (rules/*.yml and alerts/*.yml)
+                out = run_dir / f"rules-{len(rule_paths) + 1}-{rule_source.name}"
+            rule_paths.append(_write_yaml(out, rules, header))
     if compress > 1:
         notes.insert(0, f"rules compressed {compress:g}x (ranges >= {format_duration(min_range_ms)})")
 
@@ -234,13 +342,16 @@ def render_configs(
         rule_files=rule_paths,
         scrape_interval=scrape_interval,
         notes=notes,
+        rewritten=rewritten,
+        required=required,
     )
     prom_path = _write_yaml(run_dir / "prometheus.yml", prom, "# Rendered for the local stack.\n")
     am, hooks = render_alertmanager(
         _load_yaml(monitoring_dir / "alertmanager.yml"), webhook_url=webhook_url, compress=compress, notes=notes
     )
+    rewritten.extend(f"alertmanager webhook {hook}" for hook in hooks)
     am_path = _write_yaml(run_dir / "alertmanager.yml", am, "# Rendered for the local stack.\n")
-    return Rendered(prom_path, am_path, rule_paths, jobs, notes, hooks)
+    return Rendered(prom_path, am_path, rule_paths, jobs, notes, hooks, rewritten, rule_sources)
 
 
 def _first_error(output: str) -> str:

@@ -144,11 +144,28 @@ def test_a_missing_job_is_named(tmp_path: Path) -> None:
     monitoring = tmp_path / "monitoring"
     shutil.copytree(MONITORING_DIR, monitoring)
     prom = monitoring / "prometheus.yml"
+    text = prom.read_text().replace("job_name: redis-exporter", "job_name: redis")
+    prom.write_text(text.replace("redis-exporter:9121", "cache-metrics:9999"))
+    run = tmp_path / "run"
+    run.mkdir()
+    with pytest.raises(HarnessError, match=r"no scrape job named redis-exporter \(nor one whose target has the"):
+        _render(run, monitoring)
+
+
+def test_a_job_named_otherwise_is_mapped_by_the_guides_port_and_listed(tmp_path: Path) -> None:
+    """A user's folder names its Redis job `redis`; its target's port (9121) says what it scrapes."""
+    monitoring = tmp_path / "monitoring"
+    shutil.copytree(MONITORING_DIR, monitoring)
+    prom = monitoring / "prometheus.yml"
     prom.write_text(prom.read_text().replace("job_name: redis-exporter", "job_name: redis"))
     run = tmp_path / "run"
     run.mkdir()
-    with pytest.raises(HarnessError, match=r"no scrape job named redis-exporter; add the job or fix its job_name"):
-        _render(run, monitoring)
+    rendered = _render(run, monitoring)
+    assert "redis" in rendered.jobs and "redis-exporter" not in rendered.jobs
+    config = yaml.safe_load(rendered.prometheus_config.read_text())
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "redis")
+    address = job["static_configs"][0]["targets"][0]
+    assert f"job redis: redis-exporter:9121 -> {address} (redis-exporter)" in rendered.rewritten
 
 
 def test_compress_below_one_is_refused(tmp_path: Path) -> None:
