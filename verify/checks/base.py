@@ -63,6 +63,23 @@ class TargetFault(Exception):
         return f"the target failed the check's set-up: {self}"
 
 
+def unreachable_reason(err: BaseException) -> str | None:
+    """Why a check's endpoint could not be reached (no answer, refused, timed out), or None.
+
+    Why a function here: an endpoint that does not answer says nothing about the symptom a
+    check tests for, and must not end the other checks (as a HarnessError would) nor show a
+    traceback (as a bug does). The reasons the clients raise already name the endpoint
+    (method, route and URL, or the WebSocket URL) and the timeout.
+    """
+    from scenarios.clients.yjs import YjsConnectError
+
+    if isinstance(err, ApiError) and err.status == 0:
+        return str(err)
+    if isinstance(err, YjsConnectError | OSError):
+        return str(err) or type(err).__name__
+    return None
+
+
 class MissingInput(Exception):
     """A check's input is not available (e.g. no --run-dir): the check is skipped, with this reason."""
 
@@ -98,6 +115,8 @@ class Check:
                 result = CheckResult.failed(err.summary, evidence=err.evidence)
             elif isinstance(err, TargetHttpError) and is_server_error(err.status):
                 result = CheckResult.failed(f"the target failed the check's set-up: {err}")
+            elif unreachable_reason(err) is not None:  # no answer: not judged, the other checks run
+                result = CheckResult("error", f"cannot judge ({self.symptom}): no answer: {unreachable_reason(err)}")
             else:
                 tb = traceback.format_exc(limit=4).strip().splitlines()
                 result = CheckResult("error", f"the check itself failed: {err!r}", evidence=Evidence(("trace",)))

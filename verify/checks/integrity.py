@@ -51,7 +51,7 @@ from verify.live.edits import edit_and_reload
 from verify.live.hostile import send_hostile
 from verify.live.inputs import live_inputs
 from verify.live.limits import LIMITS, exhaust
-from verify.live.scrape import metrics_status, read_metrics, sample
+from verify.live.scrape import MetricsUnreachable, metrics_status, read_metrics, sample
 from verify.live.server_errors import ServerErrors
 
 GROUP = "integrity"
@@ -79,7 +79,12 @@ def metrics_token_enforced(ctx: Any) -> CheckResult:
             ("wrong bearer", wrong, 403),
             ("right bearer", target.metrics_token, 200),
         ):
-            status, body = metrics_status(url, token)
+            try:
+                status, body = metrics_status(url, token)
+            except MetricsUnreachable as err:  # a page that never answers fails the check, by name
+                evidence.add(f"{where} {url}/metrics", label, "no answer", expected)
+                bad.append(f"{where} {err}: cannot judge its token")
+                break
             ok = status == expected and (expected != 200 or b"codesync_" in body)
             evidence.add(f"{where} {url}/metrics", label, status, expected)
             if not ok:

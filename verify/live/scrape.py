@@ -19,18 +19,29 @@ _LINE_RE = re.compile(r"^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?\s+(\S+)")
 _LABEL_RE = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"')
 
 
+TIMEOUT_S = 5.0
+
+
+class MetricsUnreachable(OSError):
+    """GET /metrics got no answer: names the page and the timeout (a check's `error`, not a crash)."""
+
+
 def metrics_status(base_url: str, token: str | None) -> tuple[int, bytes]:
-    """(status, body) of GET /metrics, with `Authorization: Bearer token` when `token` is given."""
+    """(status, body) of GET /metrics, with `Authorization: Bearer token` when `token` is given;
+    MetricsUnreachable naming the page and the timeout when it does not answer."""
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-    return promapi.get(base_url.rstrip("/") + "/metrics", timeout=5.0, headers=headers)
+    url = base_url.rstrip("/") + "/metrics"
+    try:
+        return promapi.get(url, timeout=TIMEOUT_S, headers=headers)
+    except OSError as err:  # TimeoutError included: a page that never answers
+        reason = getattr(err, "reason", None) or err
+        raise MetricsUnreachable(f"GET {url} gave no answer within {TIMEOUT_S:g} s ({reason})") from None
 
 
 def read_metrics(base_url: str, token: str | None) -> str:
-    """The exposition text; HarnessError naming the cause when the page cannot be read."""
-    try:
-        status, body = metrics_status(base_url, token)
-    except OSError as err:
-        raise HarnessError(f"{base_url}/metrics is unreachable ({err}); is the target up?") from None
+    """The exposition text; MetricsUnreachable when the page does not answer, HarnessError when
+    it answers other than 200 (the token is wrong: the harness cannot measure anything)."""
+    status, body = metrics_status(base_url, token)
     if status != 200:
         raise HarnessError(f"{base_url}/metrics answered HTTP {status}; pass the target's METRICS_TOKEN")
     return body.decode("utf-8", errors="replace")
