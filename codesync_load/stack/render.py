@@ -314,8 +314,11 @@ def render_configs(
     rule_paths: list[Path] = []
     rule_sources: list[Path] = []
     for pattern in source.get("rule_files") or []:
-        matches = sorted(monitoring_dir.glob(str(pattern))) if not Path(str(pattern)).is_absolute() else []
-        matches = matches or sorted(monitoring_dir.glob(Path(str(pattern)).name))
+        given = Path(str(pattern))
+        if given.is_absolute():
+            matches = sorted(given.parent.glob(given.name))
+        else:  # relative to the folder, as Prometheus reads it; else by name (compose mounts elsewhere)
+            matches = sorted(monitoring_dir.glob(str(pattern))) or sorted(monitoring_dir.glob(given.name))
         if not matches:
             raise HarnessError(f"rule file {pattern!r} of prometheus.yml not found in {monitoring_dir}; fix rule_files")
         for rule_source in matches:

@@ -37,8 +37,47 @@ def _am_route(ctx: Any) -> dict:
     return config.get("route") or {}
 
 
+def _synthetic_verdict(scenario: AlertScenario, ctx: Any, pool: Any) -> CheckResult:
+    """A cause the harness cannot make real on this target: the user's rules on generated series."""
+    import tempfile
+    from pathlib import Path
+
+    from verify.live.synthetic import judge_with_promtool
+
+    out_dir = Path(ctx.options.run_dir) / "verify" if ctx.options.run_dir else Path(tempfile.mkdtemp())
+    outcome = judge_with_promtool(scenario, ctx.rules, list(ctx.options.rules), _am_route(ctx), out_dir)
+    how = (
+        "judged by promtool on generated series with your rules and routes: "
+        f"the harness cannot break the target {pool.label}"
+    )
+    evidence = Evidence(("step", "detail"))
+    evidence.add("cause", scenario.cause)
+    evidence.add("test", str(outcome.test_file or "-"))
+    for line in outcome.promtool_says:
+        evidence.add("promtool", line)
+    evidence.add("routes", ", ".join(sorted(outcome.receivers)) or "nobody")
+    expected = f"{scenario.alert} firing for job {', '.join(scenario.jobs)} with severity={scenario.severity}"
+    if outcome.problem:
+        return CheckResult.failed(f"{outcome.problem} ({how})", expected=expected, evidence=evidence)
+    return first_failure(
+        [(not outcome.fired, f"{scenario.alert} does not fire although {scenario.cause} ({how})")],
+        f"{scenario.alert} fires and routes to {', '.join(sorted(outcome.receivers))} ({how})",
+        measured=f"promtool exit {'0' if outcome.fired else 'non-zero'}",
+        expected=expected,
+        evidence=evidence,
+    )
+
+
 def _verdict(scenario: AlertScenario, ctx: Any) -> CheckResult:
     pool = live_inputs(ctx).require_pool()
+    if not getattr(pool, "breakable", True) and (scenario.stack != "healthy" or scenario.stop_component):
+        return _synthetic_verdict(scenario, ctx, pool)
+    result = _live_verdict(scenario, ctx, pool)
+    result.summary += f" (judged live {pool.label})"
+    return result
+
+
+def _live_verdict(scenario: AlertScenario, ctx: Any, pool: Any) -> CheckResult:
     stack = pool.get(scenario.stack)
     try:
         outcome = run_scenario(stack, scenario, _am_route(ctx))
@@ -101,6 +140,12 @@ for _scenario in SCENARIOS.values():
 def silent_when_healthy(ctx: Any) -> CheckResult:
     """The Locust baseline profile on a healthy twin for a full compressed window: silence."""
     pool = live_inputs(ctx).require_pool()
+    result = _silent_verdict(pool)
+    result.summary += f" (judged live {pool.label})"
+    return result
+
+
+def _silent_verdict(pool: Any) -> CheckResult:
     outcome = run_healthy(pool.get("healthy"))
     evidence = Evidence(("at_s", "alert", "state"))
     for row in outcome.noisy:

@@ -13,6 +13,6 @@ here and is usable on its own by tests and benchmarks.
 """
 
 from verify.live.inputs import LiveInputs, LiveTarget, attach_live, live_inputs
-from verify.live.pool import StackPool, local_stack_factory
+from verify.live.pool import StackPool, TargetPool, local_stack_factory
 
-__all__ = ["LiveInputs", "LiveTarget", "StackPool", "attach_live", "live_inputs", "local_stack_factory"]
+__all__ = ["LiveInputs", "LiveTarget", "StackPool", "TargetPool", "attach_live", "live_inputs", "local_stack_factory"]

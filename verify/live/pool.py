@@ -32,12 +32,14 @@ def local_stack_factory(
     compress: float = 60.0,
     scrape_interval: str = "1s",
     bcrypt_rounds: int | None = 4,
+    monitoring_dir: str | Path | None = None,
 ) -> StackFactory:
     """Local stacks, each in its own state directory under `state_root` (never a shared one).
 
     Compressed 60x by default: a 5m window becomes 5 s, just above the floor of 4 scrapes the
     stack clamps ranges to (4 s at 1 s scrapes), so each scenario proves its alert in about
-    ten seconds; further compression would only be clamped. bcrypt cost 4 by default: the
+    ten seconds; further compression would only be clamped. `monitoring_dir`: the rules and
+    routes the stacks run (default monitoring/). bcrypt cost 4 by default: the
     scenarios register users, and cost 12 (~250 ms of twin CPU per user) measures bcrypt,
     not alerting.
     """
@@ -53,6 +55,7 @@ def local_stack_factory(
             compress=compress,
             scrape_interval=scrape_interval,
             twin_args=args,
+            monitoring_dir=monitoring_dir,
         )
 
     return factory
@@ -60,6 +63,9 @@ def local_stack_factory(
 
 class StackPool:
     """One up stack per profile at a time; `close()` takes them all down."""
+
+    breakable = True  # its twins take faults and may be stopped: every scenario runs live
+    label = "on the embedded twin"
 
     def __init__(self, factory: StackFactory, profiles: dict[str, tuple[str, ...]] | None = None) -> None:
         self.factory = factory
@@ -94,3 +100,28 @@ class StackPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class TargetPool:
+    """The stack of a target the harness cannot break (a CodeSync it did not start).
+
+    Every profile is that one stack; nothing is started, retired or stopped. Scenarios whose
+    cause is traffic alone run live against it; the others are judged on generated series
+    (verify/live/synthetic.py), because `breakable` is False.
+    """
+
+    breakable = False
+
+    def __init__(self, stack: Stack, label: str) -> None:
+        self.stack = stack
+        self.label = label
+        self.started = 0
+
+    def get(self, profile: str) -> Stack:
+        return self.stack
+
+    def retire(self, profile: str) -> None:
+        """Nothing to retire: the target is not the harness's."""
+
+    def close(self) -> None:
+        """Nothing to stop: the target is not the harness's."""
