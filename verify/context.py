@@ -50,6 +50,11 @@ class VerifyOptions:
     scrape_targets: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # job -> (url, token)
     settle_timeout_s: float = 30.0
     promtool: str = "promtool"
+    # Facts from the live system: when the Prometheus answers, its running config and rule
+    # files are the inputs (not files on disk) unless a file was given explicitly (`explicit`
+    # names those options); a given file is then compared with what runs (config_differences).
+    live_facts: bool = False
+    explicit: set[str] = field(default_factory=set)
 
 
 def monitoring_options(options: VerifyOptions, monitoring: dict[str, Any] | None) -> VerifyOptions:
@@ -91,6 +96,14 @@ class VerifyContext:
 
     def describe(self, need: str) -> str:
         o = self.options
+        live = {
+            "rules": self._live("rules") and bool(self._running_rule_files),
+            "prometheus_config": self._live("prometheus_config") and self._running_config is not None,
+        }
+        if need == "rules" and live["rules"]:
+            return f"{o.prometheus_url}/api/v1/rules (" + ",".join(str(p) for p in self._running_rule_files) + ")"
+        if need in ("prometheus_config", "scrape_intervals") and live["prometheus_config"]:
+            return f"{o.prometheus_url}/api/v1/status/config"
         text = {
             "rules": ",".join(str(p) for p in o.rules),
             "rule_tests": ",".join(str(p) for p in (o.rule_tests or [])) or "<rules dir>/tests/*.yml",
@@ -116,6 +129,8 @@ class VerifyContext:
     # -- files ---------------------------------------------------------------------------
     @cached_property
     def rules(self) -> list[Rule]:
+        if self._live("rules") and self._running_rule_files:
+            return load_rules(self._running_rule_files)
         if not self.options.rules:
             raise MissingInput("no rules files given (--rules)")
         return load_rules([_exists(p, "rules file", "--rules") for p in self.options.rules])
@@ -138,8 +153,69 @@ class VerifyContext:
         return load_dashboard(_exists(self.options.dashboard, "dashboard", "--dashboard"))
 
     @cached_property
+    def _live_prom(self) -> Prom | None:
+        """The Prometheus, when live facts are wanted and it answers; else None (files are the facts)."""
+        if not self.options.live_facts:
+            return None
+        try:
+            return self.prom
+        except (MissingInput, HarnessError):
+            return None
+
+    @cached_property
+    def _running_config(self) -> dict[str, Any] | None:
+        prom = self._live_prom
+        return prom.running_config() if prom is not None else None
+
+    @cached_property
+    def _running_rule_files(self) -> list[Path]:
+        """The rule files the Prometheus evaluates (/api/v1/rules), those readable here."""
+        prom = self._live_prom
+        doc = prom._get_json("/api/v1/rules") if prom is not None else None
+        files = []
+        for group in ((doc or {}).get("data") or {}).get("groups") or []:
+            path = Path(str(group.get("file") or ""))
+            if path.is_file() and path not in files:
+                files.append(path)
+        return files
+
+    def _live(self, name: str) -> bool:
+        return name not in self.options.explicit and self._live_prom is not None
+
+    @cached_property
     def prometheus_config(self) -> dict[str, Any]:
+        if self._live("prometheus_config") and self._running_config is not None:
+            return self._running_config
         return load_yaml(_exists(self.options.prometheus_config, "Prometheus config", "--prometheus-config"))
+
+    def config_differences(self) -> list[str]:
+        """What an explicitly given prometheus.yml or rules file says otherwise than the running
+        Prometheus (scrape intervals, jobs, alert rules); [] when nothing was given or it agrees."""
+        if self._live_prom is None:
+            return []
+        out = []
+        running = self._running_config
+        if "prometheus_config" in self.options.explicit and running is not None:
+            given = scrape_intervals(load_yaml(Path(self.options.prometheus_config)))  # type: ignore[arg-type]
+            live = scrape_intervals(running)
+            for job in sorted(set(given) | set(live)):
+                if job not in live:
+                    out.append(f"job {job}: in {self.options.prometheus_config}, not scraped by {self.prom.url}")
+                elif job not in given:
+                    out.append(f"job {job}: scraped by {self.prom.url}, not in {self.options.prometheus_config}")
+                elif given[job] != live[job]:
+                    out.append(f"job {job}: scrape interval {given[job]:g}s in the file, {live[job]:g}s running")
+        if "rules" in self.options.explicit and self._running_rule_files:
+            try:
+                given_alerts = {r.name for r in self.rules if r.kind == "alert"}
+            except (MissingInput, HarnessError):
+                return out  # the rules' own problem is reported by the checks that read them
+            live_alerts = {r.name for r in load_rules(self._running_rule_files) if r.kind == "alert"}
+            for name in sorted(given_alerts - live_alerts):
+                out.append(f"alert {name}: in --rules, not evaluated by {self.prom.url}")
+            for name in sorted(live_alerts - given_alerts):
+                out.append(f"alert {name}: evaluated by {self.prom.url}, not in --rules")
+        return out
 
     @cached_property
     def alertmanager_config(self) -> dict[str, Any]:

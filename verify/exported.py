@@ -143,9 +143,11 @@ class ExportedSeries:
                 with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout) as resp:
                     text = resp.read().decode("utf-8", errors="replace")
             except urllib.error.HTTPError as err:
-                raise HarnessError(
-                    f"scraping {url} for job {job} answered HTTP {err.code}; pass the metrics token if it needs one"
-                ) from None
+                if err.code in (401, 403):
+                    fix = "pass its metrics token (--metrics-token)" if not token else "the metrics token was refused"
+                else:
+                    fix = "is it the metrics page (e.g. http://host:4000/metrics)?"
+                raise HarnessError(f"scraping {url} for job {job} answered HTTP {err.code}; {fix}") from None
             except OSError as err:
                 raise HarnessError(f"cannot scrape {url} for job {job} ({err}); is the target running?") from None
             declared, sampled = read_exposition(text)

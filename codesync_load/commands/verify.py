@@ -23,6 +23,7 @@ import argparse
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from codesync_load.errors import HarnessError
 
@@ -82,7 +83,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     live.add_argument(
         "--alert-scenarios",
         action="store_true",
-        help="prove each alert fires and routes (and stays silent when healthy) on local stacks started for it",
+        help="prove each alert fires and routes (and stays silent when healthy): live on the target where "
+        "traffic can cause it, else on generated series; on the embedded twin, on local stacks started for it",
     )
     grafana = parser.add_argument_group("Grafana's API (default: the Grafana of a recorded compose stack, else none)")
     grafana.add_argument("--grafana-url", default=None, help="Grafana base URL, e.g. http://127.0.0.1:3001")
@@ -140,7 +142,18 @@ def build_options(args: argparse.Namespace) -> VerifyOptions:
             raise HarnessError(
                 f"--scrape {item!r} is not JOB=URL; e.g. --scrape codesync-backend=http://h:4000/metrics"
             )
+        if urlsplit(url).path in ("", "/"):
+            raise HarnessError(
+                f"--scrape {item!r} names a base URL, not a metrics page; add the path: "
+                f"--scrape {job}={url.rstrip('/')}/metrics"
+            )
         opts.scrape_targets[job] = (url, args.metrics_token)
+    opts.live_facts = True  # scrape intervals, jobs and rule files from the Prometheus when it answers
+    opts.explicit = {
+        name
+        for name in ("rules", "prometheus_config", "alertmanager_config", "dashboard", "contract", "expectations")
+        if getattr(args, name)
+    }
     if args.rules:
         opts.rules = list(args.rules)
     if args.rule_tests:
@@ -227,16 +240,55 @@ def live_target(args: argparse.Namespace) -> LiveTarget:
 
 
 def attach_live_inputs(ctx: VerifyContext, args: argparse.Namespace) -> StackPool | None:
-    """Give the context what --live / --alert-scenarios ask for; returns the pool to close."""
-    from verify.live import StackPool, attach_live, local_stack_factory
+    """Give the context what --live / --alert-scenarios ask for; returns the pool to close.
+
+    Alert scenarios against a target the harness cannot break (given or recorded, not its
+    twin) run on that target's own stack (verify.live.TargetPool: traffic-caused scenarios
+    live, the others on generated series with the user's rules); only on the embedded twin do
+    they start local stacks, and those run the rules and routes being judged (--rules,
+    --alertmanager-config), never the harness's against the user's files.
+    """
+    from verify.live import StackPool, TargetPool, attach_live, local_stack_factory
 
     if args.live:
         attach_live(ctx, target=live_target(args))
     if not args.alert_scenarios:
         return None
-    pool = StackPool(local_stack_factory(args.run_dir / "verify" / "alert-stacks"))
+    target = getattr(args, "target", None)
+    if target is not None and not target.twin:
+        if not target.prometheus_url:
+            raise HarnessError(
+                f"--alert-scenarios {target.label} need a Prometheus scraping it: run `codesync-load stack up "
+                f"--api-url {target.api_url} --yjs-url {target.yjs_url}` first, or pass --prometheus-url"
+            )
+        pool: Any = TargetPool(target.stack(), target.label)
+    else:
+        monitoring = scenario_monitoring(ctx, args.run_dir / "verify" / "alert-monitoring")
+        pool = StackPool(local_stack_factory(args.run_dir / "verify" / "alert-stacks", monitoring_dir=monitoring))
     attach_live(ctx, pool=pool)
     return pool
+
+
+def scenario_monitoring(ctx: VerifyContext, folder: Path) -> Path | None:
+    """A monitoring folder whose rules and routes are the ones this verification judges, for the
+    twins of the alert scenarios; None when those are the harness's own (monitoring/)."""
+    import shutil
+
+    import yaml
+
+    from verify.context import MONITORING
+
+    options = ctx.options
+    rules = [Path(p).resolve() for p in options.rules]
+    routes = Path(options.alertmanager_config or MONITORING / "alertmanager.yml").resolve()
+    if rules == [(MONITORING / "alerts.yml").resolve()] and routes == (MONITORING / "alertmanager.yml").resolve():
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    prometheus = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
+    prometheus["rule_files"] = [str(p) for p in rules]
+    (folder / "prometheus.yml").write_text(yaml.safe_dump(prometheus, sort_keys=False))
+    shutil.copy(routes, folder / "alertmanager.yml")
+    return folder
 
 
 def run(args: argparse.Namespace) -> int:
@@ -265,12 +317,19 @@ def run(args: argparse.Namespace) -> int:
     from reports.snapshot import capture_quietly  # the series the report draws, while Prometheus is up
 
     print(capture_quietly(options.prometheus_url, options.run_dir), file=sys.stderr)
+    differences = ctx.config_differences()
     inputs = {need: ctx.describe(need) for need in ("rules", "dashboard", "contract", "expectations", "prom")}
     inputs["grafana"] = access.url if access else "-"
+    inputs["scrape_intervals"] = ctx.describe("scrape_intervals")
+    if differences:
+        inputs["differences"] = "; ".join(differences)
     given = {k: v for k, v in vars(args).items() if k not in ("func", "target", "grafana_password") and v}
-    given.pop("metrics_token", None)  # a secret: never written into a report
+    for secret in ("metrics_token", "grafana_token"):  # never written into a report
+        given.pop(secret, None)
     folder = write_result_set(options.run_dir, results, inputs, options=given, target=target_label(args))
     junit = folder / "junit.xml"
+    for line in differences:  # a file given explicitly that is not what the Prometheus runs
+        print(f"differs from the running Prometheus: {line}")
     print(render_table(results))
     if not args.quiet:
         for result in results:
