@@ -26,7 +26,8 @@ def test_demo_passes_on_the_healthy_twin_and_leaves_nothing_running(tmp_path: Pa
     last = lines[-1]
     # Grafana is the one thing the local stack lacks; the verdict line says it was not judged.
     assert last.startswith(
-        "gate PASS: every gate and check passed; 1 not judged (skipped: dashboard-grafana-matches-prometheus); report "
+        "gate PASS on the embedded twin: every gate and check passed; "
+        "1 not judged (skipped: dashboard-grafana-matches-prometheus); report "
     ), last
     report = Path(last.rsplit("report ", 1)[1])
     assert (REPO / report if not report.is_absolute() else report).is_file()

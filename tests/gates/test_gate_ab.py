@@ -117,7 +117,7 @@ def test_paired_trials_pass_a_healthy_twin_and_catch_a_route_30_percent_slower(t
     assert [g["verdict"] for g in doc["gates"]] == ["pass", "pass"]  # slow, not broken
     printed = [line for line in lines if line.startswith("baseline: autosave_put_median: FAIL ")]
     assert len(printed) == 1 and "regressed: median of paired ratios " in printed[0] and "95% CI" in printed[0]
-    assert lines[-1].startswith("gate FAIL: 1 failed (baseline: autosave_put_median: ")
+    assert lines[-1].startswith("gate FAIL on the embedded twin: 1 failed (baseline: autosave_put_median: ")
     root = ET.parse(out / "junit.xml").getroot()
     suites = {s.get("name"): s for s in root.findall("testsuite")}
     assert sorted(suites) == ["baseline", "gates", "reference", *(f"verify trial-{n}" for n in range(1, 8))]

@@ -84,7 +84,8 @@ def test_healthy_twin_passes_over_two_trials_and_saves_a_baseline(two_gates: dic
     out = tmp_path / "gate"
     assert code == 0, "\n".join(lines[-60:])
     assert lines[-1] == (
-        "gate PASS: every gate and check passed; 1 not judged (skipped: dashboard-grafana-matches-prometheus); "
+        "gate PASS on the embedded twin: every gate and check passed; "
+        "1 not judged (skipped: dashboard-grafana-matches-prometheus); "
         f"report {out / 'report' / 'report.html'}"
     )
     doc = json.loads((out / "gate.json").read_text())
@@ -105,7 +106,10 @@ def test_slow_route_fails_the_gate_that_names_it(two_gates: dict) -> None:
     out = tmp_path / "gate"
     assert code == 1, "\n".join(lines[-60:])
     shown = "\n".join(lines[-60:])
-    assert lines[-1].startswith("gate FAIL: ") and "gate: autosave-put-p95: autosave-put-p95 = " in lines[-1], shown
+    assert (
+        lines[-1].startswith("gate FAIL on the embedded twin: ")
+        and "gate: autosave-put-p95: autosave-put-p95 = " in lines[-1]
+    ), shown
     assert lines[-1].endswith(f"report {out / 'report' / 'report.html'}"), shown
     doc = json.loads((out / "gate.json").read_text())
     verdicts = {g["name"]: g["verdict"] for g in doc["gates"]}

@@ -72,7 +72,7 @@ def test_each_fault_fails_the_ci_gate_in_the_check_named_for_its_symptom(gate_ru
     failed_rows = [line for line in lines if line.startswith(cause) and " FAIL " in line]
     assert failed_rows, f"{cause} is not a failed row:\n" + "\n".join(lines[-60:])
     assert symptom in details(lines, cause), "\n".join(lines[-60:])
-    assert lines[-1].startswith("gate FAIL: "), lines[-1]
+    assert lines[-1].startswith("gate FAIL on the embedded twin: "), lines[-1]
     if fault.startswith("error-burst"):
         # The injected 500s are the target failing: an integrity check they reach says so,
         # it does not claim the symptom it tests for (CSRF not enforced, a limit not counted).

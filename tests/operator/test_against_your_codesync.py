@@ -28,6 +28,8 @@ import pytest
 
 from codesync_load.stack import promapi
 from codesync_load.stack.ports import free_port
+from tests.operator._support import cli
+from verify.context import VerifyContext, VerifyOptions
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "operator-metrics-token"
@@ -73,59 +75,6 @@ def monitoring_folder(root: Path) -> Path:
     shutil.copy(REPO / "monitoring" / "alerts.yml", folder / "rules" / "codesync.yml")
     shutil.copy(REPO / "monitoring" / "alertmanager.yml", folder / "alertmanager.yml")
     return folder
-
-
-def cli(*args: str, state: Path, timeout: float = 600) -> tuple[subprocess.CompletedProcess, set[int]]:
-    """Run one harness command as the operator does; (its result, twins it started).
-
-    A twin the command started is a descendant of it whose command line is `... twin ...`;
-    /proc is sampled every 50 ms while the command runs (a twin needs a second to be ready).
-    """
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "codesync_load.cli", *args],
-        cwd=REPO,
-        env={**os.environ, "CODESYNC_STATE_DIR": str(state), "DATABASE_URL": "", "REDIS_URL": ""},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    twins: set[int] = set()
-    stop = threading.Event()
-
-    def watch() -> None:
-        while not stop.is_set():
-            twins.update(_twin_descendants(proc.pid))
-            stop.wait(0.05)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    finally:
-        stop.set()
-        watcher.join()
-        if proc.poll() is None:
-            proc.kill()
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), twins
-
-
-def _twin_descendants(root: int) -> set[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-    found = set()
-    for pid in parents:
-        ancestor, depth = parents.get(pid), 0
-        while ancestor and ancestor != root and depth < 20:
-            ancestor, depth = parents.get(ancestor), depth + 1
-        if ancestor == root:
-            with contextlib.suppress(OSError):
-                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-                if b"twin" in argv and any(b"codesync" in part for part in argv):
-                    found.add(pid)
-    return found
 
 
 @dataclass
@@ -192,25 +141,39 @@ def silent_metrics_port() -> Iterator[int]:
         server.close()
 
 
+def assert_facts_come_from_the_running_prometheus(record: dict, folder: Path) -> None:
+    """Scrape intervals, jobs and rule files from Prometheus' API; the folder's file compared with it."""
+    url = record["prometheus_url"]
+    live = VerifyContext(VerifyOptions(prometheus_url=url, live_facts=True))
+    assert live.scrape_intervals["codesync-backend"] == live.scrape_intervals["codesync-yjs"] == 1.0
+    assert live.describe("scrape_intervals") == f"{url}/api/v1/status/config"
+    assert live.describe("rules").startswith(f"{url}/api/v1/rules (")
+    assert "HighErrorRate" in {r.name for r in live.rules if r.kind == "alert"}
+    given = VerifyOptions(prometheus_url=url, live_facts=True, explicit={"prometheus_config"})
+    given.prometheus_config = folder / "prometheus.yml"
+    differences = VerifyContext(given).config_differences()
+    assert "job codesync-backend: scrape interval 10s in the file, 1s running" in differences
+    assert f"job codesync-yjs: scraped by {url}, not in {folder / 'prometheus.yml'}" in differences
+    assert "job node-exporter: scrape interval 15s in the file, 1s running" in differences
+
+
 def test_monitoring_around_an_outside_codesync_names_rewrites_and_each_targets_health(tmp_path: Path) -> None:
     """stack up around a CodeSync whose Yjs /metrics never answers: the user's folder runs, each
-    rewrite is listed, health after the first scrape names Prometheus' own error, within 20 s;
+    rewrite is listed, health after the first scrape names Prometheus' own error (how soon is
+    measured by benchmarks/stack_up_around.py, not asserted here: timed tests flake);
     then metrics-token-enforced FAILs naming that page, and the other checks still run."""
     state = tmp_path / "state"
     folder = monitoring_folder(tmp_path)
     with outside_twin(tmp_path) as codesync, silent_metrics_port() as hung:
         yjs_url = f"ws://127.0.0.1:{hung}"
-        started = time.monotonic()
         up, twins = cli(
             *("stack", "up", "--api-url", codesync.api_url, "--yjs-url", yjs_url),
             *("--metrics-token", TOKEN, "--monitoring", str(folder)),
             state=state,
         )
-        took = time.monotonic() - started
         try:
             assert up.returncode == 0, up.stdout + up.stderr
             assert twins == set()
-            assert took < 20, f"stack up took {took:.1f} s"
             out = up.stdout
             api_port = codesync.api_url.rsplit(":", 1)[1]
             assert f"job codesync-backend: backend:4000 -> 127.0.0.1:{api_port}" in out
@@ -223,6 +186,7 @@ def test_monitoring_around_an_outside_codesync_names_rewrites_and_each_targets_h
 
             status, twins = cli("stack", "status", state=state)
             assert status.returncode == 0, status.stdout + status.stderr
+            assert_facts_come_from_the_running_prometheus(json.loads((state / "stack.json").read_text()), folder)
 
             # The live checks judge the target itself, not a load: an empty run directory serves
             # (a real load against a Yjs port that never answers would only wait out timeouts).
