@@ -252,7 +252,7 @@ def _judge(
     from verify.result_sets import write_result_set
 
     load = _load_result(run_dir, code)
-    options = VerifyOptions(run_dir=run_dir, prometheus_url=stack.prometheus_url)
+    options = VerifyOptions(run_dir=run_dir, prometheus_url=stack.prometheus_url, live_facts=True)
     if args.target is not None:
         monitoring_options(options, args.target.monitoring)
     ctx = VerifyContext(options)
