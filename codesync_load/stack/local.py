@@ -196,9 +196,11 @@ class LocalStack(Stack):
 
     def _monitoring_record(self, rendered: Any) -> dict:
         """What this stack runs, by source file, so that verify and gate judge those files."""
-        dashboards = sorted(
-            path for path in self.monitoring_dir.rglob("*.json") if '"panels"' in path.read_text(errors="replace")
+        # Grafana's provisioning layout first (grafana/dashboards/), else any dashboard JSON.
+        candidates = sorted(self.monitoring_dir.glob("grafana/dashboards/*.json")) + sorted(
+            self.monitoring_dir.rglob("*.json")
         )
+        dashboards = [path for path in candidates if '"panels"' in path.read_text(errors="replace")]
         return {
             "dir": str(self.monitoring_dir.resolve()),
             "prometheus_config": str((self.monitoring_dir / "prometheus.yml").resolve()),
