@@ -24,6 +24,16 @@ class TargetHttpError(Exception):
     status: int = 0
 
 
+class TargetUnreachable(Exception):
+    """An endpoint of the target gave no answer (refused, timed out, handshake never completed).
+
+    Why here: a check that meets it has judged nothing (its symptom was not shown), and must
+    neither end the other checks (as a HarnessError does) nor show a traceback (as a bug does);
+    the clients raise subclasses, the check runner needs only this class. The message names the
+    endpoint and the timeout.
+    """
+
+
 def is_server_error(status: int) -> bool:
     """The one definition of "5xx" (a server error) in the harness: an HTTP status 500-599.
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from codesync_load.errors import HarnessError
 from codesync_load.generator_cpu import GENERATOR_FILE, GeneratorSampler
-from codesync_load.load import LOADTESTS_DIR, check_target, child_error, stack_target, start_load
+from codesync_load.load import LOADTESTS_DIR, check_target, child_error, start_load
 
 RUNS_DIR = Path("reports") / "runs"
 # Time allowed beyond the profile's own duration: start-up, the drain, the final reports.

@@ -57,6 +57,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
+from codesync_load.errors import TargetUnreachable
 from scenarios.clients import yprotocol as yp
 from scenarios.clients.propagation import (
     DEFAULT_REGISTRY,
@@ -80,7 +81,7 @@ class YjsError(Exception):
     """Base of every Yjs client failure."""
 
 
-class YjsConnectError(YjsError):
+class YjsConnectError(YjsError, TargetUnreachable):
     """The WebSocket could not be opened (refused, unreachable, HTTP status, handshake timeout)."""
 
 

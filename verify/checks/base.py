@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from codesync_load.errors import HarnessError, TargetHttpError, is_server_error
+from codesync_load.errors import HarnessError, TargetHttpError, TargetUnreachable, is_server_error
 from codesync_load.results import CheckResult, Evidence, Verdict, first_failure
 
 __all__ = [
@@ -66,16 +66,14 @@ class TargetFault(Exception):
 def unreachable_reason(err: BaseException) -> str | None:
     """Why a check's endpoint could not be reached (no answer, refused, timed out), or None.
 
-    Why a function here: an endpoint that does not answer says nothing about the symptom a
-    check tests for, and must not end the other checks (as a HarnessError would) nor show a
-    traceback (as a bug does). The reasons the clients raise already name the endpoint
-    (method, route and URL, or the WebSocket URL) and the timeout.
+    Why: an endpoint that does not answer says nothing about the symptom a check tests for, and
+    must not end the other checks (as a HarnessError would) nor show a traceback (as a bug
+    does). The clients' reasons already name the endpoint (method, route and URL, or the
+    WebSocket URL) and the timeout; an HTTP client's "no answer" is status 0.
     """
-    from scenarios.clients.yjs import YjsConnectError
-
-    if isinstance(err, ApiError) and err.status == 0:
+    if isinstance(err, TargetHttpError) and err.status == 0:
         return str(err)
-    if isinstance(err, YjsConnectError | OSError):
+    if isinstance(err, TargetUnreachable | OSError):
         return str(err) or type(err).__name__
     return None
 

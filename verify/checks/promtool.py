@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from codesync_load.errors import HarnessError
-from verify.assets import evaluation_interval
+from verify.assets import evaluation_interval, load_yaml
 from verify.checks.base import CheckResult, Evidence, MissingInput, check
 
 if TYPE_CHECKING:
@@ -104,7 +104,10 @@ def generate_test(ctx: VerifyContext) -> tuple[dict[str, Any], list[tuple[str, s
         raise MissingInput("the rules define no alerts")
     plateau_start, plateau_end = ctx.window.plateau
     rate_window = max(2.0, plateau_end - plateau_start)
-    interval = evaluation_interval(ctx.prometheus_config) if ctx.options.prometheus_config else 15.0
+    # The simulation's step: the configured file's evaluation interval (the guide's 15 s), not a
+    # live stack's 1 s, which would make promtool evaluate ten minutes at 1 s steps (~30 s of CPU).
+    config = load_yaml(Path(ctx.options.prometheus_config)) if ctx.options.prometheus_config else None
+    interval = evaluation_interval(config) if config else 15.0
     longest_range = max((w[1] for r in rules for w in (r.refs.windows if r.refs else [])), default=0.0)
     longest_for = max((r.for_s for r in rules), default=0.0)
     eval_s = longest_range + longest_for + 3 * interval
