@@ -98,7 +98,7 @@ def test_healthy_twin_passes_over_two_trials_and_saves_a_baseline(two_gates: dic
     root = ET.parse(out / "junit.xml").getroot()
     assert root.get("failures") == "0" and root.get("errors") == "0"
     assert sorted(s.get("name") for s in root.findall("testsuite")) == ["gates", "verify trial-1", "verify trial-2"]
-    assert (out / "report" / "report.md").read_text().startswith("# gate smoke - PASS")
+    assert (out / "report" / "report.md").read_text().startswith("# gate smoke on the embedded twin - PASS")
 
 
 def test_slow_route_fails_the_gate_that_names_it(two_gates: dict) -> None:
