@@ -156,9 +156,10 @@ def _target(args: argparse.Namespace) -> Any:
     """The target the gate judges (codesync_load.target), or None for the embedded twin."""
     from codesync_load.target import resolve_target
 
-    if args.twin:
+    if args.twin or args.backend == "compose":  # an explicit choice of a stack this command starts
         if args.api_url or args.yjs_url:
-            raise HarnessError("--twin judges the embedded twin; drop it or drop --api-url/--yjs-url")
+            chosen = "--twin judges the embedded twin" if args.twin else "--backend compose starts its own stack"
+            raise HarnessError(f"{chosen}; drop it or drop --api-url/--yjs-url")
         return None
     target = resolve_target(
         api_url=args.api_url,
@@ -345,6 +346,8 @@ def _label(args: argparse.Namespace) -> str:
     from codesync_load.target import EMBEDDED_TWIN
 
     target = getattr(args, "target", None)
+    if target is None and getattr(args, "backend", "local") == "compose":
+        return "on the compose stack (docker-compose.test.yml)"
     return EMBEDDED_TWIN if target is None else target.label
 
 
