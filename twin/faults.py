@@ -71,6 +71,12 @@ FAULTS: dict[str, FaultSpec] = {
             "Yjs updates are applied, broadcast and counted but never written to storage",
         ),
         FaultSpec(
+            "authz-open",
+            "authorization not enforced",
+            "the participant gates are off: anyone signed in may write files of any session it can read, "
+            "add participants (itself included, with any role), invite and revoke",
+        ),
+        FaultSpec(
             "rate-limit-uncounted",
             "counter stops counting",
             "rate-limit rejections answer 429/1008 but do not move codesync_rate_limit_hits_total",

@@ -263,7 +263,12 @@ def test_leave_tells_the_others_and_ends_membership(target: Target, users: dict[
 def _disconnect_scenario(
     url: str, alice: User, bob: User, session_id: str, left_at: Callable[[str], tuple[bool, object]]
 ) -> None:
-    """Bob drops his connection: the row says he left, Alice hears it, the gauge drops 2 -> 1."""
+    """Bob, a participant by invitation, drops his connection: the row says he left, Alice hears
+    it, the gauge drops 2 -> 1."""
+    made = alice.api.post("/api/invitations", {"sessionId": session_id, "email": bob.email, "role": "EDITOR"})
+    assert made.status_code == 201, made.text
+    accepted = bob.api.post(f"/api/invitations/accept/{made.json()['data']['invitation']['token']}", {})
+    assert accepted.status_code == 200, accepted.text
 
     def participants() -> float:
         return value(scrape(url + "/metrics"), "codesync_session_participants", session_id=session_id)

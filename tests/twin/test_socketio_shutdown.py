@@ -26,6 +26,10 @@ def test_sigterm_with_open_socketio_clients_stops_within_bound(twin_factory, tmp
     twin = twin_factory(name="sioterm")
     alice, bob = register_user(twin.api_url, "Alice"), register_user(twin.api_url, "Bob")
     session_id = alice.api.create_session()["id"]
+    # Bob is a participant the way the product makes one (a Socket.IO join alone makes no row).
+    made = alice.api.post("/api/invitations", {"sessionId": session_id, "email": bob.email, "role": "EDITOR"})
+    accepted = bob.api.post(f"/api/invitations/accept/{made.json()['data']['invitation']['token']}", {})
+    assert accepted.status_code == 200, accepted.text
 
     async def scenario() -> float:
         peers = [Peer(twin.api_url) for _ in range(4)]

@@ -131,12 +131,21 @@ def test_sessions_participants_and_chat(config: TwinConfig) -> None:
             assert not await store.can_access_session(private["id"], guest["id"])
             assert not await store.can_access_session(private["id"], None)
 
-            await store.join_participant(private["id"], guest["id"])
+            await store.add_participant(private["id"], guest["id"], "EDITOR")
             assert await store.can_access_session(private["id"], guest["id"])
+            assert await store.active_role(private["id"], guest["id"]) == "EDITOR"
             await store.mark_participant_left(private["id"], guest["id"])
             assert not await store.can_access_session(private["id"], guest["id"])
-            # The owner joining over Socket.IO keeps its OWNER role.
-            await store.join_participant(private["id"], owner["id"])
+            assert await store.active_role(private["id"], guest["id"]) is None
+            # Accepting an invitation re-activates the row with the invitation's role.
+            invitation = await store.create_invitation(private["id"], "guest@example.com", "VIEWER", 60.0)
+            assert await store.pending_invitation(private["id"], "guest@example.com") == invitation
+            await store.accept_invitation(invitation, guest["id"])
+            assert await store.active_role(private["id"], guest["id"]) == "VIEWER"
+            assert await store.pending_invitation(private["id"], "guest@example.com") is None
+            assert (await store.get_invitation(token=invitation["token"]))["acceptedAt"] is not None
+            assert await store.delete_invitation(invitation["id"])
+            assert await store.get_invitation(invitation_id=invitation["id"]) is None
             assert (await store.get_participant(private["id"], owner["id"]))["role"] == "OWNER"
 
             message = await store.add_chat_message(private["id"], guest["id"], "hello", "CODE", None)

@@ -16,7 +16,7 @@ import re
 
 from aiohttp import web
 
-from twin.api import auth_routes, files, infra, sessions
+from twin.api import auth_routes, files, infra, invitations, sessions
 from twin.api.common import CTX
 from twin.api.middleware import (
     ERROR_BURST_RNG,
@@ -47,6 +47,11 @@ ROUTES = (
     ("GET", "/api/sessions/:id/files/:path/content", files.get_content),
     ("PUT", "/api/sessions/:id/files/:path/content", files.put_content),
     ("POST", "/api/sessions/:id/search", files.search),
+    ("POST", "/api/invitations", invitations.create_invitation),
+    ("GET", "/api/invitations/verify/:token", invitations.verify_invitation),
+    ("GET", "/api/invitations/session/:id", invitations.list_invitations),
+    ("POST", "/api/invitations/accept/:token", invitations.accept_invitation),
+    ("DELETE", "/api/invitations/:id", invitations.revoke_invitation),
 )
 
 

@@ -8,7 +8,8 @@
 
 `:path` is URL-encoded by clients (`src%2Fmain.py`) but may also arrive with raw slashes;
 both reach the same file. Readers need access to the session (PUBLIC, owner or active
-participant); writers additionally must not be a VIEWER or COMMENTER participant.
+participant); writers must own the session or hold an ACTIVE OWNER/EDITOR participant row,
+whatever the visibility (twin.api.access: a Socket.IO join alone gives no right to write).
 The `slow-route` fault delays every content PUT inside the handler, so the request
 duration histogram sees the delay.
 """
@@ -17,12 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any
 from urllib.parse import unquote
 
 from aiohttp import web
 
 from twin.api import validation
+from twin.api.access import require_writer
 from twin.api.common import (
     FILES_LIMIT,
     SEARCH_LIMIT,
@@ -34,11 +35,10 @@ from twin.api.common import (
     require_user,
     session_for,
 )
-from twin.api.errors import AuthorizationError, ConflictError, NotFoundError, ValidationError
+from twin.api.errors import ConflictError, NotFoundError, ValidationError
 from twin.storage import StoreConflict
 
 MAX_SEARCH_MATCHES = 1000
-READ_ONLY_ROLES = ("VIEWER", "COMMENTER")
 
 
 def _path(request: web.Request) -> str:
@@ -46,14 +46,6 @@ def _path(request: web.Request) -> str:
     decodeURIComponent on the already-decoded parameter, so a second decoding is applied too."""
     raw = request.match_info["path"]
     return validation.file_path(unquote(raw) if "%" in raw else raw, field="path")
-
-
-async def _check_write(request: web.Request, session: dict[str, Any], user_id: str) -> None:
-    if session["ownerId"] == user_id:
-        return
-    participant = await context(request).store.get_participant(session["id"], user_id)
-    if participant is not None and participant["leftAt"] is None and participant["role"] in READ_ONLY_ROLES:
-        raise AuthorizationError("Your role in this session cannot edit files")
 
 
 async def list_files(request: web.Request) -> web.Response:
@@ -68,7 +60,7 @@ async def create_file(request: web.Request) -> web.Response:
     require_csrf(request)
     body = validation.create_file_body(await read_json(request))
     session = await session_for(request, user["userId"])
-    await _check_write(request, session, user["userId"])
+    await require_writer(request, session, user["userId"])
     try:
         file = await context(request).store.create_file(session["id"], body["name"], body["type"])
     except StoreConflict:
@@ -95,7 +87,7 @@ async def put_content(request: web.Request) -> web.Response:
     require_csrf(request)
     content = validation.content_body(await read_json(request))
     session = await session_for(request, user["userId"])
-    await _check_write(request, session, user["userId"])
+    await require_writer(request, session, user["userId"])
     await ctx.store.save_file_content(session["id"], _path(request), content)
     return ok({}, message="File content saved successfully")
 

@@ -23,6 +23,7 @@ MESSAGE_TYPES = ("TEXT", "CODE", "SYSTEM", "FILE")
 DEFAULT_LANGUAGE = "javascript"
 DEFAULT_VISIBILITY = "PRIVATE"
 _EMAIL_RE = re.compile(r"^[^\s@]+@[^\s@]+\.[^\s@]+$")
+_CUID_RE = re.compile(r"^c[^\s-]{8,}$", re.IGNORECASE)  # zod's .cuid()
 
 
 def _string(body: dict[str, Any], field: str, *, required: bool = True) -> str | None:
@@ -111,6 +112,20 @@ def participant_body(body: dict[str, Any]) -> dict[str, str]:
         raise ValidationError("userId is required")
     role = _choice("role", _string(body, "role", required=False) or "EDITOR", PARTICIPANT_ROLES)
     return {"userId": user_id, "role": role}
+
+
+def invitation_body(body: dict[str, Any]) -> dict[str, str]:
+    """sessionId (cuid-shaped), email, role (default VIEWER), as CodeSync's invitation validator."""
+    session_id = _string(body, "sessionId") or ""
+    if not _CUID_RE.match(session_id):
+        raise ValidationError("sessionId must be a cuid")
+    role = _choice("role", _string(body, "role", required=False) or "VIEWER", PARTICIPANT_ROLES)
+    return {"sessionId": session_id, "email": email_field(body), "role": role}
+
+
+def accept_body(body: dict[str, Any]) -> str | None:
+    """The optional `email` of an accept; a logged-in caller usually sends `{}`."""
+    return email_field(body) if body.get("email") is not None else None
 
 
 def file_path(value: str, field: str = "name") -> str:

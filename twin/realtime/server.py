@@ -5,6 +5,10 @@
     >>> realtime.connection_count()
     0
 
+A `session:join` creates no participant row (the invitations do); a disconnect sets
+left_at on the rows of the sessions the socket joined, so a collaborator who reconnects
+must be made a participant again before it may write (twin.api.access).
+
 What a client sees, as CodeSync's backend does it: the JWT comes in `auth={"token": ...}`
 (or the browser's `token` cookie); a bad or missing one is refused with `connect_error
 {message}`. The 101st connection of a user inside the rate window is refused the way CodeSync
@@ -332,7 +336,6 @@ class RealtimeServer:
             raise PayloadError(f"session {session_id} not found")
         if not await store.can_access_session(session_id, connection.user_id):
             raise PayloadError(f"access to session {session_id} denied")
-        await store.join_participant(session_id, connection.user_id, role="EDITOR")
         await self.sio.enter_room(sid, room_of(session_id))
         connection.sessions.add(session_id)
         self.ctx.metrics.ws_message(CHANNEL, "inbound")

@@ -28,9 +28,6 @@ class Store(Protocol):
     async def can_access_session(self, session_id: str, user_id: str | None) -> bool:
         """True for a PUBLIC session, its owner, or an active participant (left_at unset)."""
 
-    async def join_participant(self, session_id: str, user_id: str, role: str = "EDITOR") -> None:
-        """Insert the participant, or clear left_at of an existing row (keeping its role)."""
-
     async def mark_participant_left(self, session_id: str, user_id: str) -> None:
         """Set left_at on the participant's active row."""
 

@@ -16,7 +16,7 @@ import os
 import secrets
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 _counter = itertools.count()
@@ -47,5 +47,13 @@ def new_id() -> str:
 
 def now_iso() -> str:
     """UTC now with millisecond precision and a trailing Z, as CodeSync's JSON carries it."""
-    now = datetime.now(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    return _iso(datetime.now(UTC))
+
+
+def iso_after(seconds: float) -> str:
+    """now_iso() of `seconds` from now (an expiry); ISO strings of one format sort by time."""
+    return _iso(datetime.now(UTC) + timedelta(seconds=seconds))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

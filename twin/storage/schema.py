@@ -53,6 +53,17 @@ SCHEMA: tuple[str, ...] = (
         updated_at TEXT NOT NULL,
         UNIQUE (session_id, path)
     )""",
+    """CREATE TABLE IF NOT EXISTS session_invitations (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id),
+        email TEXT NOT NULL,
+        role TEXT NOT NULL,
+        token TEXT NOT NULL UNIQUE,
+        accepted_at TEXT,
+        expires_at TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS session_invitations_session_idx ON session_invitations (session_id, email)",
     """CREATE TABLE IF NOT EXISTS chat_messages (
         id TEXT PRIMARY KEY,
         session_id TEXT NOT NULL,

@@ -13,10 +13,11 @@ unless the method says so.
 from __future__ import annotations
 
 import base64
+import secrets
 from typing import Any
 
 from twin.storage.executor import Executor, StoreConflict
-from twin.storage.ids import new_id, now_iso
+from twin.storage.ids import iso_after, new_id, now_iso
 from twin.storage.schema import SCHEMA
 
 __all__ = ["SqlStore", "StoreConflict", "split_document"]
@@ -78,6 +79,19 @@ def _file(row: dict[str, Any], with_content: bool = False) -> dict[str, Any]:
     if with_content:
         out["content"] = row["content"]
     return out
+
+
+def _invitation(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "sessionId": row["session_id"],
+        "email": row["email"],
+        "role": row["role"],
+        "token": row["token"],
+        "acceptedAt": row["accepted_at"],
+        "expiresAt": row["expires_at"],
+        "createdAt": row["created_at"],
+    }
 
 
 def _message(row: dict[str, Any]) -> dict[str, Any]:
@@ -349,15 +363,12 @@ class SqlStore:
         assert participant is not None
         return participant
 
-    async def join_participant(self, session_id: str, user_id: str, role: str = "EDITOR") -> None:
-        """Insert, or clear left_at of an existing row (its role is kept: an owner stays OWNER)."""
-        await self.ex.run(
-            "upsert",
-            "SessionParticipant",
-            "INSERT INTO session_participants (id, session_id, user_id, role, joined_at) VALUES (%s, %s, %s, %s, %s)"
-            " ON CONFLICT (session_id, user_id) DO UPDATE SET left_at = NULL",
-            (new_id(), session_id, user_id, role, now_iso()),
-        )
+    async def active_role(self, session_id: str, user_id: str) -> str | None:
+        """The role of the user's ACTIVE participant row (left_at unset), or None."""
+        participant = await self.get_participant(session_id, user_id)
+        if participant is None or participant["leftAt"] is not None:
+            return None
+        return str(participant["role"])
 
     async def mark_participant_left(self, session_id: str, user_id: str) -> None:
         await self.ex.run(
@@ -435,6 +446,85 @@ class SqlStore:
             " updated_at = excluded.updated_at",
             (new_id(), session_id, path.rsplit("/", 1)[-1], path, content, now, now),
         )
+
+    # -- invitations --------------------------------------------------------------------
+    async def user_id_by_email(self, email: str) -> str | None:
+        row = await self.ex.run("findUnique", "User", "SELECT id FROM users WHERE email = %s", (email,), fetch="one")
+        return str(row["id"]) if row is not None else None
+
+    async def pending_invitation(self, session_id: str, email: str) -> dict[str, Any] | None:
+        """The session's not accepted, not expired invitation for `email`, if any."""
+        row = await self.ex.run(
+            "findFirst",
+            "SessionInvitation",
+            "SELECT * FROM session_invitations WHERE session_id = %s AND email = %s AND accepted_at IS NULL"
+            " AND expires_at > %s",
+            (session_id, email, now_iso()),
+            fetch="one",
+        )
+        return _invitation(row) if row is not None else None
+
+    async def create_invitation(self, session_id: str, email: str, role: str, ttl_s: float) -> dict[str, Any]:
+        """A pending invitation with a fresh 64-hex token, expiring `ttl_s` from now."""
+        now = now_iso()
+        row = {
+            "id": new_id(),
+            "session_id": session_id,
+            "email": email,
+            "role": role,
+            "token": secrets.token_hex(32),
+            "accepted_at": None,
+            "expires_at": iso_after(ttl_s),
+            "created_at": now,
+        }
+        await self.ex.run(
+            "create",
+            "SessionInvitation",
+            "INSERT INTO session_invitations (id, session_id, email, role, token, expires_at, created_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (row["id"], session_id, email, role, row["token"], row["expires_at"], now),
+        )
+        return _invitation(row)
+
+    async def get_invitation(self, *, invitation_id: str | None = None, token: str | None = None) -> dict | None:
+        """The invitation by id or by token, accepted or expired ones included."""
+        column, value = ("id", invitation_id) if invitation_id is not None else ("token", token)
+        row = await self.ex.run(
+            "findUnique",
+            "SessionInvitation",
+            f"SELECT * FROM session_invitations WHERE {column} = %s",
+            (value,),
+            fetch="one",
+        )
+        return _invitation(row) if row is not None else None
+
+    async def list_pending_invitations(self, session_id: str) -> list[dict[str, Any]]:
+        """The session's pending invitations, newest first."""
+        rows = await self.ex.run(
+            "findMany",
+            "SessionInvitation",
+            "SELECT * FROM session_invitations WHERE session_id = %s AND accepted_at IS NULL AND expires_at > %s"
+            " ORDER BY created_at DESC, id DESC",
+            (session_id, now_iso()),
+            fetch="all",
+        )
+        return [_invitation(r) for r in rows]
+
+    async def accept_invitation(self, invitation: dict[str, Any], user_id: str) -> dict[str, Any]:
+        """Mark accepted, then make the user an ACTIVE participant with the invitation's role."""
+        await self.ex.run(
+            "update",
+            "SessionInvitation",
+            "UPDATE session_invitations SET accepted_at = %s WHERE id = %s",
+            (now_iso(), invitation["id"]),
+        )
+        return await self.add_participant(invitation["sessionId"], user_id, invitation["role"])
+
+    async def delete_invitation(self, invitation_id: str) -> bool:
+        count = await self.ex.run(
+            "delete", "SessionInvitation", "DELETE FROM session_invitations WHERE id = %s", (invitation_id,)
+        )
+        return bool(count)
 
     # -- chat ---------------------------------------------------------------------------
     async def add_chat_message(
