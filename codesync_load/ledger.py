@@ -40,7 +40,8 @@ JSON schema of ledger.json (schema "codesync-ledger/1"):
         "session":     [{"event": "created", "count": 2}],
         "participant": [{"session_id": "c...", "event": "joined", "count": 3}],
         "yjs_update":  [{"event": "sent", "count": 40}],
-        "failure":     [{"channel": "yjs", "operation": "connect", "error": "YjsSyncTimeout", "count": 1}]
+        "failure":     [{"channel": "yjs", "operation": "connect", "error": "YjsSyncTimeout", "count": 1}],
+        "unexpected":  [{"method": "PUT", "route": "/api/.../content", "status": 403, "code": "FORBIDDEN", "count": 2}]
       },
       "samples": {"yjs_propagation_s": [0.0012, ...], "chat_rtt_s": [...]},   # raw seconds
       "events": [[1700000001.234, "connection", "yjs", "opened"], ...],
@@ -52,7 +53,9 @@ JSON schema of ledger.json (schema "codesync-ledger/1"):
 Label meanings: `connection.event` is opened | refused | closed; `message.direction` is
 sent | received from the load generator's point of view (the server's inbound is our sent);
 `yjs_update.event` is sent | received (others' updates) | echo (our own, rebroadcast) |
-applied; `rate_limited.limiter` is files | search | socketio | yjs; `error.code` is the
+applied; `unexpected` holds the HTTP answers the load model did not intend (its users'
+`expected_result` said no: the run's failures by route and status, also in `http`);
+`rate_limited.limiter` is files | search | socketio | yjs; `error.code` is the
 envelope's code (or the WebSocket close reason) of a refused call; `yjs_document.event` is
 opened | closed, one per Yjs connection to that document.
 
@@ -94,6 +97,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "yjs_update": ("event",),
     "yjs_document": ("document", "event"),
     "failure": ("channel", "operation", "error"),
+    "unexpected": ("method", "route", "status", "code"),
 }
 
 Key = tuple[Any, ...]

@@ -135,8 +135,13 @@ class CodeSyncUser(User):
         """A REST client whose every result reaches the ledger and Locust's statistics."""
         client = RestClient(self.host, rest_transport())
         client.observe(RUNTIME.recorder.http)
+        client.observe(self._note_unexpected)
         client.observe(rest_observer(self.environment, expected=self.expected_result))
         return client
+
+    def _note_unexpected(self, result: ApiResult) -> None:
+        if not self.expected_result(result):
+            RUNTIME.recorder.unexpected_http(result)
 
     def expected_result(self, result: ApiResult) -> bool:
         """2xx, and a 429 too when the profile means to cross the rate limits."""

@@ -4,6 +4,10 @@
     >>> self.join_session()      # seat, Socket.IO join, Yjs document synced
     >>> self.leave_session()     # leave; the last one out checks convergence and durability
 
+An editor first becomes a participant the product's way (the session's owner invites it as
+EDITOR, it accepts: CodeSync lets only the owner and active participants write, and neither a
+Socket.IO join nor anything else makes one); after a lost Socket.IO connection it is invited
+and accepts again (the server set left_at on the disconnect) before it joins anew.
 The browser client joins a PUBLIC session over Socket.IO (session:join), opens the file's
 Yjs document (named `<sessionId>:<filePath>`, the name CodeSync's persistence stores) and
 follows it. When the last participant leaves, two results go into the ledger:
@@ -55,16 +59,58 @@ class Collaborator(CodeSyncUser):
         self.api.create_file(session_id, FILE_PATH).raise_for_error()
         return session_id, FILE_PATH, self.api
 
+    # Editors write (autosave), so they must be participants; viewers only read a PUBLIC session.
+    writes = False
+
     def join_session(self) -> None:
-        """Sign in, take a seat (creating the session when first), join, open the document."""
+        """Sign in, take a seat (creating the session when first), become a participant if
+        this user writes, join over Socket.IO, open the document."""
         self.sign_in()
         assert RUNTIME.pool is not None
         self.seat = RUNTIME.pool.take(self._create_session)
         session = self.seat.session
+        if self.writes:
+            self.become_participant()
         self.sio = self.open_socketio(join=session.id)  # joined on connect, as the browser does
         self.joined = True
         RUNTIME.recorder.participant(session.id, "joined")
         self.doc = self.open_yjs(session.document, session.file_path)
+
+    def become_participant(self) -> None:
+        """The owner invites this user as EDITOR and it accepts: the product's way in.
+
+        CodeSync lets only the owner and ACTIVE participants write; a Socket.IO join makes no
+        participant and a Socket.IO disconnect ends one (left_at), so this runs before the
+        first join and again after every reconnect. The owner needs nothing: it owns the session.
+        """
+        assert self.seat is not None and self.api is not None
+        session = self.seat.session
+        if self.seat.creator or session.owner is None:
+            return
+        invited = session.owner.invite(session.id, self.email, "EDITOR").raise_for_error()
+        token = entity(invited.data, "invitation").get("token")
+        if not isinstance(token, str) or not token:
+            raise ValueError(f"the invitation to {session.id} carries no token: {invited.body[:120]!r}")
+        self.api.accept_invitation(token).raise_for_error()
+
+    def reconnect_socketio(self) -> None:
+        """After the server dropped our Socket.IO connection, come back as the browser does.
+
+        The server already counted the connection closed and set left_at on our participant
+        row, so: the drop is recorded (connection closed, participant left), the owner invites
+        again and we accept, then a new connection joins the room.
+        """
+        assert self.seat is not None
+        session = self.seat.session
+        if self.joined:
+            RUNTIME.recorder.participant(session.id, "left")
+            self.joined = False
+        RUNTIME.recorder.connection("socketio", "closed")  # the dropped one; its closer sees it disconnected
+        if self.writes:
+            self.become_participant()
+        self.sio = self.open_socketio(join=session.id)
+        self.joined = True
+        RUNTIME.recorder.participant(session.id, "joined")
 
     def leave_session(self) -> None:
         """Leave the room and the document; the last one out checks and deletes."""

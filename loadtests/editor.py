@@ -2,7 +2,8 @@
 
     $ locust -f loadtests --headless --profile smoke
 
-An editor logs in once, joins its session over Socket.IO, opens the file's Yjs document,
+An editor logs in once, is invited by its session's owner and accepts (only participants may
+write), joins its session over Socket.IO, opens the file's Yjs document,
 then repeats: a burst of keystrokes (profile `burst_chars`, `keystroke` apart) near the start
 of the text, sometimes a cursor move (Socket.IO cursor:update plus the awareness cursor),
 sometimes a chat message (its echo timed), then think time (`between_bursts`). Like the
@@ -21,12 +22,15 @@ from _shape import ProfileShape  # noqa: F401  (the run's load shape; Locust fin
 from locust import task
 from locust.exception import StopUser
 
+from scenarios.clients.rest import ApiError
+from scenarios.clients.socketio import SioError
 from scenarios.clients.yjs import YjsError
 
 
 class EditorUser(Collaborator):
     kind = "editor"
     weight = 2
+    writes = True
 
     def wait_time(self) -> float:
         return self.rng.uniform(*self.think.between_bursts)
@@ -49,6 +53,13 @@ class EditorUser(Collaborator):
     def type_burst(self) -> None:
         assert self.doc is not None and self.sio is not None and self.seat is not None
         session = self.seat.session
+        if not self.sio.connected:  # the server dropped us: back in, as a participant again
+            try:
+                self.reconnect_socketio()
+            except (ApiError, SioError) as err:
+                RUNTIME.recorder.failure("socketio", "reconnect", err)
+                raise StopUser() from err
+            assert self.sio is not None
         try:
             for _ in range(self.rng.randint(*self.think.burst_chars)):
                 self.doc.type_near_start(self.rng)

@@ -87,6 +87,14 @@ class Recorder:
         if result.status == 429:
             self.ledger.count("rate_limited", limiter_for_route(result.route))
 
+    def unexpected_http(self, result: Any) -> None:
+        """An HTTP answer the load model did not intend (a failure of the run), by route and status.
+
+        Counted apart from `http` so the console can say "403 FORBIDDEN x 262 on PUT <route>".
+        """
+        code = result.error_code or ("TRANSPORT" if not result.status else f"HTTP_{result.status}")
+        self.ledger.count("unexpected", result.method, result.route, int(result.status), code)
+
     # -- Socket.IO -----------------------------------------------------------------------
     def socketio_event(self, event: Any) -> None:
         """Observer for SocketIOClient: one message by event name and direction."""

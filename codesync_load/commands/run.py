@@ -152,6 +152,24 @@ def summary_lines(run_dir: Path) -> list[str]:
         f"  checks {len(ledger.results)}, failed {len(failed)}"
         + (f": {', '.join(r['check'] + ' ' + r['subject'] for r in failed[:3])}" if failed else ""),
     ]
+    return lines + unexpected_lines(ledger)
+
+
+def unexpected_lines(ledger: Any, limit: int = 10) -> list[str]:
+    """The HTTP answers the load model did not intend, by route and status, most frequent first.
+
+    "403 FORBIDDEN x 262 on PUT /api/sessions/:id/files/:path/content": the one line that
+    says which rule of the target the load broke (or which defect the target has).
+    """
+    rows = sorted(ledger.entries("unexpected"), key=lambda e: (-e[1], str(e[0][1]), str(e[0][0])))
+    if not rows:
+        return []
+    total = sum(count for _, count in rows)
+    lines = [f"  unintended HTTP answers {total}, by route and status:"]
+    for (method, route, status, code), count in rows[:limit]:
+        lines.append(f"    {status or 'no answer'} {code} x {count} on {method} {route}")
+    if len(rows) > limit:
+        lines.append(f"    ... and {len(rows) - limit} more (ledger.json, counts.unexpected)")
     return lines
 
 

@@ -46,6 +46,11 @@ PARTICIPANTS = "/api/sessions/:id/participants"
 FILES = "/api/sessions/:id/files"
 FILE_CONTENT = "/api/sessions/:id/files/:path/content"
 SEARCH = "/api/sessions/:id/search"
+INVITATIONS = "/api/invitations"
+INVITATION_VERIFY = "/api/invitations/verify/:token"
+INVITATION_ACCEPT = "/api/invitations/accept/:token"
+SESSION_INVITATIONS = "/api/invitations/session/:id"
+INVITATION = "/api/invitations/:id"
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 COOKIE_ORDER = ("sessionId", "csrf-token", "token")
@@ -371,6 +376,29 @@ class RestClient:
     def add_participant(self, session_id: str, user_id: str, role: str = "EDITOR") -> ApiResult:
         path = f"/api/sessions/{quote(session_id, safe='')}/participants"
         return self.call("POST", path, PARTICIPANTS, {"userId": user_id, "role": role})
+
+    # -- invitations: how the product adds a collaborator ------------------------------------
+
+    def invite(self, session_id: str, email: str, role: str | None = None) -> ApiResult:
+        """POST /api/invitations (owner or EDITOR): 201 {invitation: {id, token, ...}}; role defaults to VIEWER."""
+        body: dict[str, Any] = {"sessionId": session_id, "email": email}
+        if role is not None:
+            body["role"] = role
+        return self.call("POST", "/api/invitations", INVITATIONS, body)
+
+    def accept_invitation(self, token: str, email: str | None = None) -> ApiResult:
+        """POST /api/invitations/accept/<token> as the logged-in invitee: an active participant row."""
+        body: dict[str, Any] = {} if email is None else {"email": email}
+        return self.call("POST", f"/api/invitations/accept/{quote(token, safe='')}", INVITATION_ACCEPT, body)
+
+    def verify_invitation(self, token: str) -> ApiResult:
+        return self.call("GET", f"/api/invitations/verify/{quote(token, safe='')}", INVITATION_VERIFY)
+
+    def list_invitations(self, session_id: str) -> ApiResult:
+        return self.call("GET", f"/api/invitations/session/{quote(session_id, safe='')}", SESSION_INVITATIONS)
+
+    def revoke_invitation(self, invitation_id: str) -> ApiResult:
+        return self.call("DELETE", f"/api/invitations/{quote(invitation_id, safe='')}", INVITATION)
 
     # -- files and search ------------------------------------------------------------------
 

@@ -48,6 +48,7 @@ def test_run_against_a_given_target_prints_the_run_dir_last(twin, tmp_path: Path
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip().splitlines()[-1] == str(run_dir.resolve())
     assert "ledger: complete" in done.stdout
+    assert "unintended HTTP answers" not in done.stdout  # editors were invited: no refused autosave
     assert read_status(run_dir / "ledger.json") == (True, "")
     ledger = Ledger.read(run_dir / "ledger.json")
     assert ledger.meta["api_url"] == twin.api_url and ledger.meta["profile"] == "smoke"

@@ -72,3 +72,31 @@ def test_socketio_and_yjs_observations_become_messages_updates_and_samples(twin)
     assert ledger.get("message", "yjs", "sync_step1", "sent") == 2
     assert len(ledger.samples("yjs_propagation_s")) == 3
     assert all(0 <= s < 5 for s in ledger.samples("yjs_propagation_s"))
+
+
+def test_unintended_answers_are_listed_by_route_and_status(twin, tmp_path) -> None:
+    """A writer who is no participant: each 403 is an unintended answer, and the run's console
+    summary names the route, the status and the envelope code with the exact count."""
+    from codesync_load.commands.run import summary_lines
+
+    ledger = Ledger()
+    recorder = Recorder(ledger)
+    owner = RestClient(twin.api_url)
+    owner.register(f"own-{uuid.uuid4().hex[:8]}@example.test", "Recorder123", "Own Er").raise_for_error()
+    session = owner.create_session("unintended").raise_for_error().data["session"]["id"]
+    stranger = RestClient(twin.api_url, observers=(recorder.http,))
+    stranger.observe(lambda result: None if result.ok else recorder.unexpected_http(result))
+    stranger.register(f"str-{uuid.uuid4().hex[:8]}@example.test", "Recorder123", "Str Anger").raise_for_error()
+    for n in range(3):
+        assert stranger.put_file_content(session, "src/main.py", f"v{n}").status == 403
+    assert stranger.list_files("cnosuchsession0000").status == 404
+    owner.close()
+    stranger.close()
+    assert ledger.get("unexpected", "PUT", "/api/sessions/:id/files/:path/content", 403, "FORBIDDEN") == 3
+    ledger.write(tmp_path / "ledger.json", complete=True)
+    lines = summary_lines(tmp_path)
+    at = lines.index("  unintended HTTP answers 4, by route and status:")
+    assert lines[at + 1 :] == [
+        "    403 FORBIDDEN x 3 on PUT /api/sessions/:id/files/:path/content",
+        "    404 NOT_FOUND x 1 on GET /api/sessions/:id/files",
+    ]

@@ -72,6 +72,11 @@ def test_smoke_run_ledger_equals_twin_metric_deltas(short_runs: dict) -> None:
     assert {r["check"] for r in ledger.results} >= {"convergence", "durability"}
     assert all(r["ok"] for r in ledger.results), ledger.results
     assert ledger.total("failure") == 0 and ledger.total("rate_limited") == 0
+    # editors became participants the product's way: one invitation and one accept each
+    # (the session's creator owns it and needs neither), so no write was refused
+    invited = ledger.get("http", "POST", "/api/invitations", 201)
+    assert invited == ledger.get("http", "POST", "/api/invitations/accept/:token", 200) >= 1
+    assert ledger.total("unexpected") == 0 and ledger.total("http", status=403) == 0
 
 
 def test_master_and_two_workers_merge_to_the_twin_counts(twin, tmp_path: Path) -> None:
@@ -216,6 +221,8 @@ def test_every_profile_runs_short_and_headless(short_runs: dict, name: str) -> N
     assert ledger.meta["crosses_rate_limits"] is profile.crosses_rate_limits
     assert ledger.meta["duration_scale"] == pytest.approx(scale)
     assert ledger.get("http", "GET", "/health", 200) >= 1
+    # against a correct server no answer the load model did not intend (stress means its 429s)
+    assert ledger.entries("unexpected") == []
     if not profile.crosses_rate_limits:
         assert ledger.total("rate_limited") == 0
         assert result.code == 0, result.output[-3000:]
@@ -303,6 +310,7 @@ def test_stress_crosses_the_limits_and_counts_every_429(short_runs: dict) -> Non
     limited = ledger.get("rate_limited", "files") + ledger.get("rate_limited", "search")
     assert limited > 0
     assert limited == ledger.total("http", status=429) == ledger.get("error", "http", "RATE_LIMIT")
+    assert ledger.entries("unexpected") == []  # the 429s were meant; nothing else was refused
     assert run.metrics is not None  # settled once every connection closed
     assert reconcile(ledger, *run.metrics) == []
 
