@@ -29,6 +29,21 @@ def csrf_refusals(result: CheckResult) -> list[tuple]:
     return refusals
 
 
+# authorization-matrix's attempts: 10 state-changing by a stranger, 4 PRIVATE reads, 3 by a viewer
+MATRIX_PROBES = 17
+
+
+def authz_refusals(result: CheckResult) -> set[tuple[object, object]]:
+    """authorization-matrix's (status, code) answers to its attempts, after asserting the read-back
+    found everything as it was (the session, participants, files, contents, invitations)."""
+    assert result.evidence is not None, result.render()
+    attempts = [row for row in result.evidence.rows if row[0] != "owner"]
+    assert len(attempts) == MATRIX_PROBES, result.render()
+    read_back = [row for row in result.evidence.rows if row[0] == "owner"]
+    assert len(read_back) == 7 and all(row[3] == row[5] for row in read_back), result.render()
+    return {(row[3], row[4]) for row in attempts}
+
+
 def hostile_answers(result: CheckResult) -> dict[str, object]:
     """hostile-inputs-harmless's answers by input, after asserting the contract's answers to
     malformed JSON, a huge body, a Yjs text frame, a truncated sync update, and /health after."""

@@ -11,7 +11,14 @@ import re
 import pytest
 
 from codesync_load.twin_process import TwinProcess
-from tests.verify_live.conftest import TOKEN, csrf_refusals, hostile_answers, live_context
+from tests.verify_live.conftest import (
+    MATRIX_PROBES,
+    TOKEN,
+    authz_refusals,
+    csrf_refusals,
+    hostile_answers,
+    live_context,
+)
 from verify.checks import REGISTRY, CheckResult
 from verify.context import VerifyContext, VerifyOptions
 from verify.live.limits import LIMITS
@@ -35,6 +42,7 @@ def test_the_integrity_group_is_complete() -> None:
     expected = [
         "metrics-token-enforced",
         "csrf-enforced",
+        "authorization-matrix",
         "no-yjs-edit-lost",
         "hostile-inputs-harmless",
         "yjs-eager-sync",
@@ -125,6 +133,37 @@ def test_csrf_check_covers_every_state_changing_route(healthy: TwinProcess) -> N
     csrf_refusals(run("csrf-enforced", live_context(healthy)))
 
 
+def test_authorization_matrix_refuses_every_attempt_on_a_healthy_twin(healthy: TwinProcess) -> None:
+    result = run("authorization-matrix", live_context(healthy))
+    assert result.verdict == "pass", result.render()
+    assert result.measured == f"{MATRIX_PROBES} refused as expected, 0 otherwise", result.render()
+    assert authz_refusals(result) == {(403, "FORBIDDEN")}
+
+
+def test_authz_open_makes_the_authorization_matrix_fail_naming_routes(start_target) -> None:
+    """Under the twin's authz-open fault strangers write files and add themselves: the check
+    names each route with what it allowed and the state that changed."""
+    result = run("authorization-matrix", live_context(start_target("authz-open")))
+    assert result.verdict == "fail", result.render()
+    summary = result.summary
+    assert summary.startswith("authorization not enforced: "), summary
+    for allowed in (
+        "PUT /api/sessions/:id/files/:path/content let a stranger write file content (200)",
+        "POST /api/sessions/:id/files let a stranger create a file (201)",
+        "POST /api/invitations let a stranger invite itself as EDITOR (201)",
+        "DELETE /api/invitations/:id let a stranger revoke an invitation (200)",
+        "POST /api/sessions/:id/participants let a stranger add itself as EDITOR (201)",
+        "PUT /api/sessions/:id/files/:path/content let a viewer write file content (200)",
+    ):
+        assert allowed in summary, summary
+    assert "after the refusals files is now ['src/authz.py', 'x.py']" in summary, summary
+    # identity and ownership checks are not participant gates: still refused under the fault
+    rows = {(row[0], row[1]): row[3] for row in result.evidence.rows}
+    assert rows[("stranger", "accept another's invitation")] == 403
+    assert rows[("stranger", "rename the session")] == 403
+    assert rows[("stranger", "read a PRIVATE file")] == 403
+
+
 def test_hostile_inputs_get_the_contract_answers(healthy: TwinProcess) -> None:
     hostile_answers(run("hostile-inputs-harmless", live_context(healthy)))
 
@@ -180,6 +219,7 @@ def test_rate_limit_uncounted_makes_every_rate_limit_check_fail(start_target) ->
 # The first words of each check's symptom summaries: none may appear when the target only failed.
 SYMPTOMS = (
     "CSRF not enforced",
+    "authorization not enforced",
     "hostile input did harm",
     "Yjs edits lost",
     "editors did not converge",

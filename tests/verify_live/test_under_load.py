@@ -18,7 +18,14 @@ import pytest
 
 from codesync_load.errors import HarnessError
 from codesync_load.twin_process import TwinProcess
-from tests.verify_live.conftest import TOKEN, csrf_refusals, hostile_answers, live_context
+from tests.verify_live.conftest import (
+    MATRIX_PROBES,
+    TOKEN,
+    authz_refusals,
+    csrf_refusals,
+    hostile_answers,
+    live_context,
+)
 from verify.checks import REGISTRY, CheckResult
 from verify.live import LiveTarget, StackPool, local_stack_factory
 from verify.live.driver import poll
@@ -30,6 +37,7 @@ INTEGRITY = [name for name, chk in REGISTRY.items() if chk.group == "integrity"]
 EXPECTED_INTEGRITY = {  # a registry that silently loses a check fails here, not by running fewer
     "metrics-token-enforced",
     "csrf-enforced",
+    "authorization-matrix",
     "rate-limit-counted-files",
     "rate-limit-counted-search",
     "rate-limit-counted-socketio",
@@ -78,7 +86,7 @@ def test_integrity_checks_are_exact_while_other_users_load_the_target(start_targ
     any other outcome, and at the end each rate-limit family on each process had moved by
     exactly the checks' refusals plus the floods'.
     """
-    assert len(INTEGRITY) == 8 and set(INTEGRITY) == EXPECTED_INTEGRITY, INTEGRITY
+    assert len(INTEGRITY) == 9 and set(INTEGRITY) == EXPECTED_INTEGRITY, INTEGRITY
     twin: TwinProcess = start_target()
     target = LiveTarget(twin.api_url, twin.yjs_url, TOKEN)
     results: dict[str, CheckResult] = {}
@@ -117,6 +125,10 @@ def test_integrity_checks_are_exact_while_other_users_load_the_target(start_targ
         (404, "NOT_FOUND"),  # the file a refused PUT would have written
         (200, None),  # the owner: not logged out
     ], csrf.render()
+
+    authz = results["authorization-matrix"]
+    assert authz.measured == f"{MATRIX_PROBES} refused as expected, 0 otherwise", authz.render()
+    assert authz_refusals(authz) == {(403, "FORBIDDEN")}, authz.render()
 
     for limiter, limit in LIMITS.items():
         result = results[f"rate-limit-counted-{limiter}"]

@@ -13,6 +13,11 @@ that holds when they pass; a failure's summary says the symptom:
   403 with a wrong one, 200 with the right one (skipped when the target has no token).
 - csrf-enforced: every state-changing route refuses a missing x-csrf-token (401
   CSRF_MISSING) and a wrong one (401 CSRF_INVALID), and the refused calls changed nothing.
+- authorization-matrix: a signed-in stranger gets 403 on every state-changing route of a
+  session it neither owns nor was invited to (file writes and creation, invitations,
+  participants, session PATCH/DELETE; nobody adds itself or accepts another's invitation),
+  a PRIVATE session stays unreadable to it, an invited VIEWER can neither write, invite nor
+  raise its own role, and nothing changed after the refusals (verify/live/authz.py).
 - rate-limit-counted-{files,search,socketio,yjs}: the limiter admits exactly its limit,
   refuses the rest (429 with the headers; close 1008; for Socket.IO a connect_error or, as
   CodeSync does, a connect followed at once by a server disconnect: every shape is a refusal)
@@ -47,6 +52,7 @@ from scenarios.clients.rest import (
 from scenarios.clients.yjs import YjsClient, YjsError
 from verify.checks.base import CheckResult, Evidence, MissingInput, check, first_failure
 from verify.live.actors import fresh_loopback, fresh_session, fresh_user, user_id
+from verify.live.authz import probe_matrix
 from verify.live.edits import edit_and_reload
 from verify.live.hostile import send_hostile
 from verify.live.inputs import live_inputs
@@ -156,6 +162,55 @@ def csrf_enforced(ctx: Any) -> CheckResult:
     return CheckResult.passed(
         f"all {len(calls)} state-changing routes refuse a missing and a wrong CSRF token, and change nothing",
         measured=f"{2 * len(calls)} refusals",
+        expected=expected,
+        evidence=evidence,
+    )
+
+
+# -- authorization ------------------------------------------------------------------------------
+
+
+@check(
+    "authorization-matrix",
+    group=GROUP,
+    symptom="a user who is neither owner nor invited participant changed a session, or read a PRIVATE one",
+)
+def authorization_matrix(ctx: Any) -> CheckResult:
+    target = live_inputs(ctx).require_target()
+    run = probe_matrix(target)
+    evidence = Evidence(("who", "tries to", "route", "status", "code", "expected"))
+    errors = ServerErrors()  # a 5xx refuses nothing and allows nothing: the target failed
+    allowed, other = [], []
+    for probe in run.probes:
+        result = probe.result
+        evidence.add(probe.who, probe.what, probe.route, result.status, result.error_code, probe.expected)
+        if errors.note(result, f"{probe.who}: {probe.what}"):
+            continue
+        if probe.allowed:
+            allowed.append(f"{probe.route} let a {probe.who} {probe.what} ({result.status})")
+        elif not probe.refused_as_expected:
+            other.append(f"{probe.route} ({probe.who}: {probe.what}) refused with {result.status} {result.error_code}")
+    for what, found, expected_now in run.after:
+        evidence.add("owner", f"read back {what}", "-", found, "-", expected_now)
+    read_back_errors = [r for r in run.after_results if errors.note(r, "owner's read-back")]
+    changed = [] if read_back_errors else run.changed()
+    expected = (
+        f"{sum(not p.read for p in run.probes)} state-changing attempts -> 403, "
+        f"{sum(p.read for p in run.probes)} PRIVATE reads -> 403/404, nothing changed"
+    )
+    if allowed or changed:
+        problems = allowed + [f"after the refusals {c}" for c in changed]
+        return CheckResult.failed(
+            "authorization not enforced: " + "; ".join(problems),
+            measured=f"{len(allowed)} of {len(run.probes)} attempts allowed, {len(changed)} changes",
+            expected=expected,
+            evidence=evidence,
+        )
+    errors.raise_if_any("authorization", evidence)
+    note = f"; refused otherwise than 403: {'; '.join(other)}" if other else ""
+    return CheckResult.passed(
+        f"all {len(run.probes)} attempts by a stranger and a viewer were refused and changed nothing{note}",
+        measured=f"{len(run.probes) - len(other)} refused as expected, {len(other)} otherwise",
         expected=expected,
         evidence=evidence,
     )

@@ -70,9 +70,9 @@ def user_id(client: RestClient) -> str:
     return str(client.user["id"])
 
 
-def fresh_session(client: RestClient, name: str = "verify session", tries: int = 1) -> str:
-    """Create a PUBLIC session owned by `client`; returns its id."""
-    result = _retrying("create session", lambda: client.create_session(name), tries)
+def fresh_session(client: RestClient, name: str = "verify session", tries: int = 1, visibility: str = "PUBLIC") -> str:
+    """Create a session (PUBLIC unless told) owned by `client`; returns its id."""
+    result = _retrying("create session", lambda: client.create_session(name, visibility=visibility), tries)
     data = result.data or {}
     session = data.get("session", data) if isinstance(data, dict) else {}
     if not isinstance(session, dict) or "id" not in session:
