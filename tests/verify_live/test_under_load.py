@@ -35,6 +35,8 @@ from verify.live.traffic import Traffic
 
 INTEGRITY = [name for name, chk in REGISTRY.items() if chk.group == "integrity"]
 EXPECTED_INTEGRITY = {  # a registry that silently loses a check fails here, not by running fewer
+    "yjs-eager-sync",
+    "socketio-early-events-handled",
     "metrics-token-enforced",
     "csrf-enforced",
     "authorization-matrix",
@@ -86,7 +88,7 @@ def test_integrity_checks_are_exact_while_other_users_load_the_target(start_targ
     any other outcome, and at the end each rate-limit family on each process had moved by
     exactly the checks' refusals plus the floods'.
     """
-    assert len(INTEGRITY) == 9 and set(INTEGRITY) == EXPECTED_INTEGRITY, INTEGRITY
+    assert len(INTEGRITY) == 11 and set(INTEGRITY) == EXPECTED_INTEGRITY, INTEGRITY
     twin: TwinProcess = start_target()
     target = LiveTarget(twin.api_url, twin.yjs_url, TOKEN)
     results: dict[str, CheckResult] = {}
