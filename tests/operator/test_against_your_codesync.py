@@ -213,6 +213,7 @@ def test_monitoring_around_an_outside_codesync_names_rewrites_and_each_targets_h
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # two outside CodeSyncs, each: stack up, a ci gate, report, down
 def test_operator_path_gates_a_healthy_and_a_broken_outside_codesync(tmp_path: Path) -> None:
     """The README's four commands: exit 0 on a healthy outside CodeSync, 1 on one with a fault;
     the report names the target; no command starts a twin."""
