@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES = (
     "codesync_load.commands.verify",
     "codesync_load.commands.gate",
     "codesync_load.commands.report",
+    "codesync_load.commands.capacity",
     "codesync_load.commands.baseline",
     "twin.cli",
 )

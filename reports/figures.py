@@ -15,6 +15,7 @@ and session levels.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,8 +34,28 @@ CDF_POINTS = 1000
 PROPAGATION_SERIES = ("yjs_propagation_s", "chat_rtt_s")
 
 
+# Points per drawn line: an hour at 1 s is 3,600 points, more than a chart 800 px wide shows;
+# longer series are drawn as means of equal blocks (a deterministic thinning, no point dropped
+# from the mean).
+MAX_LINE_POINTS = 600
+
+
 def _rel(values: Any, t0: float) -> np.ndarray:
     return np.asarray(values, dtype=float) - t0
+
+
+def thin(x: Any, y: Any, limit: int = MAX_LINE_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) with at most `limit` points: block means of y at each block's first x."""
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if xs.size <= limit:
+        return xs, ys
+    k = -(-xs.size // limit)
+    cut = xs.size - xs.size % k
+    blocks = ys[:cut].reshape(-1, k)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN block is NaN, drawn as a gap
+        means = np.nanmean(blocks, axis=1)
+    return xs[:cut:k], means
 
 
 def _label_value(series: str, key: str) -> str:
@@ -55,7 +76,7 @@ def _plot_wide(
         if not np.isfinite(values).any():
             continue
         name = _label_value(column, label_key) if label_key else (str(column) or "all")
-        ax.plot(_rel(wide.index, t0), values, lw=1.1, label=f"{prefix}{name}")
+        ax.plot(*thin(_rel(wide.index, t0), values), lw=1.1, label=f"{prefix}{name}")
         drawn += 1
     return drawn
 
@@ -91,10 +112,10 @@ def load_chart(ts: RunSeries, slug: str) -> Chart:
     ax = axes[0][1]
     wide = _snapshot_or_empty(ax, ts, "http_rps")
     if not wide.empty:
-        ax.plot(_rel(wide.index, t0), wide.sum(axis=1, min_count=1), lw=1.4, label="target: all routes")
+        ax.plot(*thin(_rel(wide.index, t0), wide.sum(axis=1, min_count=1)), lw=1.4, label="target: all routes")
     agg = ts.aggregated()
     if not agg.empty:
-        ax.plot(_rel(agg["t"], t0), agg["rps"], lw=1.0, ls="--", label="Locust: all request types")
+        ax.plot(*thin(_rel(agg["t"], t0), agg["rps"]), lw=1.0, ls="--", label="Locust: all request types")
     ax.set_title("HTTP requests/s")
     _legend(ax)
     ax = axes[1][0]
@@ -133,7 +154,7 @@ def latency_chart(ts: RunSeries, slug: str) -> Chart:
     for ax, col in zip(axes[0], ("p50", "p95", "p99"), strict=True):
         for kind in kinds:
             part = rows[rows["kind"] == kind]
-            ax.plot(_rel(part["t"], t0), part[col] * 1000.0, lw=1.0, label=kind if col == "p50" else None)
+            ax.plot(*thin(_rel(part["t"], t0), part[col] * 1000.0), lw=1.0, label=kind if col == "p50" else None)
         ax.set_title(f"client {col} per request type (ms)")
         ax.set_yscale("symlog", linthresh=1.0)
         shade_phases(ax, ts.phases, t0)
@@ -175,14 +196,14 @@ def _harness_line(ax: Any, ts: RunSeries, title: str, t0: float) -> str:
     key = title.lower()
     agg = ts.aggregated()
     if "request rate" in key and not agg.empty:
-        ax.plot(_rel(agg["t"], t0), agg["rps"], "k--", lw=1.0, label="harness: Locust requests/s (all types)")
+        ax.plot(*thin(_rel(agg["t"], t0), agg["rps"]), "k--", lw=1.0, label="harness: Locust requests/s (all types)")
         return "Locust's requests/s, every request type (HTTP and WebSocket operations)"
     if "error rate" in key and not agg.empty:
         share = (agg["fps"] / agg["rps"].where(agg["rps"] > 0)).fillna(0.0)
-        ax.plot(_rel(agg["t"], t0), share, "k--", lw=1.0, label="harness: Locust failure share")
+        ax.plot(*thin(_rel(agg["t"], t0), share), "k--", lw=1.0, label="harness: Locust failure share")
         return "Locust's failures / requests"
     if ("response time" in key or "latency" in key) and not agg.empty:
-        ax.plot(_rel(agg["t"], t0), agg["p95"], "k--", lw=1.0, label="harness: Locust p95 (s)")
+        ax.plot(*thin(_rel(agg["t"], t0), agg["p95"]), "k--", lw=1.0, label="harness: Locust p95 (s)")
         return "Locust's p95 over all request types (seconds)"
     if "websocket" in key:
         conns = ts.connections()
@@ -273,10 +294,10 @@ def resources_chart(ts: RunSeries, slug: str) -> Chart:
         _plot_wide(ax, wide, t0, label_key="job", prefix="target ")
     node = ts.snapshot.wide("node_cpu_busy") if ts.snapshot is not None else pd.DataFrame()
     if not node.empty:
-        ax.plot(_rel(node.index, t0), node.iloc[:, 0], lw=1.0, color="#777777", label="machine (node exporter)")
+        ax.plot(*thin(_rel(node.index, t0), node.iloc[:, 0]), lw=1.0, color="#777777", label="machine (node exporter)")
     gen = ts.generator()
     if not gen.empty:
-        ax.plot(_rel(gen["t"], t0), gen["cpu_percent"] / 100.0, lw=1.0, ls="--", label="load generator (Locust)")
+        ax.plot(*thin(_rel(gen["t"], t0), gen["cpu_percent"] / 100.0), lw=1.0, ls="--", label="load generator (Locust)")
     ax.set_title("CPU (cores)")
     _legend(ax)
     ax = axes[0][1]
@@ -285,7 +306,7 @@ def resources_chart(ts: RunSeries, slug: str) -> Chart:
         wide = wide[[c for c in wide.columns if _label_value(c, "job") in jobs.split("|")]]
         _plot_wide(ax, wide, t0, scale=1 / 2**20, label_key="job", prefix="target ")
     if not gen.empty:
-        ax.plot(_rel(gen["t"], t0), gen["rss_bytes"] / 2**20, lw=1.0, ls="--", label="load generator (Locust)")
+        ax.plot(*thin(_rel(gen["t"], t0), gen["rss_bytes"] / 2**20), lw=1.0, ls="--", label="load generator (Locust)")
     ax.set_title("resident memory (MiB)")
     _legend(ax)
     ax = axes[0][2]

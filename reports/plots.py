@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 
 STYLE = {
     "svg.hashsalt": "codesync-load",
-    "svg.fonttype": "path",
+    "svg.fonttype": "none",  # text as <text>: no glyph paths to lay out; any sans-serif shows it
     "font.size": 8.0,
     "axes.titlesize": 9.0,
     "axes.grid": True,

@@ -51,6 +51,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="delay before a Yjs document's stored state is applied (the load is asynchronous anyway, as in "
         "CodeSync; default 0)",
     )
+    parser.add_argument(
+        "--service-model",
+        default=None,
+        metavar="usl:sigma=S,kappa=K,base_ms=B",
+        help="delay /api requests along a known USL curve (checks `codesync-load capacity`; off by default)",
+    )
     parser.add_argument("--ready-file", type=Path, default=None, help="write a JSON record here once listening")
     parser.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
     parser.set_defaults(func=run)
@@ -81,7 +87,14 @@ def config_from_args(args: argparse.Namespace) -> TwinConfig:
         bcrypt_rounds=args.bcrypt_rounds,
         rate_limits=limits,
         ready_file=args.ready_file,
+        service_model=_service_model(args),
     )
+
+
+def _service_model(args: argparse.Namespace) -> object | None:
+    from twin.service_model import parse_service_model
+
+    return parse_service_model(args.service_model) if getattr(args, "service_model", None) else None
 
 
 def run(args: argparse.Namespace) -> int:

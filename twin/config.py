@@ -56,6 +56,8 @@ class TwinConfig:
     # Extra delay before a Yjs document's stored state is applied (the load is asynchronous
     # either way, as in CodeSync); tests widen the window in which a client syncs first.
     yjs_load_delay_s: float = 0.0
+    # twin.service_model.ServiceModel, off by default: the default twin is contract-faithful
+    service_model: object | None = None
 
     @classmethod
     def from_env(cls, **overrides: object) -> TwinConfig:

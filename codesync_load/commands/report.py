@@ -26,6 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("run_dir", type=Path, metavar="DIR", help="run directory or gate directory")
     parser.add_argument("--out", type=Path, default=None, help="where to write (default DIR/report)")
+    parser.add_argument(
+        "--baseline", type=Path, default=None, metavar="OTHER_RUN", help="compare every gate metric with this run"
+    )
+    parser.add_argument("--gates", type=Path, default=None, help="gate file of --baseline (default gates/ci.toml)")
     parser.set_defaults(func=run)
 
 
@@ -67,13 +71,23 @@ def run(args: argparse.Namespace) -> int:
         raise HarnessError(f"{where} holds neither ledger.json nor gate.json; pass a run or gate directory")
     found = results_from_run(where)
     label = target_label(where, trials)
+    notes: list[str] = [f"target: {label.removeprefix('on ')}"]
+    notes += [f"{len(found['sets'])} verify result sets, latest first"] * bool(found["sets"])
+    if getattr(args, "baseline", None) is not None:
+        from codesync_load.gates import default_gate_file
+        from reports.compare import compare_runs
+
+        if not args.baseline.is_dir():
+            raise HarnessError(f"--baseline {args.baseline} is not a directory; pass another run directory")
+        compared, compare_notes = compare_runs(trials[-1], args.baseline, args.gates or default_gate_file("ci"))
+        found["baseline"] = [*found["baseline"], *compared]
+        notes += compare_notes
     paths = write_reports(
         trials,
         args.out or where / "report",
         **found,
         title=f"codesync-load report: {where.name} {label}",
-        notes=[f"target: {label.removeprefix('on ')}"]
-        + [f"{len(found['sets'])} verify result sets, latest first"] * bool(found["sets"]),
+        notes=notes,
     )
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:  # a CI job's summary page shows the Markdown (its images are in the artifact)

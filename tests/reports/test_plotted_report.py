@@ -4,6 +4,7 @@ what a run directory lacks named, the Markdown's PNG copies and the CI job summa
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -146,3 +147,36 @@ def test_chromium_renders_every_section_without_console_errors(built: Path, tmp_
     for section in SECTIONS:
         assert f"<h2>{section}</h2>" in dom, section  # the DOM as parsed: entities decoded
     assert dom.count("<svg") == 15
+
+
+def test_baseline_run_comparison_per_gate_metric(tmp_path: Path) -> None:
+    """The recorded run against itself relabelled as another profile: every client latency gate
+    is tested (ratio 1, no regression), scalars show their change, server gates are not compared,
+    and the other profile is named."""
+    run = tmp_path / "run"
+    other = tmp_path / "other"
+    shutil.copytree(FIXTURE, run)
+    shutil.copytree(FIXTURE, other)
+    ledger = other / "ledger.json"
+    ledger.write_text(ledger.read_text().replace('"profile": "smoke"', '"profile": "ci"', 1))
+    done = _report(run, "--baseline", str(other))
+    assert done.returncode == 0, done.stderr
+    doc = json.loads((run / "report" / "report.json").read_text())
+    rows = {r["name"]: r for r in doc["baseline"]}
+    propagation = rows["baseline: p95(edit_propagation) < 250ms"]
+    assert propagation["verdict"] == "pass"
+    assert "(+0%)" in propagation["measured"] and "ratio 1.000" in propagation["measured"]
+    assert rows["baseline: error_rate < 1%"]["summary"] == "one value per run, no test: 0% -> 0%"
+    assert rows["baseline: server-http-p95"]["verdict"] == "skip"
+    assert any("ran profile 'ci', this run 'smoke'" in note for note in doc["notes"])
+
+
+def test_a_baseline_that_is_not_a_run_is_one_line(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE, run)
+    (tmp_path / "empty").mkdir()
+    done = _report(run, "--baseline", str(tmp_path / "empty"))
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"codesync-load: error: --baseline {tmp_path / 'empty'} holds no ledger.json; pass another run directory"
+    )

@@ -68,8 +68,13 @@ async def _init_sessions_gauge(app: web.Application) -> None:
 
 
 def build_api_app(ctx: ProcessContext) -> web.Application:
+    chain = [metrics_middleware, csrf_cookie_middleware, error_middleware]
+    if ctx.config.service_model is not None:  # off by default (twin/service_model.py)
+        from twin.service_model import service_model_middleware
+
+        chain.append(service_model_middleware(ctx.config.service_model))
     app = web.Application(
-        middlewares=[metrics_middleware, csrf_cookie_middleware, error_middleware],
+        middlewares=chain,
         client_max_size=ctx.config.max_body_bytes,
     )
     app[CTX] = ctx
