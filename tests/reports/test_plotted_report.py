@@ -81,7 +81,8 @@ def test_sections_in_order_inline_and_offline(built: Path) -> None:
     page_text = (built / "report" / "report.html").read_text()
     page = Page()
     page.feed(page_text)
-    positions = [page.headings.index(s) if s in page.headings else -1 for s in SECTIONS]
+    # a heading may go on after the section's name ("Checks (latest verify set ...)")
+    positions = [next((i for i, h in enumerate(page.headings) if h.startswith(s)), -1) for s in SECTIONS]
     assert -1 not in positions, [s for s, p in zip(SECTIONS, positions, strict=True) if p < 0]
     assert positions == sorted(positions), page.headings
     # 5 section charts + one per dashboard panel (10 panels in monitoring/grafana), all inline SVG
@@ -145,7 +146,7 @@ def test_chromium_renders_every_section_without_console_errors(built: Path, tmp_
     assert console == []
     dom = done.stdout
     for section in SECTIONS:
-        assert f"<h2>{section}</h2>" in dom, section  # the DOM as parsed: entities decoded
+        assert f"<h2>{section}" in dom, section  # the DOM as parsed: entities decoded
     assert dom.count("<svg") == 15
 
 
