@@ -20,12 +20,15 @@ import contextlib
 import fcntl
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from codesync_load.errors import HarnessError
 from codesync_load.stack.engine import Engine, last_lines
@@ -130,16 +133,58 @@ def ensure_base(engine: Engine, log_dir: Path) -> str | None:
 HOST_CA_IN_BUILD = "/run/codesync-host-ca.crt"
 
 
+PIP_SETTINGS = {"index-url": "PIP_INDEX_URL", "extra-index-url": "PIP_EXTRA_INDEX_URL", "find-links": "PIP_FIND_LINKS"}
+
+
+def host_pip_settings() -> dict[str, str]:
+    """Where this machine's pip finds packages (`pip config list`, then PIP_* variables):
+    {"PIP_EXTRA_INDEX_URL": "file:///opt/pypi/simple ...", ...}."""
+    settings: dict[str, str] = {}
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True, timeout=60, check=False
+    )
+    for line in result.stdout.splitlines():
+        key, _, value = line.partition("=")
+        variable = PIP_SETTINGS.get(key.rsplit(".", 1)[-1])
+        if variable and value:
+            settings[variable] = value.strip().strip("'\"")
+    for variable in PIP_SETTINGS.values():
+        if os.environ.get(variable):
+            settings[variable] = os.environ[variable]
+    return settings
+
+
+def local_package_dirs(settings: dict[str, str]) -> list[Path]:
+    """The folders on this machine that pip's settings point at (file:// indexes, find-links
+    paths); an index's .../simple is mounted with its parent, where its links lead."""
+    folders: list[Path] = []
+    for variable, value in settings.items():
+        for word in value.split():
+            path = Path(urlsplit(word).path) if word.startswith("file://") else Path(word)
+            if not path.is_absolute() or not path.exists():
+                continue
+            if variable != "PIP_FIND_LINKS" and path.name == "simple":
+                path = path.parent
+            if path not in folders:
+                folders.append(path)
+    return folders
+
+
 def host_build_options() -> list[str]:
-    """What a build borrows from this machine: its CA bundle (a TLS-re-signing proxy between
-    here and the package index needs it) and its PIP_INDEX_URL, passed as build-args the
-    Containerfiles read and a read-only mount that exists only while RUN steps run."""
+    """What a build borrows from this machine, so that it installs what the machine's own pip
+    would: its CA bundle (a TLS-re-signing proxy between here and the package index needs it)
+    and its package sources (indexes and wheel folders on disk install in seconds; the index
+    through the proxy takes minutes). Passed as build-args the Containerfiles read and
+    read-only mounts that exist only while RUN steps run; nothing of it stays in an image."""
     options = []
     bundle = Path(os.environ.get("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt")
     if bundle.is_file():
         options += ["-v", f"{bundle.resolve()}:{HOST_CA_IN_BUILD}:ro", "--build-arg", f"HOST_CA={HOST_CA_IN_BUILD}"]
-    if os.environ.get("PIP_INDEX_URL"):
-        options += ["--build-arg", f"PIP_INDEX_URL={os.environ['PIP_INDEX_URL']}"]
+    settings = host_pip_settings()
+    for folder in local_package_dirs(settings):
+        options += ["-v", f"{folder}:{folder}:ro"]
+    for variable, value in sorted(settings.items()):
+        options += ["--build-arg", f"{variable}={value}"]
     return options
 
 
@@ -177,40 +222,53 @@ def build_image(
     """`podman build` one image (layer cache on); seconds taken, or HarnessError with its log's tail."""
     log = log_dir / f"build-{image.split('/')[-1].split(':')[0]}.log"
     started = time.monotonic()
+    argv = [
+        engine.name,
+        "build",
+        "--layers",
+        "--force-rm",
+        "--network",
+        "host",
+        *host_build_options(),
+        *(f"--build-arg={name}={value}" for name, value in (build_args or {}).items()),
+        "-t",
+        image,
+        "-f",
+        str(containerfile),
+        str(context),
+    ]
     with open(log, "w") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=engine.environ())
         try:
-            code = subprocess.call(
-                [
-                    engine.name,
-                    "build",
-                    "--layers",
-                    "--force-rm",
-                    "--network",
-                    "host",
-                    *host_build_options(),
-                    *(f"--build-arg={name}={value}" for name, value in (build_args or {}).items()),
-                    "-t",
-                    image,
-                    "-f",
-                    str(containerfile),
-                    str(context),
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=engine.environ(),
-                timeout=BUILD_TIMEOUT,
-            )
+            code = proc.wait(timeout=BUILD_TIMEOUT)
         except subprocess.TimeoutExpired:
+            stop_build(proc)
             raise HarnessError(
                 f"image {image} ({containerfile.name}) did not build within {BUILD_TIMEOUT:g} s: "
                 f"{last_lines(log.read_text(errors='replace'))} (log: {log})"
             ) from None
+        except BaseException:
+            stop_build(proc)
+            raise
     if code != 0:
         raise HarnessError(
             f"image {image} ({containerfile.name}) failed to build (exit {code}): "
             f"{last_lines(log.read_text(errors='replace'))} (log: {log})"
         )
     return time.monotonic() - started
+
+
+def stop_build(proc: subprocess.Popen) -> None:
+    """Stop a running `podman build` so that it removes its own RUN container: SIGINT, then
+    SIGKILL only if it does not exit (a killed build leaves the RUN step's process running,
+    outside our process group, and its working container in storage)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def ensure_images(engine: Engine, log_dir: Path, codesync_src: Path | None = None) -> Built:
