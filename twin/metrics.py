@@ -1,13 +1,17 @@
-"""The twin's instrumentation, built from the metric contract, one registry per process.
+"""The twin's instrumentation, declared in its own code, one registry per process.
 
-    >>> m = TwinMetrics("api", load_contract(), ActiveFaults())
+    >>> m = TwinMetrics("api", ActiveFaults())
     >>> m.http_response("GET", "/health", 200, 0.002)
     >>> m.exposition()          # bytes in the Prometheus text format
 
 The API port and the Yjs port each serve their own registry, as CodeSync's two processes
-do, so Prometheus scraping both never counts an event twice. Families come from the
-contract table (names, types, labels, buckets); the recording methods are the only place
-that knows which event moves which family, and the only place metric faults act.
+do, so Prometheus scraping both never counts an event twice. Families are declared here
+(DECLARATIONS: names, types, labels, buckets), as CodeSync declares its prom-client metrics
+in its own code, and never read from the contract file the verifier checks against: the twin
+and the contract (codesync_load/contract/backend.toml) are two independent witnesses, so a
+wrong contract entry shows up against the twin (tests/twin/test_metric_declarations.py holds
+the two against each other). The recording methods are the only place that knows which event
+moves which family, and the only place metric faults act.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import ctypes
 import ctypes.util
 import os
 import threading
+from dataclasses import dataclass
 
 from prometheus_client import (
     CollectorRegistry,
@@ -28,7 +33,6 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.process_collector import ProcessCollector
 
-from codesync_load.contract import Contract, MetricSpec
 from twin.faults import ActiveFaults
 
 # Canonical family names the recording methods use; the contract may rename them.
@@ -48,6 +52,181 @@ DB_QUERIES = "codesync_db_queries_total"
 DB_DURATION = "codesync_db_query_duration_seconds"
 
 _DRIFTED_HTTP_LABELS = ("method", "path", "status")
+
+
+@dataclass(frozen=True)
+class Declared:
+    """One metric family as the twin declares it (what prom-client's constructor takes in CodeSync).
+
+    `process`: api, yjs or both. `collector`: exported by a collector (process_*), not built here.
+    """
+
+    name: str
+    type: str
+    labels: tuple[str, ...]
+    process: str
+    help: str
+    buckets: tuple[float, ...] = ()
+    collector: bool = False
+
+    def exported_by(self, process: str) -> bool:
+        return self.process in (process, "both")
+
+
+DECLARATIONS: tuple[Declared, ...] = (
+    Declared(
+        HTTP_REQUESTS,
+        "counter",
+        ("method", "route", "status_code"),
+        "api",
+        "every HTTP response (route = Express route template such as /api/sessions/:id; /metrics itself "
+        "is not counted)",
+    ),
+    Declared(
+        HTTP_DURATION,
+        "histogram",
+        ("method", "route", "status_code"),
+        "api",
+        "every HTTP response",
+        buckets=(0.001, 0.005, 0.015, 0.05, 0.1, 0.5, 1.0, 5.0),
+    ),
+    Declared(
+        WS_ACTIVE,
+        "gauge",
+        ("type",),
+        "both",
+        "+1 on admit, -1 on close (socketio on the API, yjs on the Yjs server)",
+    ),
+    Declared(
+        WS_TOTAL,
+        "counter",
+        ("type",),
+        "both",
+        "each admitted connection",
+    ),
+    Declared(
+        WS_MESSAGES,
+        "counter",
+        ("type", "direction"),
+        "both",
+        "Socket.IO session:join/session:leave inbound; chat:message:new and message:reaction broadcasts "
+        "outbound (one per broadcast); each inbound Yjs frame",
+    ),
+    Declared(
+        YJS_DOCUMENTS,
+        "gauge",
+        (),
+        "yjs",
+        "documents loaded in the Yjs server",
+    ),
+    Declared(
+        YJS_OPERATIONS,
+        "counter",
+        ("operation_type",),
+        "yjs",
+        "each persisted Yjs update: an inbound Update or SyncStep2 that changed the document (duplicates do not count)",
+    ),
+    Declared(
+        YJS_SYNC,
+        "histogram",
+        (),
+        "yjs",
+        "each sync (a client's SyncStep1 answered with SyncStep2)",
+        buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0),
+    ),
+    Declared(
+        SESSIONS_ACTIVE,
+        "gauge",
+        (),
+        "api",
+        "+1 per created session, -1 per deleted",
+    ),
+    Declared(
+        PARTICIPANTS,
+        "gauge",
+        ("session_id",),
+        "api",
+        "Socket.IO room size on join/leave/disconnect",
+    ),
+    Declared(
+        RATE_LIMIT_HITS,
+        "counter",
+        ("type", "user_id"),
+        "both",
+        "each rejection by a rate limiter (API: files/search routes; WS: Socket.IO per user, Yjs per "
+        "client IP with user_id = the IP)",
+    ),
+    Declared(
+        ERRORS,
+        "counter",
+        ("type", "code"),
+        "api",
+        "each error answered by the error handler (code as in the envelope)",
+    ),
+    Declared(
+        DB_QUERIES,
+        "counter",
+        ("operation", "model", "status"),
+        "both",
+        "each database query",
+    ),
+    Declared(
+        DB_DURATION,
+        "histogram",
+        ("operation", "model"),
+        "both",
+        "each database query",
+        buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0),
+    ),
+    Declared(
+        "process_cpu_seconds_total",
+        "counter",
+        (),
+        "both",
+        "CPU time",
+        collector=True,
+    ),
+    Declared(
+        "process_resident_memory_bytes",
+        "gauge",
+        (),
+        "both",
+        "resident memory",
+        collector=True,
+    ),
+    Declared(
+        "process_heap_bytes",
+        "gauge",
+        (),
+        "both",
+        "heap size",
+        collector=True,
+    ),
+    Declared(
+        "process_open_fds",
+        "gauge",
+        (),
+        "both",
+        "open file descriptors",
+        collector=True,
+    ),
+    Declared(
+        "process_max_fds",
+        "gauge",
+        (),
+        "both",
+        "fd limit",
+        collector=True,
+    ),
+    Declared(
+        "process_start_time_seconds",
+        "gauge",
+        (),
+        "both",
+        "process start",
+        collector=True,
+    ),
+)
 
 # prom-client exports no *_created series; neither does the twin.
 disable_created_metrics()
@@ -103,7 +282,7 @@ class _HeapCollector:
 class TwinMetrics:
     """One process's families and the events that move them."""
 
-    def __init__(self, process: str, contract: Contract, faults: ActiveFaults) -> None:
+    def __init__(self, process: str, faults: ActiveFaults) -> None:
         self.process = process
         self.faults = faults
         self.registry = CollectorRegistry(auto_describe=True)
@@ -111,17 +290,16 @@ class TwinMetrics:
         self.registry.register(_HeapCollector())
         self._families: dict[str, Counter | Gauge | Histogram] = {}
         self._lock = threading.Lock()
-        self._names = {spec.name: spec.name for spec in contract.metrics}
-        for spec in contract.for_process(process):
-            if spec.name.startswith("process_"):
-                continue  # the collectors above export these
-            self._families[spec.name] = self._build(spec)
+        self._responses = 0  # HTTP responses seen (the http-counter-half fault drops every second one)
+        for spec in DECLARATIONS:
+            if spec.exported_by(process) and not spec.collector:  # the collectors above export process_*
+                self._families[spec.name] = self._build(spec)
 
-    def _build(self, spec: MetricSpec) -> Counter | Gauge | Histogram:
+    def _build(self, spec: Declared) -> Counter | Gauge | Histogram:
         labels = list(spec.labels)
         if self.faults.active("label-drift") and spec.name in (HTTP_REQUESTS, HTTP_DURATION):
             labels = list(_DRIFTED_HTTP_LABELS)
-        doc = spec.moved_by or spec.name
+        doc = spec.help or spec.name
         if spec.type == "counter":
             # prometheus_client appends _total itself; hand it the base name.
             base = spec.name[: -len("_total")] if spec.name.endswith("_total") else spec.name
@@ -146,7 +324,9 @@ class TwinMetrics:
             labels = (method, raw_path or route, str(status))
         else:
             labels = (method, route, str(status))
-        if not self.faults.active("http-counter-frozen"):
+        self._responses += 1
+        half = self.faults.active("http-counter-half") and self._responses % 2 == 0
+        if not self.faults.active("http-counter-frozen") and not half:
             self._families[HTTP_REQUESTS].labels(*labels).inc()
         self._families[HTTP_DURATION].labels(*labels).observe(seconds)
 

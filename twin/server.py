@@ -22,7 +22,6 @@ import time
 
 from aiohttp import web
 
-from codesync_load.contract import load_contract
 from codesync_load.errors import HarnessError
 from twin.config import TwinConfig
 from twin.context import ProcessContext
@@ -70,9 +69,8 @@ class TwinServer:
         from twin.yjs.server import build_yjs_app
 
         init_sentry(self.config)
-        contract = load_contract()
-        api_metrics = TwinMetrics("api", contract, self.config.faults)
-        yjs_metrics = TwinMetrics("yjs", contract, self.config.faults)
+        api_metrics = TwinMetrics("api", self.config.faults)
+        yjs_metrics = TwinMetrics("yjs", self.config.faults)
         limiter = await open_limiter(self.config)
         api_store = await open_store(self.config, api_metrics)
         yjs_store = await open_store(self.config, yjs_metrics)

@@ -15,7 +15,6 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from codesync_load.contract import load_contract
 from codesync_load.errors import HarnessError
 from codesync_load.exposition import Samples, parse_samples
 from twin.config import TwinConfig
@@ -25,7 +24,7 @@ from twin.storage import StoreConflict, open_store, split_document
 
 
 def _metrics() -> TwinMetrics:
-    return TwinMetrics("api", load_contract(), ActiveFaults())
+    return TwinMetrics("api", ActiveFaults())
 
 
 def _samples(metrics: TwinMetrics) -> Samples:

@@ -21,7 +21,6 @@ from aiohttp import web
 from pycrdt import Doc, Text, create_sync_message, create_update_message, read_message
 from websockets.asyncio.client import connect
 
-from codesync_load.contract import load_contract
 from twin.config import TwinConfig
 from twin.context import ProcessContext
 from twin.faults import ActiveFaults
@@ -36,7 +35,7 @@ from twin.yjs.server import build_yjs_app
 async def yjs_server(tmp_path: Path, **overrides: object) -> AsyncIterator[tuple[str, ProcessContext]]:
     """The Yjs app on a free loopback port with SQLite storage; yields (ws base URL, context)."""
     config = replace(TwinConfig(), yjs_port=0, sqlite_path=tmp_path / "yjs.sqlite3", **overrides)
-    metrics = TwinMetrics("yjs", load_contract(), ActiveFaults())
+    metrics = TwinMetrics("yjs", ActiveFaults())
     store = await open_store(config, metrics)
     limiter = await open_limiter(config)
     ctx = ProcessContext(config, metrics, store, limiter)
