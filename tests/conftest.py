@@ -198,3 +198,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def gate_can_run() -> None:
+    """In CI the gate tests must run: a missing binary (prometheus, alertmanager, promtool) or
+    module fails them with the reason, where elsewhere they are skipped. Session-scoped, so it
+    decides before any module fixture starts a gate."""
+    from tests.gates.test_gate_command import _not_usable
+
+    reason = _not_usable()
+    if reason is not None:
+        pytest.fail(f"CI runs the gate, but {reason}", pytrace=False)

@@ -23,6 +23,7 @@ import math
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -76,14 +77,15 @@ class MemoryRateLimiter:
 
     SWEEP_EVERY = 1024
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock  # injectable: tests move time instead of sleeping
         self._windows: dict[str, deque[float]] = {}
         self._lock = asyncio.Lock()
         self._hits = 0
         self._longest_window = 0.0
 
     async def hit(self, key: str, limit: int, window_s: float) -> LimitDecision:
-        now = time.time()
+        now = self._clock()
         async with self._lock:
             self._hits += 1
             self._longest_window = max(self._longest_window, window_s)
@@ -111,12 +113,13 @@ class MemoryRateLimiter:
 class RedisRateLimiter:
     """Windows as Redis sorted sets (member = unique attempt id, score = time), one MULTI each."""
 
-    def __init__(self, client, prefix: str) -> None:
+    def __init__(self, client, prefix: str, clock: Callable[[], float] = time.time) -> None:
         self.client = client
         self.prefix = prefix
+        self._clock = clock  # the attempt times (scores) come from it; injectable for tests
 
     @classmethod
-    async def open(cls, url: str, prefix: str) -> RedisRateLimiter:
+    async def open(cls, url: str, prefix: str, clock: Callable[[], float] = time.time) -> RedisRateLimiter:
         import redis.asyncio as aioredis
         from redis.exceptions import RedisError
 
@@ -130,10 +133,10 @@ class RedisRateLimiter:
             await client.aclose()
             reason = " ".join(str(err).split()) or type(err).__name__
             raise HarnessError(f"cannot connect to Redis at {_redacted(url)} ({reason}); check REDIS_URL") from None
-        return cls(client, prefix)
+        return cls(client, prefix, clock)
 
     async def hit(self, key: str, limit: int, window_s: float) -> LimitDecision:
-        now = time.time()
+        now = self._clock()
         full_key = f"{self.prefix}ratelimit:{key}"
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.zremrangebyscore(full_key, "-inf", now - window_s)
@@ -157,8 +160,11 @@ def _redacted(url: str) -> str:
     return f"{scheme}{sep}{rest}"
 
 
-async def open_limiter(config: TwinConfig) -> RateLimiter:
-    """Redis-backed when `config.redis_url` is set (fails as one line if unreachable), else in-process."""
+async def open_limiter(config: TwinConfig, clock: Callable[[], float] = time.time) -> RateLimiter:
+    """Redis-backed when `config.redis_url` is set (fails as one line if unreachable), else in-process.
+
+    `clock` gives the attempt times (wall-clock seconds by default); tests pass one they move.
+    """
     if config.redis_url:
-        return await RedisRateLimiter.open(config.redis_url, config.redis_prefix)
-    return MemoryRateLimiter()
+        return await RedisRateLimiter.open(config.redis_url, config.redis_prefix, clock)
+    return MemoryRateLimiter(clock)

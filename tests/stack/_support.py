@@ -37,14 +37,28 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120)
     )
 
 
-def wait_for(probe: Callable[[], T], timeout: float, what: str, interval: float = 0.25) -> T:
-    """The first truthy result of `probe` within `timeout` s, else AssertionError naming `what`."""
+# What a probe may raise while the thing it waits for is still coming up: a server not yet
+# listening or answering 5xx (OSError: refused, reset, promapi's "answered HTTP 503") and a file
+# still being written (ValueError: partial JSON). Anything else is a bug in the probe or the
+# code under test and propagates at once, instead of being retried into a timeout.
+NOT_YET = (OSError, ValueError)
+
+
+def wait_for(
+    probe: Callable[[], T],
+    timeout: float,
+    what: str,
+    interval: float = 0.25,
+    not_yet: tuple[type[BaseException], ...] = NOT_YET,
+) -> T:
+    """The first truthy result of `probe` within `timeout` s, else AssertionError naming `what`;
+    `not_yet` are the exceptions that mean "not ready", retried like a falsy result."""
     deadline = time.monotonic() + timeout
     last: object = None
     while time.monotonic() < deadline:
         try:
             result = probe()
-        except Exception as err:  # a probe against a server still starting may raise
+        except not_yet as err:
             last = err
         else:
             if result:

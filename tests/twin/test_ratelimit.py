@@ -59,18 +59,34 @@ def test_limit_reached_exactly_and_rejections_are_recorded(config: TwinConfig) -
     asyncio.run(scenario())
 
 
+class Clock:
+    """A clock the test moves: the limiter reads attempt times from it instead of the wall clock,
+    so window edges are exact instants, not sleeps raced with 50 ms margins."""
+
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_window_slides_but_hammering_keeps_it_shut(config: TwinConfig) -> None:
+    clock = Clock()
+
     async def scenario() -> None:
-        limiter = await open_limiter(config)
+        limiter = await open_limiter(config, clock)
         try:
             assert (await limiter.hit("slide", 2, 0.4)).allowed
             assert (await limiter.hit("slide", 2, 0.4)).allowed
             # Retrying every 0.1 s for 1 s (2.5 windows): each rejected retry refills the window.
             for _ in range(10):
                 assert not (await limiter.hit("slide", 2, 0.4)).allowed
-                await asyncio.sleep(0.1)
-            # A pause of one full window (nothing to poll: time itself is the condition) opens it.
-            await asyncio.sleep(0.45)
+                clock.now += 0.1
+            # 0.3 s after the last retry it is still in the 0.4 s window: refused (and recorded).
+            clock.now += 0.2  # the loop already moved 0.1 past the last retry
+            assert not (await limiter.hit("slide", 2, 0.4)).allowed
+            # Exactly one window later that attempt is out (an attempt at now - window no longer counts).
+            clock.now += 0.4
             decision = await limiter.hit("slide", 2, 0.4)
             assert decision.allowed and decision.count == 1
         finally:
@@ -108,12 +124,14 @@ def test_unreachable_redis_is_one_line(url: str) -> None:
 
 
 def test_memory_limiter_forgets_idle_keys() -> None:
+    clock = Clock()
+
     async def scenario() -> tuple[int, int]:
-        limiter = MemoryRateLimiter()
+        limiter = MemoryRateLimiter(clock)
         for i in range(100):
             await limiter.hit(f"idle:{i}", 5, 0.2)
         held = limiter.keys()
-        await asyncio.sleep(0.25)  # every one of those windows has passed
+        clock.now += 0.2  # every one of those windows has passed (an attempt at exactly now - window is out)
         for _ in range(MemoryRateLimiter.SWEEP_EVERY - 100):
             await limiter.hit("busy", 10**6, 0.2)
         return held, limiter.keys()
