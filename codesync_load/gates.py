@@ -30,7 +30,8 @@ Operators: < <= > >= == !=. File format (gates/ci.toml):
     gates = [
       "p95(edit_propagation) < 250ms",
       "error_rate < 1%",
-      {name = "server-errors", gate = 'server: sum(increase(codesync_errors_total[$__range])) < 5'},
+      # X - X offset $__range or X: the exact in-window increase, series born in the run included
+      {name = "server-errors", gate = 'server: sum(E - E offset $__range or E) < 5'},   # E = codesync_errors_total
     ]
     checks = ["*"]                  # verify checks that are part of the gate (globs; [] = none)
     [baseline]                      # what --baseline compares (see codesync_load/baseline.py)
@@ -95,8 +96,10 @@ def _http_errors(doc: dict[str, Any]) -> tuple[int, int]:
 
 
 def _error_rate(doc: dict[str, Any]) -> float:
+    """The 5xx share of HTTP attempts; NaN (no data, the gate fails) when the run made none: an
+    empty run has nothing to judge, and a 0 % there would pass `error_rate < 1%`."""
     bad, total = _http_errors(doc)
-    return bad / total if total else 0.0
+    return bad / total if total else math.nan
 
 
 def _total(kind: str, **where: Any) -> Callable[[dict[str, Any]], float]:
@@ -389,6 +392,8 @@ def client_value(metric: Metric, doc: dict[str, Any]) -> tuple[float | None, str
     if metric.func in SCALARS:
         if metric.func == "error_rate":
             bad, total = _http_errors(doc)
+            if not total:
+                return None, "nothing to judge: the ledger records no HTTP attempt"
             return _error_rate(doc), f"{bad}/{total} HTTP attempts"
         return SCALARS[metric.func][1](doc), ""
     samples = [float(v) for v in (doc.get("samples") or {}).get(metric.series, [])]

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from codesync_load.errors import HarnessError
+from codesync_load.urls import require_http_url
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LOADTESTS_DIR = REPO_ROOT / "loadtests"
@@ -35,12 +36,9 @@ def check_target(api_url: str, yjs_url: str, timeout: float = 3.0, health: bool 
     still holds every request the run sent.
     """
     hint = "start one with `codesync-load stack up`, or pass the right --host/--api-url and --yjs-url"
-    parts = urlsplit(api_url or "")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise HarnessError(f"API URL {api_url!r} is not an http(s) URL; pass e.g. http://127.0.0.1:4000")
-    yparts = urlsplit(yjs_url or "")
-    if yparts.scheme not in ("ws", "wss") or not yparts.hostname:
-        raise HarnessError(f"Yjs URL {yjs_url!r} is not a ws:// URL; pass e.g. ws://127.0.0.1:4001")
+    require_http_url(api_url, "API URL", "http://127.0.0.1:4000")
+    require_http_url(yjs_url, "Yjs URL", "ws://127.0.0.1:4001", schemes=("ws", "wss"))
+    parts, yparts = urlsplit(api_url), urlsplit(yjs_url)
     if health:
         url = api_url.rstrip("/") + "/health"
         try:

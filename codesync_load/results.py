@@ -65,6 +65,10 @@ class CheckResult:
     name: str = ""
     inputs: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    # For a skip only: True = the check applies to this target but could not judge it (missing
+    # data, nothing to judge); False = it does not apply here (no Grafana in this stack, live
+    # checks not asked for). Neither is a pass; under --strict the first kind fails.
+    applies: bool = True
 
     @classmethod
     def passed(cls, summary: str, **kw: Any) -> CheckResult:
@@ -76,15 +80,37 @@ class CheckResult:
 
     @classmethod
     def skipped(cls, summary: str, **kw: Any) -> CheckResult:
+        """Not judged: the check applies (unless `applies=False` is passed) but could not judge."""
         return cls("skip", summary, **kw)
+
+    @classmethod
+    def not_applicable(cls, summary: str, **kw: Any) -> CheckResult:
+        """The check does not apply to this target or invocation (listed, never counted as passed)."""
+        return cls("skip", summary, applies=False, **kw)
+
+    @classmethod
+    def nothing_to_judge(cls, what: str, **kw: Any) -> CheckResult:
+        """An empty input (0 rules, 0 series, a run with no traffic): not judged, never a pass."""
+        return cls("skip", f"nothing to judge: {what}", **kw)
 
     @property
     def ok(self) -> bool:
-        return self.verdict in ("pass", "skip")
+        """Passed. A skip is not ok: a verdict never says PASS about what it did not judge."""
+        return self.verdict == "pass"
+
+    @property
+    def not_judged(self) -> bool:
+        """A skip of a check that applies here (missing data, nothing to judge)."""
+        return self.verdict == "skip" and self.applies
+
+    @property
+    def shown_verdict(self) -> str:
+        """The verdict as tables show it: PASS, FAIL, ERROR, SKIP (not judged), N/A (not applicable)."""
+        return "N/A" if self.verdict == "skip" and not self.applies else self.verdict.upper()
 
     def render(self) -> str:
         """Multi-line text for a failure message or the CLI's details."""
-        lines = [f"{self.name}: {self.verdict.upper()}: {self.summary}"]
+        lines = [f"{self.name}: {self.shown_verdict}: {self.summary}"]
         for label, value in (("measured", self.measured), ("expected", self.expected), ("tolerance", self.tolerance)):
             if value:
                 lines.append(f"  {label}: {value}")
@@ -106,6 +132,7 @@ class CheckResult:
             "inputs": dict(self.inputs),
             "seconds": round(self.seconds, 3),
             "evidence": self.evidence.to_dict() if self.evidence else None,
+            "applies": self.applies,
         }
 
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from codesync_load.errors import HarnessError
 from codesync_load.ledger import ledger_summary
 
 SCHEMA = "codesync-report/1"
@@ -30,10 +31,20 @@ PANEL_CHECKS = (PANEL_CHECK, GRAFANA_CHECK)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
+    """The file's document; None only when the file does not exist. A truncated or corrupt file
+    is a HarnessError (one line, exit 2), never reported as absent: "no ledger in this run" about
+    a ledger that is there but unreadable would be a false statement about the run."""
     try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
+        text = path.read_text()
+    except FileNotFoundError:
         return None
+    try:
+        doc = json.loads(text)
+    except ValueError as err:
+        raise HarnessError(f"{path} is not valid JSON ({err}); regenerate it (rerun that step)") from None
+    if not isinstance(doc, dict):
+        raise HarnessError(f"{path} holds a JSON {type(doc).__name__}, not an object; regenerate it")
+    return doc
 
 
 def percentile_sorted(ordered: Sequence[float], q: float) -> float:
@@ -135,11 +146,23 @@ def build_report(
         "info": list(info),
         "dashboard_panels": panels,
         "result_sets": [dict(x) for x in sets],
+        "not_judged": not_judged(checks, gates, baseline),
         "counts": {
             group: {v: sum(1 for r in items if r.get("verdict") == v) for v in ("pass", "fail", "skip", "error")}
             for group, items in (("checks", checks), ("gates", gates), ("baseline", baseline))
         },
     }
+
+
+def not_judged(*groups: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per result that gave no verdict, with why: a report never lets a skip pass for a
+    pass ("not judged" applies to the target but could not judge; "not applicable" does not)."""
+    return [
+        f"{r.get('name')}: {'not judged' if r.get('applies', True) else 'not applicable'}: {r.get('summary')}"
+        for group in groups
+        for r in group
+        if r.get("verdict") == "skip"
+    ]
 
 
 def results_from_run(run_dir: Path) -> dict[str, list[dict[str, Any]]]:

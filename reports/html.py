@@ -151,6 +151,9 @@ def render_html(
     rows = [(g, c["pass"], c["fail"], c["skip"], c["error"]) for g, c in counts.items() if any(c.values())]
     if rows:
         parts.append(table(("group", "pass", "fail", "skip", "error"), rows))
+    if doc.get("not_judged"):
+        parts.append("<p>No verdict (not counted as passed):</p><ul>")
+        parts.append("".join(f"<li>{escape(line)}</li>" for line in doc["not_judged"]) + "</ul>")
     parts.append(_results("Gates", doc.get("gates") or []))
     parts.append(_results("Baseline comparison", doc.get("baseline") or []))
     panels = doc.get("dashboard_panels") or []

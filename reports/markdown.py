@@ -97,6 +97,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
             summary.append(f"{group}: " + ", ".join(f"{n} {v}" for v, n in c.items() if n))
     if summary:
         out += ["; ".join(summary), ""]
+    if doc.get("not_judged"):
+        out += ["No verdict (not counted as passed):", ""] + [f"- {_cell(line)}" for line in doc["not_judged"]] + [""]
     out += _results("Gates", doc.get("gates") or [])
     out += _results("Baseline comparison", doc.get("baseline") or [])
     panels = doc.get("dashboard_panels") or []

@@ -36,6 +36,12 @@ FAULTS: dict[str, FaultSpec] = {
             "as when a refactor drops the counter's inc() from the middleware",
         ),
         FaultSpec(
+            "http-counter-half",
+            "counter counts a fraction",
+            "codesync_http_requests_total counts every second response only (the duration histogram counts "
+            "all), as when one of two response paths forgets the inc()",
+        ),
+        FaultSpec(
             "ws-gauge-leak",
             "gauge never comes back down",
             "codesync_websocket_connections_active is never decremented on close, "
@@ -90,6 +96,12 @@ FAULTS: dict[str, FaultSpec] = {
             "docs-gauge-per-connection",
             "gauge counts the wrong thing",
             "codesync_yjs_documents_active counts connections to documents, not distinct documents",
+        ),
+        FaultSpec(
+            "yjs-garbage-crash",
+            "handler crashes on bad input",
+            "a Yjs frame that is not the protocol closes the socket with 1011 (internal error) instead of "
+            "1002/1003, as when the decoder's exception escapes the handler",
         ),
         FaultSpec(
             "sessions-gauge-reset",

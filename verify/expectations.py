@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from codesync_load.errors import HarnessError
+from codesync_load.errors import HarnessError, is_server_error
 from codesync_load.ledger import KINDS, Ledger
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parent / "expectations"
@@ -38,9 +38,25 @@ class Selection:
     exclude: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def admits(self, row: Mapping[str, Any]) -> bool:
-        if any(str(row.get(k)) not in vals for k, vals in self.where.items()):
+        if any(not _matches(row.get(k), vals) for k, vals in self.where.items()):
             return False
-        return not any(str(row.get(k)) in vals for k, vals in self.exclude.items())
+        return not any(_matches(row.get(k), vals) for k, vals in self.exclude.items())
+
+
+SERVER_ERROR = "5xx"  # a selection value meaning every server error (codesync_load.errors.is_server_error)
+
+
+def _matches(value: Any, allowed: tuple[str, ...]) -> bool:
+    """`value` is one of `allowed`; the value "5xx" admits any status the core calls a server
+    error, so "5xx" has one definition (500-599) in the expectations as everywhere else."""
+    if str(value) in allowed:
+        return True
+    if SERVER_ERROR in allowed:
+        try:
+            return is_server_error(int(value))
+        except (TypeError, ValueError):
+            return False
+    return False
 
 
 @dataclass(frozen=True)

@@ -242,7 +242,7 @@ def grafana_of(ctx: Any) -> GrafanaAPI:
     if api is None:
         from verify.checks.base import MissingInput
 
-        raise MissingInput("no Grafana given (--grafana-url, or a compose stack's Grafana)")
+        raise MissingInput("no Grafana in this stack (--grafana-url, or a compose stack's Grafana)", applies=False)
     return api
 
 

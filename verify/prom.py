@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from codesync_load.errors import HarnessError
+from codesync_load.urls import require_http_url
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Prom:
     def __init__(self, url: str, timeout: float = 10.0) -> None:
         from prometheus_api_client.prometheus_connect import PrometheusConnect
 
-        self.url = url.rstrip("/")
+        self.url = require_http_url(url, "Prometheus URL", "http://127.0.0.1:9090 (--prometheus-url)").rstrip("/")
         self._client = PrometheusConnect(url=self.url, disable_ssl=True, timeout=timeout)
 
     def _call(self, what: str, func, *args, **kwargs):

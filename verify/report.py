@@ -13,17 +13,48 @@ from __future__ import annotations
 import json
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from verify.checks.base import REGISTRY, CheckResult
 
 
 def exit_code(results: Sequence[CheckResult]) -> int:
-    """0 every check passed or was skipped, 1 a check failed, 2 a check could not run (a bug)."""
+    """0 every check passed (skips named, see not_judged_lines), 1 a check failed, 2 a check could
+    not run (a bug, or a check selected explicitly that could not judge; see strict_verdicts)."""
     if any(r.verdict == "error" for r in results):
         return 2
     return 1 if any(r.verdict == "fail" for r in results) else 0
+
+
+def strict_verdicts(results: Sequence[CheckResult], strict: bool, explicit: Collection[str] = ()) -> list[CheckResult]:
+    """The results with the skip rules applied: a skipped check named in `explicit` (selected
+    with --check) becomes an error, since the user asked for a verdict it cannot give; under
+    `strict` a skipped check that applies to the target (missing data, nothing to judge) fails.
+    A check that does not apply (no Grafana) stays a skip, listed as not applicable.
+
+    Why a transformation rather than a flag on exit_code: the JUnit file, results.json, the
+    reports and the table then all say the same thing about the same check.
+    """
+    out = []
+    for r in results:
+        if r.verdict == "skip" and r.name in explicit:
+            why = "not applicable here" if not r.applies else "not judged"
+            r = replace(r, verdict="error", summary=f"selected with --check but {why}: {r.summary}")
+        elif r.verdict == "skip" and strict and r.applies:
+            r = replace(r, verdict="fail", summary=f"not judged (fails under --strict): {r.summary}")
+        out.append(r)
+    return out
+
+
+def not_judged_lines(results: Sequence[CheckResult]) -> list[str]:
+    """One line per check that gave no verdict, with why: not judged (applies) or not applicable."""
+    return [
+        f"{r.name}: {'not judged' if r.applies else 'not applicable'}: {r.summary}"
+        for r in results
+        if r.verdict == "skip"
+    ]
 
 
 def render_table(results: Sequence[CheckResult], width: int = 100) -> str:
@@ -31,10 +62,20 @@ def render_table(results: Sequence[CheckResult], width: int = 100) -> str:
     lines = [f"{'check'.ljust(name_w)}  verdict  summary", f"{'-' * name_w}  -------  {'-' * 7}"]
     for r in results:
         summary = r.summary if len(r.summary) <= width else r.summary[: width - 3] + "..."
-        lines.append(f"{r.name.ljust(name_w)}  {r.verdict.upper().ljust(7)}  {summary}")
-    counts = {v: sum(1 for r in results if r.verdict == v) for v in ("pass", "fail", "skip", "error")}
+        lines.append(f"{r.name.ljust(name_w)}  {r.shown_verdict.ljust(7)}  {summary}")
+    counts = {
+        "pass": sum(1 for r in results if r.verdict == "pass"),
+        "fail": sum(1 for r in results if r.verdict == "fail"),
+        "error": sum(1 for r in results if r.verdict == "error"),
+        "not judged": sum(1 for r in results if r.not_judged),
+        "not applicable": sum(1 for r in results if r.verdict == "skip" and not r.applies),
+    }
     lines.append("")
     lines.append(", ".join(f"{n} {v}" for v, n in counts.items() if n) or "no checks ran")
+    skipped = not_judged_lines(results)
+    if skipped:  # never a bare count: each check that gave no verdict, and why
+        lines.append("no verdict (not counted as passed):")
+        lines.extend(f"  {line}" for line in skipped)
     return "\n".join(lines)
 
 
@@ -67,7 +108,7 @@ def junit_suite(
         elif r.verdict == "error":
             ET.SubElement(case, "error", message=r.summary).text = r.render()
         elif r.verdict == "skip":
-            ET.SubElement(case, "skipped", message=r.summary)
+            ET.SubElement(case, "skipped", message=f"{'not judged' if r.applies else 'not applicable'}: {r.summary}")
         else:
             ET.SubElement(case, "system-out").text = r.render()
     return suite

@@ -29,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from codesync_load.cli import build_parser
 
-    gate_argv = ["gate", "--twin", "--profile", args.profile, "--bcrypt-rounds", str(args.bcrypt_rounds)]
+    # --strict: the main job never reports a pass over a check that applies but could not judge
+    gate_argv = ["gate", "--twin", "--profile", args.profile, "--bcrypt-rounds", str(args.bcrypt_rounds), "--strict"]
     for fault in args.fault:
         gate_argv += ["--fault", fault]
     gate_args = build_parser().parse_args(gate_argv)

@@ -91,6 +91,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="GLOB",
         help="verify checks (overrides the gate file's `checks`)",
     )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="a gating check that applies but could not judge fails (CI and `demo` use this)",
+    )
     parser.add_argument("--timeout", type=float, default=None, help="per-trial load limit in seconds")
     where = parser.add_argument_group(
         "target (default: the stack `codesync-load stack up` recorded, else the embedded twin)"
@@ -250,6 +255,7 @@ def _judge(
     from codesync_load.gates import WindowQuery, evaluate_gates
     from verify.context import VerifyContext, VerifyOptions, monitoring_options
     from verify.live import LiveTarget, attach_live
+    from verify.report import strict_verdicts
     from verify.result_sets import write_result_set
 
     load = _load_result(run_dir, code)
@@ -260,7 +266,8 @@ def _judge(
     # The security/integrity checks talk to the target itself; they run after the
     # reconciliation checks (registry order), once the load window's last scrape is in.
     attach_live(ctx, target=LiveTarget.from_stack(stack))
-    results = [chk.run(ctx) for chk in checks]
+    explicit = {chk.name for chk in checks} if args.check else set()
+    results = strict_verdicts([chk.run(ctx) for chk in checks], args.strict, explicit)
     informational = [chk.run(ctx) for chk in info]
     from reports.snapshot import capture_quietly  # the series the report draws, while the stack is up
 
@@ -550,10 +557,15 @@ def _conclude(
         for r in everything
         if r.verdict in ("fail", "error")
     ]
-    reason = "every gate and check passed" if not failed else f"{len(failed)} failed ({'; '.join(failed[:3])})"
-    skipped = sorted({r.name for r in everything if r.verdict == "skip"})
+    judged_all = not any(r.verdict == "skip" for r in everything)
+    passed = "every gate and check passed" if judged_all else "every gate and every judged check passed"
+    reason = passed if not failed else f"{len(failed)} failed ({'; '.join(failed[:3])})"
+    skipped = sorted({r.name for r in everything if r.not_judged})
     if skipped:  # a check that could not judge did not pass either: the last line says which
         more = ", ..." if len(skipped) > 4 else ""
-        reason += f"; {len(skipped)} not judged (skipped: {', '.join(skipped[:4])}{more})"
+        reason += f"; {len(skipped)} not judged: {', '.join(skipped[:4])}{more}"
+    absent = sorted({r.name for r in everything if r.verdict == "skip" and not r.applies})
+    if absent:
+        reason += f"; {len(absent)} not applicable: {', '.join(absent[:4])}" + (", ..." if len(absent) > 4 else "")
     print(f"gate {verdict.upper()} {_label(args)}: {reason}; report {paths['html']}")
     return code

@@ -13,8 +13,10 @@ dashboard-grafana-matches-prometheus also asks Grafana for every panel; without 
 
 Prints one line per check (the names the pytest suite `pytest verify --run-dir RUN` uses),
 then the evidence of every failure; writes RUN/verify/junit.xml and RUN/verify/results.json.
-Exit 0 when every check passed (or was skipped because its input does not apply), 1 when a
-check failed, 2 when the verification could not run (bad input, unreachable Prometheus).
+Exit 0 when every check passed (a check that could not judge is listed as not judged or not
+applicable, with why, never as passed), 1 when a check failed (with --strict also when a check
+that applies could not judge), 2 when the verification could not run (bad input, unreachable
+Prometheus, a check selected with --check that could not judge).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from codesync_load.errors import HarnessError
+from codesync_load.urls import require_http_url
 
 if TYPE_CHECKING:
     from verify.context import VerifyContext, VerifyOptions
@@ -93,7 +96,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--grafana-password", default=None, help="its password (default $GRAFANA_PASSWORD; kept out of `ps`)"
     )
     grafana.add_argument("--grafana-token", default=None, help="a service account token (default $GRAFANA_TOKEN)")
-    parser.add_argument("--check", action="append", default=None, metavar="GLOB", help="run only matching checks")
+    parser.add_argument(
+        "--check",
+        action="append",
+        default=None,
+        metavar="GLOB",
+        help="run only matching checks; a check selected so that cannot judge is an error (exit 2)",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="a check that applies to the target but could not judge fails (not-applicable ones stay listed)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print the table only, not the failure evidence")
     parser.set_defaults(func=run)
 
@@ -132,7 +146,9 @@ def build_options(args: argparse.Namespace) -> VerifyOptions:
     except ValueError:
         raise HarnessError(f"{ledger} is not valid JSON; regenerate the run") from None
     opts = VerifyOptions(run_dir=run_dir)
-    opts.prometheus_url = resolve_prometheus(args, meta)
+    opts.prometheus_url = require_http_url(
+        resolve_prometheus(args, meta), "Prometheus URL", "http://127.0.0.1:9090 (--prometheus-url)"
+    )
     target = getattr(args, "target", None)
     if target is not None and target.prometheus_url == opts.prometheus_url:
         monitoring_options(opts, target.monitoring)  # the files that Prometheus runs, not monitoring/
@@ -295,7 +311,7 @@ def run(args: argparse.Namespace) -> int:
     from verify.checks import selected
     from verify.context import VerifyContext
     from verify.grafana_api import GrafanaAPI, attach_grafana
-    from verify.report import exit_code, render_table
+    from verify.report import exit_code, render_table, strict_verdicts
     from verify.result_sets import write_result_set
 
     args.target = resolve_verify_target(args)
@@ -308,7 +324,8 @@ def run(args: argparse.Namespace) -> int:
     grafana = attach_grafana(ctx, GrafanaAPI.from_access(access)) if access else None
     pool = attach_live_inputs(ctx, args)
     try:
-        results = [chk.run(ctx) for chk in checks]
+        explicit = {chk.name for chk in checks} if args.check else set()
+        results = strict_verdicts([chk.run(ctx) for chk in checks], args.strict, explicit)
     finally:
         if pool is not None:
             pool.close()

@@ -108,3 +108,35 @@ def load_contract(path: str | Path | None = None) -> Contract:
         description=data.get("description", ""),
         metrics=metrics,
     )
+
+
+ROUTES_FILE = CONTRACT_DIR / "routes.toml"
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """One REST route of CodeSync: method, Express template, and whether it demands a CSRF token."""
+
+    method: str
+    path: str
+    csrf: bool
+
+
+def load_routes(path: str | Path | None = None) -> tuple[RouteSpec, ...]:
+    """The routes file (default codesync_load/contract/routes.toml), in its order."""
+    source = Path(path) if path else ROUTES_FILE
+    try:
+        data = tomllib.loads(source.read_text())
+    except FileNotFoundError:
+        raise ContractError(f"routes file {source} does not exist; pass an existing TOML file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ContractError(f"routes file {source} is not valid TOML ({err}); fix the syntax") from None
+    routes = []
+    for raw in data.get("route", ()):
+        method, template, csrf = raw.get("method"), raw.get("path"), raw.get("csrf")
+        if not isinstance(method, str) or not isinstance(template, str) or not isinstance(csrf, bool):
+            raise ContractError(f"{source}: every [[route]] needs method, path (strings) and csrf (true/false): {raw}")
+        routes.append(RouteSpec(method.upper(), template, csrf))
+    if not routes:
+        raise ContractError(f"routes file {source} defines no [[route]] entries")
+    return tuple(routes)

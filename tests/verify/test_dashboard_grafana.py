@@ -399,7 +399,7 @@ def test_without_a_grafana_the_check_is_skipped_with_the_reason(telemetry: Telem
     result = REGISTRY[GRAFANA_CHECK].run(context(telemetry))
     assert (result.verdict, result.summary) == (
         "skip",
-        "no Grafana given (--grafana-url, or a compose stack's Grafana)",
+        "no Grafana in this stack (--grafana-url, or a compose stack's Grafana)",
     )
 
 

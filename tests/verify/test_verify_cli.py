@@ -122,7 +122,8 @@ def test_verdict_table_junit_and_exit_codes(tmp_path: Path) -> None:
     assert exit_code([CheckResult("error", "boom", name="x")]) == 2
     table = render_table(results)
     assert "counters-match-ledger     FAIL     1 counter series disagree" in table
-    assert table.splitlines()[-1] == "1 pass, 1 fail, 1 skip"
+    assert "1 pass, 1 fail, 1 not judged" in table.splitlines()
+    assert table.splitlines()[-1] == "  gauges-reach-plateau: not judged: no run directory"
     root = ET.parse(write_junit(results, tmp_path / "j.xml")).getroot()
     cases = {c.get("name"): c for c in root.iter("testcase")}
     assert cases["counters-match-ledger"].get("classname") == "verify.reconcile"

@@ -65,7 +65,8 @@ def test_without_a_live_target_every_live_check_is_skipped_with_the_reason() -> 
             continue
         result = chk.run(ctx)
         assert result.verdict == "skip", result.render()
-        assert "no live stack given" in result.summary
+        assert result.summary.startswith("not asked for: no live target given"), result.summary
+        assert not result.applies
 
 
 def test_rate_limit_checks_measure_exact_counts(healthy: TwinProcess) -> None:
@@ -122,11 +123,12 @@ def test_metrics_token_check_fails_when_the_check_holds_the_wrong_token(healthy:
     assert "API /metrics with right bearer answered 403" in result.summary
 
 
-def test_metrics_token_check_is_skipped_on_an_open_target(start_target) -> None:
+def test_metrics_token_check_fails_on_an_open_target(start_target) -> None:
+    # An open /metrics is the very symptom (issue #12): a FAIL naming it, not a skip.
     open_twin = start_target(token=None)
     result = run("metrics-token-enforced", live_context(open_twin, token=None))
-    assert result.verdict == "skip"
-    assert "no METRICS_TOKEN" in result.summary
+    assert result.verdict == "fail", result.render()
+    assert "served the telemetry without a token (200): no METRICS_TOKEN is enforced" in result.summary
 
 
 def test_csrf_check_covers_every_state_changing_route(healthy: TwinProcess) -> None:

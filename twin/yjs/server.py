@@ -159,6 +159,14 @@ async def _drop_early_frames(ws: web.WebSocketResponse, delay_ms: float) -> bool
     return True
 
 
+async def _refuse(ws: web.WebSocketResponse, ctx: ProcessContext, code: int, message: bytes) -> None:
+    """Close a socket that sent what is not the protocol: `code` (1002/1003), or 1011 under the
+    yjs-garbage-crash fault (the handler failing on the input rather than refusing it)."""
+    if ctx.config.faults.active("yjs-garbage-crash"):
+        code, message = WSCloseCode.INTERNAL_ERROR, b"internal error"
+    await ws.close(code=code, message=message)
+
+
 async def _read_loop(ws: web.WebSocketResponse, ctx: ProcessContext, room: Room, conn: Connection) -> None:
     """Handle frames until the socket closes or a frame breaks the protocol."""
     metrics = ctx.metrics
@@ -173,11 +181,11 @@ async def _read_loop(ws: web.WebSocketResponse, ctx: ProcessContext, room: Room,
                 raise
             except BaseException as err:  # ProtocolError, pycrdt's ValueError, or a pyo3 panic
                 log.info("closing Yjs client %s on %r: %s", conn.ip, room.name, err)
-                await ws.close(code=WSCloseCode.PROTOCOL_ERROR, message=b"invalid y-websocket message")
+                await _refuse(ws, ctx, WSCloseCode.PROTOCOL_ERROR, b"invalid y-websocket message")
                 return
         elif kind is WSMsgType.TEXT:
             metrics.ws_message(CHANNEL, "inbound")
-            await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"binary frames only")
+            await _refuse(ws, ctx, WSCloseCode.UNSUPPORTED_DATA, b"binary frames only")
             return
         else:  # CLOSE, CLOSING, CLOSED, ERROR (e.g. a frame over max_msg_size)
             return

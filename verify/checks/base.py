@@ -28,6 +28,7 @@ from codesync_load.results import CheckResult, Evidence, Verdict, first_failure
 
 __all__ = [
     "Check",
+    "CheckError",
     "CheckResult",
     "Evidence",
     "MissingInput",
@@ -78,8 +79,23 @@ def unreachable_reason(err: BaseException) -> str | None:
     return None
 
 
+class CheckError(Exception):
+    """A check cannot decide what it is to judge (e.g. whether a series is a counter, the scrape
+    interval): its verdict is `error` with this message, never a silent default that changes what
+    is judged. Unlike a bug, no traceback is attached: the message names the cause and the fix."""
+
+
 class MissingInput(Exception):
-    """A check's input is not available (e.g. no --run-dir): the check is skipped, with this reason."""
+    """A check's input is not available (e.g. no Prometheus): the check is skipped, with this reason.
+
+    `applies=False` when the check does not apply to this target or invocation (no Grafana in the
+    stack, live checks not asked for): listed as not applicable. Otherwise the check applies but
+    could not judge, which `--strict` turns into a failure.
+    """
+
+    def __init__(self, reason: str, *, applies: bool = True) -> None:
+        super().__init__(reason)
+        self.applies = applies
 
 
 CheckFunc = Callable[[Any], CheckResult]
@@ -103,11 +119,14 @@ class Check:
         try:
             for need in self.needs:
                 ctx.require(need)
-            result = self.func(ctx)
+            idle = idle_run(ctx) if "ledger" in self.needs else None
+            result = CheckResult.nothing_to_judge(idle) if idle else self.func(ctx)
         except MissingInput as missing:
-            result = CheckResult.skipped(str(missing))
+            result = CheckResult.skipped(str(missing), applies=missing.applies)
         except HarnessError:
             raise
+        except CheckError as err:
+            result = CheckResult("error", str(err))
         except Exception as err:  # a bug in a check must not hide the other checks' verdicts
             if isinstance(err, TargetFault):  # the target failed the check's own calls: its failure
                 result = CheckResult.failed(err.summary, evidence=err.evidence)
@@ -125,6 +144,15 @@ class Check:
         result.inputs = {need: ctx.describe(need) for need in self.needs}
         result.seconds = time.monotonic() - started
         return result
+
+
+def idle_run(ctx: Any) -> str | None:
+    """Why the run's ledger gives a ledger-based check nothing to judge (no HTTP request and no
+    connection: an empty run, whose zeros would agree with anything); None when it has traffic."""
+    ledger = ctx.ledger
+    if ledger.total("http") or ledger.total("connection") or ledger.total("failure"):
+        return None
+    return f"the run's ledger ({ctx.describe('ledger')}) records no HTTP request and no connection"
 
 
 REGISTRY: dict[str, Check] = {}

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 from codesync_load.ledger import KINDS
 from codesync_load.promql import PromQLError, extract
 from verify.assets import Dashboard, load_dashboard
-from verify.checks.base import CheckResult, Evidence, check
+from verify.checks.base import CheckError, CheckResult, Evidence, check
 from verify.checks.static import missing_series, unknown_labels
 from verify.expectations import ledger_total
 from verify.grafana import GrafanaTimes, substitute, unresolved
@@ -53,17 +53,17 @@ if TYPE_CHECKING:
 
 
 def _scrape_s(ctx: VerifyContext) -> float:
-    try:
-        intervals = ctx.live_scrape_intervals
-    except Exception:
-        intervals = {}
-    if not intervals:
-        try:
-            intervals = ctx.scrape_intervals
-        except Exception:
-            intervals = {}
+    """The target's scrape interval as the Prometheus being read runs it (its own config, else
+    --prometheus-config). Unknown is a named error: a guessed interval would change every
+    window, step and tolerance the dashboard checks judge with."""
+    intervals = ctx.live_scrape_intervals
     codesync = [v for k, v in intervals.items() if k.startswith("codesync")]
-    return max(codesync or list(intervals.values()) or [15.0])
+    if not (codesync or intervals):
+        raise CheckError(
+            f"the scrape interval is unknown: Prometheus {ctx.describe('prom')} does not serve its config and "
+            "no --prometheus-config names the jobs; pass --prometheus-config"
+        )
+    return max(codesync or list(intervals.values()))
 
 
 def panel_queries(
@@ -96,6 +96,8 @@ def panel_queries(
     symptom="a panel reads a series or label the target never exports, so it shows nothing",
 )
 def dashboard_series_exported(ctx: VerifyContext) -> CheckResult:
+    if not ctx.dashboard.panels:
+        return CheckResult.nothing_to_judge(f"the dashboard {ctx.describe('dashboard')} has no panel")
     ev = Evidence(("panel", "series", "problem", "query"))
     contract = {spec.name: set(spec.labels) for spec in ctx.contract.metrics}
     for panel in ctx.dashboard.panels:
@@ -196,6 +198,8 @@ def dashboard_panels_return_data(ctx: VerifyContext) -> CheckResult:
                 empty.append(panel.title)
                 ev.add(panel.title, query, "no data")
     measured = f"range queries over [{start:.1f}, {end:.1f}] every {scrape:g}s"
+    if not (with_data or empty or quiet):
+        return CheckResult.nothing_to_judge("the dashboard has no panel query", measured=measured)
     explained = ""
     if quiet:
         shows, count = ("shows", "it counts") if len(quiet) == 1 else ("show", "they count")
@@ -221,26 +225,38 @@ def dashboard_panels_return_data(ctx: VerifyContext) -> CheckResult:
     symptom="a panel mixes series from unrelated scrape jobs (e.g. every exporter's process metrics)",
 )
 def dashboard_panels_job_scoped(ctx: VerifyContext) -> CheckResult:
-    at = ctx.window.plateau[1]
+    """Each unscoped selector's jobs over the whole load window (every scrape), not one instant:
+    a job whose series exist only for part of the run (an exporter that came up late, a series
+    born mid-run) is mixed in whenever it is there."""
+    start, end = ctx.window.start, ctx.after_time
+    step = _scrape_s(ctx)
     ev = Evidence(("panel", "series", "jobs read", "query"))
-    checked = 0
+    checked = selectors = 0
     for panel in ctx.dashboard.panels:
         for query in panel_queries(ctx, panel):
             for sel in extract(query).selectors:
-                if not sel.name or sel.matcher("job") is not None:
+                if not sel.name:
+                    continue
+                selectors += 1
+                if sel.matcher("job") is not None:
                     continue
                 checked += 1
-                samples = ctx.prom.instant(f"count by (job) ({sel.instant})", at)
-                jobs = sorted(s.labels.get("job", "") for s in samples)
+                series = ctx.prom.range(f"count by (job) ({sel.instant})", start, end, step)
+                jobs = sorted({s.labels.get("job", "") for s in series if s.points})
                 if len(jobs) > 1:
                     ev.add(panel.title, sel.name, ", ".join(jobs), query)
+    if not selectors:
+        return CheckResult.nothing_to_judge("the dashboard's panels read no series")
     if ev.rows:
         return CheckResult.failed(
             f"{len(ev.rows)} panel selectors read series of several jobs without a job matcher",
-            expected="each selector names its job when its series exist in more than one job",
+            expected="each selector names its job when its series exist in more than one job over the load window",
+            measured=f"count by (job) every {step:g}s over [{start:.1f}, {end:.1f}]",
             evidence=ev,
         )
-    return CheckResult.passed(f"no panel selector mixes jobs ({checked} unscoped selectors read one job each)")
+    return CheckResult.passed(
+        f"no panel selector mixes jobs over the load window ({checked} unscoped selectors read one job each)"
+    )
 
 
 @check(
@@ -266,6 +282,12 @@ def dashboard_panels_match_ledger(ctx: VerifyContext) -> CheckResult:
             + ", ".join(sorted({r.panel for r in bad})),
             measured=measured,
             tolerance=TOLERANCE,
+            evidence=evidence,
+        )
+    if not known:
+        return CheckResult.nothing_to_judge(
+            f"no panel of the dashboard has a known meaning (expectations {ctx.describe('expectations')})",
+            measured=measured,
             evidence=evidence,
         )
     return CheckResult.passed(

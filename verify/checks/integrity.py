@@ -39,8 +39,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from codesync_load.contract import load_routes
 from scenarios.clients.rest import (
+    AUTH_LOGIN,
     AUTH_LOGOUT,
+    AUTH_REGISTER,
     FILE_CONTENT,
     FILES,
     PARTICIPANTS,
@@ -50,7 +53,7 @@ from scenarios.clients.rest import (
     RestClient,
 )
 from scenarios.clients.yjs import YjsClient, YjsError
-from verify.checks.base import CheckResult, Evidence, MissingInput, check, first_failure
+from verify.checks.base import CheckResult, Evidence, check, first_failure
 from verify.live.actors import fresh_loopback, fresh_session, fresh_user, user_id
 from verify.live.authz import probe_matrix
 from verify.live.edits import edit_and_reload
@@ -74,9 +77,9 @@ RATE_LIMIT_HITS = "codesync_rate_limit_hits_total"
 )
 def metrics_token_enforced(ctx: Any) -> CheckResult:
     target = live_inputs(ctx).require_target()
-    if not target.metrics_token:
-        raise MissingInput("the target has no METRICS_TOKEN configured: /metrics is open by design")
     evidence = Evidence(("endpoint", "authorization", "status", "expected"))
+    if not target.metrics_token:
+        return _without_token(target, evidence)
     wrong = target.metrics_token + "-wrong"
     bad = []
     for where, url in (("API", target.api_url), ("Yjs", target.yjs_http_url)):
@@ -105,7 +108,55 @@ def metrics_token_enforced(ctx: Any) -> CheckResult:
     )
 
 
+def _without_token(target: Any, evidence: Evidence) -> CheckResult:
+    """The harness knows no token: an open /metrics (the telemetry served to anyone) is the very
+    symptom and fails with it; a /metrics that refuses a request without a token cannot be judged
+    further (the right token is needed to show it is served at all), which is named, not passed."""
+    open_pages = []
+    for where, url in (("API", target.api_url), ("Yjs", target.yjs_http_url)):
+        status, body = metrics_status(url, None)
+        evidence.add(f"{where} {url}/metrics", "none", status, 401)
+        if status == 200 and b"codesync_" in body:
+            open_pages.append(f"{where} /metrics")
+    if open_pages:
+        return CheckResult.failed(
+            f"{' and '.join(open_pages)} served the telemetry without a token (200): no METRICS_TOKEN is enforced",
+            expected="401 without a token",
+            evidence=evidence,
+        )
+    return CheckResult.skipped(
+        "/metrics refuses a request without a token, but the harness was given none to check the rest "
+        "(pass --metrics-token, or the stack's)",
+        evidence=evidence,
+    )
+
+
 # -- CSRF -------------------------------------------------------------------------------------
+
+
+def csrf_recipes(session_id: str, participant: str) -> dict[tuple[str, str], tuple[str, Any]]:
+    """(method, route template) -> (path, body) of one request to that route, for the CSRF probe.
+
+    Which routes to probe comes from the contract (codesync_load/contract/routes.toml, `csrf =
+    true`); this table only knows how to call each. A route the contract adds without a recipe
+    here is named in the verdict as not covered.
+    """
+    sid = session_id
+    return {
+        ("POST", AUTH_REGISTER): (
+            AUTH_REGISTER,
+            {"email": f"csrf-{uuid.uuid4().hex[:12]}@example.test", "password": "Forged-Passw0rd", "name": "csrf"},
+        ),
+        ("POST", AUTH_LOGIN): (AUTH_LOGIN, {"email": "nobody@example.test", "password": "Forged-Passw0rd"}),
+        ("POST", SESSIONS): (SESSIONS, {"name": "csrf forged", "language": "python", "visibility": "PUBLIC"}),
+        ("PATCH", SESSION): (f"/api/sessions/{sid}", {"name": "csrf forged"}),
+        ("DELETE", SESSION): (f"/api/sessions/{sid}", None),
+        ("POST", PARTICIPANTS): (f"/api/sessions/{sid}/participants", {"userId": participant, "role": "VIEWER"}),
+        ("POST", FILES): (f"/api/sessions/{sid}/files", {"name": "forged.py", "type": "file"}),
+        ("PUT", FILE_CONTENT): (RestClient.file_content_path(sid, "src/csrf.py"), {"content": "forged"}),
+        ("POST", SEARCH): (f"/api/sessions/{sid}/search", {"query": "x"}),
+        ("POST", AUTH_LOGOUT): (AUTH_LOGOUT, None),
+    }
 
 
 @check("csrf-enforced", group=GROUP, symptom="a state-changing route accepts a request without a valid CSRF token")
@@ -115,18 +166,14 @@ def csrf_enforced(ctx: Any) -> CheckResult:
     try:
         session_id = fresh_session(owner, name="csrf original")
         sid = session_id
-        content = RestClient.file_content_path(sid, "src/csrf.py")
-        calls = [
-            ("POST", "/api/sessions", SESSIONS, {"name": "csrf forged", "language": "python", "visibility": "PUBLIC"}),
-            ("PATCH", f"/api/sessions/{sid}", SESSION, {"name": "csrf forged"}),
-            ("DELETE", f"/api/sessions/{sid}", SESSION, None),
-            ("POST", f"/api/sessions/{sid}/participants", PARTICIPANTS, {"userId": user_id(owner), "role": "VIEWER"}),
-            ("POST", f"/api/sessions/{sid}/files", FILES, {"name": "forged.py", "type": "file"}),
-            ("PUT", content, FILE_CONTENT, {"content": "forged"}),
-            ("POST", f"/api/sessions/{sid}/search", SEARCH, {"query": "x"}),
-            ("POST", "/api/auth/logout", AUTH_LOGOUT, None),
-        ]
+        recipes = csrf_recipes(sid, user_id(owner))
+        guarded = [r for r in load_routes() if r.csrf]
+        calls = [(r.method, *recipes[(r.method, r.path)], r.path) for r in guarded if (r.method, r.path) in recipes]
+        calls = [(method, path, route, body) for method, path, body, route in calls]
+        not_covered = [f"{r.method} {r.path}" for r in guarded if (r.method, r.path) not in recipes]
         evidence = Evidence(("route", "x-csrf-token", "status", "code", "expected"))
+        for route in not_covered:
+            evidence.add(route, "-", "-", "-", "not covered: no request recipe (csrf_recipes)")
         bad = []
         errors = ServerErrors()  # 5xx: the target failed, which says nothing about CSRF
         for method, path, route, body in calls:
@@ -156,11 +203,15 @@ def csrf_enforced(ctx: Any) -> CheckResult:
     finally:
         owner.close()
     expected = f"{len(calls)} routes x (missing, wrong) -> 401 CSRF_MISSING / CSRF_INVALID, nothing changed"
+    uncovered = f"; not covered (no request recipe): {', '.join(not_covered)}" if not_covered else ""
     if bad:  # a definite symptom outweighs the target's failures elsewhere (all are in the evidence)
-        return CheckResult.failed("CSRF not enforced: " + "; ".join(bad), expected=expected, evidence=evidence)
+        return CheckResult.failed(
+            "CSRF not enforced: " + "; ".join(bad) + uncovered, expected=expected, evidence=evidence
+        )
     errors.raise_if_any("CSRF", evidence)
     return CheckResult.passed(
-        f"all {len(calls)} state-changing routes refuse a missing and a wrong CSRF token, and change nothing",
+        f"all {len(calls)} probed state-changing routes of the contract refuse a missing and a wrong CSRF token, "
+        f"and change nothing{uncovered}",
         measured=f"{2 * len(calls)} refusals",
         expected=expected,
         evidence=evidence,

@@ -28,15 +28,21 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from codesync_load.errors import HarnessError
-from verify.assets import evaluation_interval, load_yaml
-from verify.checks.base import CheckResult, Evidence, MissingInput, check
+from verify.assets import evaluation_interval
+from verify.checks.base import CheckError, CheckResult, Evidence, MissingInput, check
 
 if TYPE_CHECKING:
     from verify.context import VerifyContext
 
 _RANGE_RE = re.compile(r"\[\s*(?:\d+(?:ms|[smhdwy]))+\s*\]")
-COUNTER_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
-RATE_FUNCTIONS = {"rate", "irate", "increase", "delta", "idelta", "deriv"}
+# Series Prometheus itself writes for every scrape (no target declares them): all levels.
+SCRAPE_SERIES = {
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+}
 
 
 def run_promtool(promtool: str, args: list[str], timeout: float = 300.0) -> tuple[int, str]:
@@ -73,17 +79,40 @@ def rules_promtool_tests(ctx: VerifyContext) -> CheckResult:
     return CheckResult.passed(f"promtool test rules passed for {len(ctx.rule_tests)} file(s)", measured=files)
 
 
-def _is_counter(name: str, functions: set[str], ctx: VerifyContext) -> bool:
-    try:
-        spec = next(
-            (s for s in ctx.contract.metrics if s.name == re.sub(r"_(bucket|count|sum)$", "", name) or s.name == name),
-            None,
-        )
-    except Exception:
-        spec = None
+def _is_counter(name: str, ctx: VerifyContext) -> bool:
+    """Whether the series counts (its input is a rate) or is a level: as the contract declares it,
+    else as the target declares it (`# TYPE`, Prometheus' target metadata). Neither knowing is a
+    named error: guessed from a suffix or from the functions a rule applies, a gauge read with
+    rate() or a counter named without _total would be replayed wrongly."""
+    base = re.sub(r"_(bucket|count|sum)$", "", name)
+    spec = next((s for s in ctx.contract.metrics if s.name in (name, base)), None)
     if spec is not None:
-        return spec.type in ("counter", "histogram")
-    return name.endswith(COUNTER_SUFFIXES) or bool(functions & RATE_FUNCTIONS)
+        return spec.type in ("counter", "histogram", "summary")
+    if name in SCRAPE_SERIES:
+        return False
+    declared = {str(m.get("metric")): str(m.get("type")) for m in ctx.prom.target_metadata()}
+    kind = declared.get(name) or (declared.get(base) if base != name else None)
+    if kind is None:
+        raise CheckError(
+            f"cannot tell whether {name} is a counter: neither the contract ({ctx.contract.name}) nor the "
+            f"target's metadata at {ctx.describe('prom')} declares it; add it to the contract"
+        )
+    return kind in ("counter", "histogram", "summary")
+
+
+def _evaluation_interval(ctx: VerifyContext) -> float:
+    """The rule evaluation interval of --prometheus-config (the deployment's, which the rules are
+    written for), else of the Prometheus being read (its running config); neither is a named
+    error, not a guessed 15 s (the generated test's steps depend on it)."""
+    if ctx.options.prometheus_config:
+        return evaluation_interval(ctx.prometheus_config)
+    running = ctx.prom.running_config()
+    if running is not None:
+        return evaluation_interval(running)
+    raise CheckError(
+        f"the evaluation interval is unknown: Prometheus {ctx.describe('prom')} does not serve its config "
+        "and no --prometheus-config was given; pass --prometheus-config"
+    )
 
 
 def _series_text(labels: dict[str, str]) -> str:
@@ -101,13 +130,10 @@ def generate_test(ctx: VerifyContext) -> tuple[dict[str, Any], list[tuple[str, s
     """The promtool test document and (alert, expected firing label sets, input series) rows."""
     rules = [r for r in ctx.rules if r.kind == "alert"]
     if not rules:
-        raise MissingInput("the rules define no alerts")
+        raise MissingInput("nothing to judge: the rules define no alert")
     plateau_start, plateau_end = ctx.window.plateau
     rate_window = max(2.0, plateau_end - plateau_start)
-    # The simulation's step: the configured file's evaluation interval (the guide's 15 s), not a
-    # live stack's 1 s, which would make promtool evaluate ten minutes at 1 s steps (~30 s of CPU).
-    config = load_yaml(Path(ctx.options.prometheus_config)) if ctx.options.prometheus_config else None
-    interval = evaluation_interval(config) if config else 15.0
+    interval = _evaluation_interval(ctx)
     longest_range = max((w[1] for r in rules for w in (r.refs.windows if r.refs else [])), default=0.0)
     longest_for = max((r.for_s for r in rules), default=0.0)
     eval_s = longest_range + longest_for + 3 * interval
@@ -120,7 +146,9 @@ def generate_test(ctx: VerifyContext) -> tuple[dict[str, Any], list[tuple[str, s
             if not sel.name:
                 continue
             instant = sel.instant
-            counter = _is_counter(sel.name, rule.refs.functions, ctx)
+            if not ctx.prom.instant(f"count({instant})", plateau_end):
+                continue  # nothing of it exists here: no input series, whatever its kind
+            counter = _is_counter(sel.name, ctx)
             if counter:
                 samples = ctx.prom.instant(f"rate({instant}[{math.floor(rate_window)}s])", plateau_end)
                 now = ctx.prom.instant(instant, plateau_end)

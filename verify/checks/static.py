@@ -94,10 +94,9 @@ def unknown_labels(refs: PromQLRefs, catalog: ExportedSeries, contract_labels: d
 
 
 def contract_label_map(ctx: VerifyContext) -> dict[str, set[str]]:
-    try:
-        return {spec.name: set(spec.labels) for spec in ctx.contract.metrics}
-    except Exception:
-        return {}
+    """Metric -> the contract's label names. An unreadable contract is the verification's
+    HarnessError (one line, exit 2), never an empty map that would judge labels against nothing."""
+    return {spec.name: set(spec.labels) for spec in ctx.contract.metrics}
 
 
 @check(
@@ -117,6 +116,8 @@ def rules_series_exported(ctx: VerifyContext) -> CheckResult:
                 ev.add(rule.name, series, jobs, why)
     missing = sorted({row[1] for row in ev.rows})
     measured = f"{selectors} selectors in {len(ctx.rules)} rules; exported: {ctx.exported.source}"
+    if not selectors:
+        return CheckResult.nothing_to_judge(f"{len(ctx.rules)} rules read no series", measured=measured)
     if ev.rows:
         return CheckResult.failed(
             f"{len(missing)} series used by rules are not exported: {', '.join(missing)}",
@@ -136,10 +137,14 @@ def rules_series_exported(ctx: VerifyContext) -> CheckResult:
 def rules_labels_exported(ctx: VerifyContext) -> CheckResult:
     ev = Evidence(("rule", "series", "label", "used as", "labels the series carry"))
     contract = contract_label_map(ctx)
+    selectors = 0
     for rule in ctx.rules:
         assert rule.refs is not None
+        selectors += len(rule.refs.selectors)
         for row in unknown_labels(rule.refs, ctx.exported, contract):
             ev.add(rule.name, *row)
+    if not selectors:
+        return CheckResult.nothing_to_judge(f"{len(ctx.rules)} rules read no series")
     if ev.rows:
         labels = sorted({f"{r[1]}.{r[2]}" for r in ev.rows})
         return CheckResult.failed(
@@ -147,7 +152,10 @@ def rules_labels_exported(ctx: VerifyContext) -> CheckResult:
             expected="every matcher and by()/on() label is a label of the series (contract labels + job, instance)",
             evidence=ev,
         )
-    return CheckResult.passed("every label the rules match or group by is carried by the series")
+    return CheckResult.passed(
+        "every label the rules match or group by is carried by the series",
+        measured=f"{selectors} selectors in {len(ctx.rules)} rules",
+    )
 
 
 def window_rows(name: str, refs: PromQLRefs, intervals: dict[str, float]) -> list[tuple]:
@@ -187,6 +195,8 @@ def rules_windows_fit_scrape(ctx: VerifyContext) -> CheckResult:
         for row in window_rows(rule.name, rule.refs, ctx.scrape_intervals):
             ev.add(*row)
     measured = f"{count} windows; scrape intervals " + ", ".join(f"{j}={s:g}s" for j, s in ctx.scrape_intervals.items())
+    if not count:
+        return CheckResult.nothing_to_judge(f"{len(ctx.rules)} rules hold no range window", measured=measured)
     if ev.rows:
         return CheckResult.failed(
             f"{len(ev.rows)} windows are shorter than {MIN_SCRAPES_PER_WINDOW} scrape intervals",
@@ -239,6 +249,8 @@ def alerts_severities_routed(ctx: VerifyContext) -> CheckResult:
             evidence=ev,
         )
     severities = sorted({row[1] for row in ok_rows})
+    if not ok_rows:
+        return CheckResult.nothing_to_judge(f"{len(ctx.rules)} rules define no alert")
     return CheckResult.passed(
         f"severities {', '.join(severities)} each reach a receiver of their own",
         measured=f"{len(ok_rows)} alerts",

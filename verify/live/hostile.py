@@ -110,6 +110,16 @@ def _ws_probe(url: str, frames: list[bytes | str], wait_first: bool, address: st
             ws.close()
 
 
+# A close code that says the server failed, not that it refused the input: 1011 "internal error".
+CRASH_CLOSE = 1011
+
+
+def ws_refused(outcome: str) -> bool:
+    """A WebSocket probe's outcome is harmless: the frame ignored, or the socket closed with any
+    code but 1011 (the server's own failure on the input, a crash the check promises against)."""
+    return outcome == "ignored" or (outcome.startswith("closed") and outcome != f"closed {CRASH_CLOSE}")
+
+
 def _text(answer: Answer) -> str:
     return f"{answer[0]} {answer[1]}"
 
@@ -201,12 +211,7 @@ def send_hostile(target: LiveTarget, client: RestClient, session_id: str, file_p
     for name, frames in garbage:
         outcome = _ws_probe(yjs_doc_url, frames, wait_first=True, address=address)
         probes.append(
-            Probe(
-                f"Yjs {name}",
-                outcome,
-                outcome.startswith(("closed", "ignored")),
-                "the socket closed, or the frame ignored",
-            )
+            Probe(f"Yjs {name}", outcome, ws_refused(outcome), "the socket closed (not 1011), or the frame ignored")
         )
     sio_url = target.api_url.replace("http", "ws", 1).rstrip("/") + "/socket.io/?EIO=4&transport=websocket"
     for name, frames in (
@@ -214,7 +219,5 @@ def send_hostile(target: LiveTarget, client: RestClient, session_id: str, file_p
         ("Socket.IO binary garbage", [os.urandom(48)]),
     ):
         outcome = _ws_probe(sio_url, frames, wait_first=True, address=None)
-        probes.append(
-            Probe(name, outcome, outcome.startswith(("closed", "ignored")), "the socket closed, or the packet ignored")
-        )
+        probes.append(Probe(name, outcome, ws_refused(outcome), "the socket closed (not 1011), or the packet ignored"))
     return probes

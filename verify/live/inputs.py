@@ -22,11 +22,11 @@ if TYPE_CHECKING:
 ATTRIBUTE = "live"
 
 
-def _missing(reason: str) -> Exception:
+def _missing(reason: str, applies: bool = True) -> Exception:
     """MissingInput, imported late: verify.checks imports the live checks, which import this module."""
     from verify.checks.base import MissingInput
 
-    return MissingInput(reason)
+    return MissingInput(reason, applies=applies)
 
 
 @dataclass(frozen=True)
@@ -60,13 +60,15 @@ class LiveInputs:
 
     def require_target(self) -> LiveTarget:
         if self.target is None:
-            raise _missing("no live target given (a running stack's API and Yjs URLs)")
+            raise _missing("not asked for: no live target given (--live, or a gate's stack)", applies=False)
         return self.target
 
     def require_pool(self) -> StackPool:
         if self.pool is None:
             raise _missing(
-                "no stack factory given: alert scenarios start their own local stacks (twin faults are fixed at start)"
+                "not asked for (--alert-scenarios): alert scenarios start their own local stacks "
+                "(twin faults are fixed at start)",
+                applies=False,
             )
         return self.pool
 
@@ -86,5 +88,5 @@ def live_inputs(ctx: Any) -> LiveInputs:
     """The context's live inputs; MissingInput (the check is skipped) when none were attached."""
     live = getattr(ctx, ATTRIBUTE, None)
     if live is None:
-        raise _missing("no live stack given (live checks run against a running target)")
+        raise _missing("not asked for: no live target given (--live, or a gate's stack)", applies=False)
     return live
