@@ -29,6 +29,7 @@ import contextlib
 import time
 from typing import Any
 
+from codesync_load.errors import is_server_error
 from scenarios.clients.rest import RestClient
 from scenarios.clients.yjs import YjsClient
 from verify.checks.base import CheckResult, Evidence, TargetFault, check
@@ -48,7 +49,7 @@ def _public_sessions(api_url: str) -> int | None:
         listed = client.list_sessions()
     finally:
         client.close()
-    if listed.status >= 500:  # the target failed the listing: that says nothing about the gauge
+    if is_server_error(listed.status):  # the target failed the listing: that says nothing about the gauge
         raise TargetFault(f"{listed.status} {listed.error_code} on GET /api/sessions", judging="the sessions gauge")
     if not listed.ok or not isinstance(listed.data, dict):
         return None
