@@ -216,7 +216,7 @@ def _flip(by_scale: dict[float, bool]) -> tuple[float, float] | None:
 def _alerts(ctx: VerifyContext) -> list[Rule]:
     rules = [r for r in ctx.rules if r.kind == "alert" and r.refs is not None]
     if not rules:
-        raise MissingInput("the rules define no alerts")
+        raise MissingInput("nothing to judge: the rules define no alert")
     return rules
 
 
