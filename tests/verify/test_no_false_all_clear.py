@@ -9,6 +9,7 @@ empty input (0 rules, an empty run) is "nothing to judge"; an open /metrics fail
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,8 @@ import pytest
 from codesync_load.gates import evaluate_gates, parse_gate
 from codesync_load.ledger import Ledger
 from codesync_load.results import CheckResult
-from codesync_load.stack.ports import free_port
 from tests.stack._support import run_cli
+from tests.verify._live import start_prometheus
 from verify.checks import REGISTRY
 from verify.context import VerifyContext, VerifyOptions
 from verify.live import LiveTarget, attach_live
@@ -84,15 +85,27 @@ def small_run(tmp_path: Path, traffic: bool = True) -> Path:
     return run_dir
 
 
-def test_issue_reproduction_seven_skips_no_longer_exit_0(tmp_path: Path) -> None:
+@pytest.fixture
+def bare_prometheus(tmp_path: Path) -> Iterator[str]:
+    """A real Prometheus scraping nothing (none of these checks reads it; the command's run
+    snapshot does, and an unreachable one would be retried for minutes)."""
+    work = tmp_path / "prom"
+    work.mkdir()
+    live = start_prometheus(work, {})
+    try:
+        yield live.url
+    finally:
+        live.stop()
+
+
+def test_issue_reproduction_seven_skips_no_longer_exit_0(tmp_path: Path, bare_prometheus: str) -> None:
     """`verify RUN --check metrics-token-enforced --check csrf-enforced --check 'alert-fires-*'`
     printed 7 SKIP rows and exited 0."""
-    port = free_port()  # never asked: none of these checks reads Prometheus
     done = run_cli(
         "verify",
         str(small_run(tmp_path)),
         "--prometheus-url",
-        f"http://127.0.0.1:{port}",
+        bare_prometheus,
         "--check",
         "metrics-token-enforced",
         "--check",
@@ -125,14 +138,14 @@ def test_an_empty_rules_file_is_nothing_to_judge(tmp_path: Path, name: str) -> N
     )
 
 
-def test_an_empty_rules_file_exits_2_when_its_checks_are_asked_for(tmp_path: Path) -> None:
+def test_an_empty_rules_file_exits_2_when_its_checks_are_asked_for(tmp_path: Path, bare_prometheus: str) -> None:
     rules = tmp_path / "empty.yml"
     rules.write_text("groups: []\n")
     done = run_cli(
         "verify",
         str(small_run(tmp_path)),
         "--prometheus-url",
-        f"http://127.0.0.1:{free_port()}",
+        bare_prometheus,
         "--rules",
         str(rules),
         "--check",
