@@ -29,6 +29,7 @@ totals; `error` events are collected in `errors` and never raised from the reade
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -172,6 +173,8 @@ class SocketIOClient:
         """
         self._refusal = None
         self.server_disconnect_after = None
+        self.connected_at = None
+        self.disconnect_reason = None
         self.join_sent_after = None
         self._join_on_connect = join if settle <= 0 else None
         started = time.perf_counter()
@@ -181,19 +184,33 @@ class SocketIOClient:
                 auth={"token": self.token} if self.token else None,
                 transports=["websocket"],
                 socketio_path="socket.io",
-                wait=True,
-                wait_timeout=self.timeout,
+                # python-socketio's own wait misses a DISCONNECT handled before it wakes (CodeSync's
+                # refusal) and then waits out its whole timeout: the client waits for the
+                # namespace's answer itself (connect, connect_error or disconnect).
+                wait=False,
             )
         except socketio.exceptions.ConnectionError as err:
-            if self.server_disconnect_after is not None:  # connected, then disconnected before we woke
-                raise SioDisconnectedAtConnect(
-                    f"Socket.IO connection refused: the server disconnected it {self._after_ms()} after connect "
-                    "(CodeSync refuses an over-limit connection so)"
-                ) from None
             reason = self._refusal or str(err)
-            if "rate limit" in reason.lower():
-                raise SioRateLimited(f"Socket.IO connection refused: {reason}") from None
             raise SioConnectError(f"Socket.IO connection to {self.base_url} failed: {reason}") from None
+        self._await_answer(time.monotonic() + self.timeout)
+        if self.server_disconnect_after is not None:  # connected, then disconnected at once
+            raise SioDisconnectedAtConnect(
+                f"Socket.IO connection refused: the server disconnected it {self._after_ms()} after connect "
+                "(CodeSync refuses an over-limit connection so)"
+            )
+        if self.connected_at is None:
+            self._drop()
+            if self._refusal is not None:
+                if "rate limit" in self._refusal.lower():
+                    raise SioRateLimited(f"Socket.IO connection refused: {self._refusal}")
+                raise SioConnectError(f"Socket.IO connection to {self.base_url} failed: {self._refusal}")
+            if self.disconnect_reason is not None:
+                raise SioConnectError(
+                    f"Socket.IO connection to {self.base_url} failed: {self.disconnect_reason} before connect"
+                )
+            raise SioConnectError(
+                f"Socket.IO connection to {self.base_url} failed: no connect from the server within {self.timeout:g} s"
+            )
         self.connect_time = time.perf_counter() - started
         if join is not None and settle > 0:
             time.sleep(settle)
@@ -204,6 +221,21 @@ class SocketIOClient:
                 "(CodeSync refuses an over-limit connection so)"
             )
         return self.connect_time
+
+    def _await_answer(self, deadline: float) -> None:
+        """Wait until the server answered the namespace connect (connect, connect_error or a
+        disconnect) or `deadline` (time.monotonic) passed."""
+        with self._lock:
+            while self.connected_at is None and self._refusal is None and self.disconnect_reason is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._lock.wait(left)
+
+    def _drop(self) -> None:
+        """Close the transport of a connection that never connected its namespace."""
+        with contextlib.suppress(Exception):
+            self.sio.disconnect()
 
     def _after_ms(self) -> str:
         after = self.server_disconnect_after
@@ -275,12 +307,16 @@ class SocketIOClient:
         self.sio.connected = True
         if self._join_on_connect is not None:
             self._emit_join(self._join_on_connect)
+        with self._lock:
+            self._lock.notify_all()
 
     def _on_connect_error(self, data: Any = None) -> None:
         if isinstance(data, dict) and "message" in data:
             self._refusal = str(data["message"])
-        elif data is not None:
-            self._refusal = str(data)
+        else:
+            self._refusal = str(data) if data is not None else "connect_error"
+        with self._lock:
+            self._lock.notify_all()
 
     def _on_disconnect(self, reason: Any = None) -> None:
         self.disconnect_reason = str(reason) if reason is not None else "disconnected"

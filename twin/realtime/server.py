@@ -66,6 +66,7 @@ CHANNEL = "socketio"
 NAMESPACE = "/"
 # Engine.IO's own cap on one packet (Socket.IO's maxHttpBufferSize default, 1e6 bytes).
 MAX_PACKET_BYTES = 1_000_000
+REFUSAL_CONNECT_WAIT_S = 5.0  # how long a refused connection may take to be connected before its disconnect
 
 EventAction = Callable[[str, "Connection", tuple[Any, ...]], Awaitable[None]]
 
@@ -191,13 +192,15 @@ class RealtimeServer:
         """CodeSync's refusal: disconnect from the server side as soon as the connect went out.
 
         python-socketio sends CONNECT after the connect handler returns; this task waits
-        (a few loop turns, bounded) until the manager holds the sid as connected, so the
-        client really sees `connect` before `disconnect`.
+        (bounded in time, not in loop turns: on a loaded machine a thousand turns passed
+        before CONNECT went out, and the refused connection then stayed open) until the
+        manager holds the sid as connected, so the client really sees `connect` before
+        `disconnect`.
         """
-        for _ in range(1000):
-            if self.sio.manager.is_connected(sid, NAMESPACE):
-                break
-            await asyncio.sleep(0)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + REFUSAL_CONNECT_WAIT_S
+        while not self.sio.manager.is_connected(sid, NAMESPACE) and loop.time() < deadline:
+            await asyncio.sleep(0.001)
         with contextlib.suppress(Exception):
             await self.sio.disconnect(sid)
 

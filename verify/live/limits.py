@@ -135,13 +135,20 @@ def socketio_attempt(api_url: str, token: str | None, uid: str, session_id: str 
     try:
         sio.connect(join=session_id, refusal_window=0 if session_id else REFUSAL_WINDOW_S)
         if session_id is not None:
+            # The probe decides, not the clock: an answer proves admission, and a server
+            # disconnect before any answer is the refusal, however late a loaded machine
+            # delivers it (a fixed window miscounted refusals as admissions at load 20+).
             try:
                 sio.chat(session_id, timeout=PROBE_S)
-            except (SioServerError, SioTimeout):
-                pass  # answered with an error, or silent but still connected: admitted
-            except SioError:
-                if not sio.refused_by_disconnect():
-                    raise
+                return ADMITTED
+            except SioServerError:
+                return ADMITTED  # answered with an error: admitted
+            except SioError as err:
+                if sio.server_disconnect_after is not None:
+                    return SIO_REFUSED_DISCONNECT
+                if isinstance(err, SioTimeout):
+                    return ADMITTED  # silent but still connected: admitted
+                raise
         return SIO_REFUSED_DISCONNECT if sio.refused_by_disconnect() else ADMITTED
     except SioDisconnectedAtConnect:
         return SIO_REFUSED_DISCONNECT
