@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 
@@ -150,13 +151,20 @@ def capture(
         dashboard_note = f"unreadable: {err}"
     frames = []
     entries = []
+    gone = ""  # set once Prometheus stops accepting connections: the rest is not asked (no retry storm)
     for name, expr in queries.items():
         entry: dict[str, Any] = {"name": name, "expr": expr}
+        if gone:
+            entry["status"] = gone
+            entries.append(entry)
+            continue
         try:
             series = prom.range(expr, start, end, step)
         except HarnessError as err:
             entry["status"] = f"error: {err}"
             entries.append(entry)
+            if not _answers(prometheus_url):
+                gone = f"error: not asked, Prometheus at {prometheus_url} accepts no connection"
             continue
         rows = [(name, _labels(s.labels), t, v) for s in series for t, v in s.points]
         entry["status"] = "ok" if rows else "empty"
@@ -182,6 +190,14 @@ def capture(
     }
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=1))
     return manifest
+
+
+def _answers(url: str) -> bool:
+    """Whether anything accepts a TCP connection at the URL's host and port."""
+    from codesync_load.stack.ports import accepts_connections
+
+    parts = urlsplit(url)
+    return accepts_connections(parts.port or (443 if parts.scheme == "https" else 80), parts.hostname or "127.0.0.1")
 
 
 def capture_quietly(prometheus_url: str | None, run_dir: Path, **options: Any) -> str:
