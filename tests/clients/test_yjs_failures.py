@@ -170,12 +170,13 @@ def test_other_close_after_sync_is_reported_with_its_code() -> None:
             frame = yp.decode_frame(message)
             if frame.kind == "sync_step1":
                 await ws.send(yp.sync_step2(b"\x00\x00"))
-            elif frame.kind == "awareness":  # the eager client's second frame on open: now it is synced
+            elif frame.kind == "update":  # sent only after connect() returned: the client is synced
                 await ws.close(1011, "internal error")
 
     with scripted_server(handler) as url:
         client = YjsClient(url, "doc", registry=EditRegistry(), sync_timeout=5)
         client.connect()
+        client.insert(0, "x")  # closing on the eager awareness frame raced connect()'s own sync
         with pytest.raises(YjsClosed, match="1011") as caught:
             client.wait_for(lambda c: False, timeout=5, what="never")
         assert not isinstance(caught.value, YjsRateLimited)
