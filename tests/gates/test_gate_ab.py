@@ -77,7 +77,7 @@ def ab_gate(tmp_path: Path, name: str, pairs: int, candidate_ms: float) -> tuple
         *("--profile", str(tmp_path / "ab_small.toml"), "--gates", str(tmp_path / "ab.toml"), "--gating-only"),
         *("--bcrypt-rounds", "4", "--trials", str(pairs), "--out", str(out)),
         *("--reference-fault", f"slow-route={ROUTE_COST_MS:g}", "--fault", f"slow-route={candidate_ms:g}"),
-        timeout=60 + 25 * pairs,
+        timeout=120 + 60 * pairs,
     )
     return code, lines, out
 

@@ -45,14 +45,17 @@ def in_ci() -> bool:
 
 # The gate is what CI runs: there a missing monitoring binary fails these tests (the session
 # fixture gate_can_run in tests/conftest.py names it), never skips them; elsewhere they skip.
-pytestmark = (
+# Each gate() call bounds its own child (a hang guard, not a speed test); pytest's 300 s
+# default must not cut a gate of several trials with ~30 checks each short of that bound.
+pytestmark = [
     pytest.mark.usefixtures("gate_can_run")
     if in_ci()
-    else pytest.mark.skipif(_not_usable() is not None, reason=str(_not_usable()))
-)
+    else pytest.mark.skipif(_not_usable() is not None, reason=str(_not_usable())),
+    pytest.mark.timeout(1500),
+]
 
 
-def gate(tmp_path: Path, *extra: str, timeout: float = 200.0, command: str = "gate") -> tuple[int | None, list[str]]:
+def gate(tmp_path: Path, *extra: str, timeout: float = 600.0, command: str = "gate") -> tuple[int | None, list[str]]:
     log = tmp_path / f"gate-{len(list(tmp_path.glob('gate-*.log')))}.log"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env.pop("CODESYNC_DURATION_SCALE", None)

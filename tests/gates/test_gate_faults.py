@@ -45,7 +45,7 @@ def gate_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tu
     def one(fault: str) -> tuple[str, tuple[int | None, list[str]] | str]:
         work = tmp_path_factory.mktemp(fault.split("=")[0])
         try:
-            return fault, gate(work, *ARGS, "--gating-only", "--fault", fault, "--out", str(work / "gate"), timeout=300)
+            return fault, gate(work, *ARGS, "--gating-only", "--fault", fault, "--out", str(work / "gate"), timeout=600)
         except AssertionError as err:  # the gate overran (stopped by PID): that fault's test fails
             return fault, str(err)
 
