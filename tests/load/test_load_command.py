@@ -68,8 +68,10 @@ def test_run_against_a_given_target_prints_the_run_dir_last(twin, tmp_path: Path
 
 def test_run_starts_a_local_stack_and_stops_it(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
+    # Full-length smoke: the stack scrapes every 10 s, and a rate in the snapshot needs two
+    # scrapes of series born in the load (at 0.4 the load was 7 s and HTTP rates came out empty).
     done = _cli(
-        tmp_path, "--profile", "smoke", "--duration-scale", "0.4", "--bcrypt-rounds", "4", "--run-dir", str(run_dir)
+        tmp_path, "--profile", "smoke", "--duration-scale", "1", "--bcrypt-rounds", "4", "--run-dir", str(run_dir)
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     # the load started only after the stack's Prometheus had scraped the twin (else a warning)
