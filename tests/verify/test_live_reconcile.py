@@ -282,7 +282,7 @@ def test_each_metric_fault_fails_in_the_check_named_for_its_symptom(fault: str, 
         assert all(r[4].split(" ")[0] == level for r in rows), plateau.render()
         assert " scrapes wrong)" in rows[0][4]
     if fault == "ws-gauge-leak":
-        done = cli(str(traffic.run_dir), "--prometheus-url", live.url, "--check", "gauges-*", "--check", "counters-*")
+        done = cli(str(traffic.run_dir), "--prometheus-url", live.url, "--check", "gauges-re*", "--check", "counters-*")
         assert done.returncode == 1, done.stdout + done.stderr
         table = done.stdout.splitlines()
         assert any(line.startswith("gauges-return-to-baseline") and " FAIL " in line for line in table)

@@ -112,8 +112,8 @@ def test_live_flag_without_a_complete_target_is_one_line(stack_run: KnownTraffic
     done = verify(str(stack_run.run_dir), "--live", "--api-url", "http://127.0.0.1:9", "--check", "csrf-enforced")
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "codesync-load: error: --live with a target needs both --api-url and --yjs-url"
-    ]
+        "codesync-load: error: --api-url and --yjs-url go together; pass both (or neither, to use the recorded stack)"
+    ]  # one target resolver (codesync_load/target.py) for every command says it
 
 
 def test_scrape_barrier_returns_once_every_target_job_is_scraped_after_the_call(codesync_stack: Stack) -> None:
