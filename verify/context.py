@@ -285,8 +285,13 @@ class VerifyContext:
     @cached_property
     def live_scrape_intervals(self) -> dict[str, float]:
         """Scrape interval per job of the Prometheus being queried (its running config, which may
-        differ from --prometheus-config: the local stack scrapes every 1-2 s)."""
-        config = self.prom.running_config()
+        differ from --prometheus-config: the local stack scrapes every 1-2 s). With no Prometheus
+        to ask (static checks), the Prometheus config file is the fact."""
+        try:
+            prom = self.prom
+        except MissingInput:
+            return dict(self.scrape_intervals)
+        config = prom.running_config()
         if config is None:
             return dict(self.scrape_intervals) if self.options.prometheus_config else {}
         return scrape_intervals(config)
