@@ -100,7 +100,7 @@ def test_yjs_refusals_fire_websocket_connection_failures(stack_pool: StackPool) 
     result = run("alert-fires-WebSocketConnectionFailures", stack_pool)
     assert_fired(result, "WebSocketConnectionFailures", WARNING_ROUTE)
     traffic = next(row[2] for row in result.evidence.rows if row[1] == "answers")
-    assert traffic.startswith("1008: "), traffic  # every attempt after the first 100 was refused
+    assert traffic.startswith("close 1008: "), traffic  # every attempt after the first 100 was refused
     assert "job=codesync-yjs" in next(row[2] for row in result.evidence.rows if row[1] == "firing")
     assert firing_values(result)[0] > 0.1
 
@@ -177,6 +177,7 @@ def test_a_route_other_than_promised_fails_as_misrouted(faulty: dict[str, Future
     assert result.verdict == "fail", result.render()
     assert result.summary == (
         "HighErrorRate fired but was misrouted: not delivered to info-webhook; also delivered to warning-batched"
+        " (judged live on the embedded twin)"
     )
 
 
