@@ -34,6 +34,8 @@ def test_converge_with_exact_sample_and_echo_counts(twin) -> None:
         assert len(a.latencies) == 10 and len(b.latencies) == 10
         assert a.updates_applied == 10 and b.updates_applied == 10
     with YjsClient(twin.yjs_url, doc, registry=registry) as late:
+        # CodeSync loads stored state asynchronously: it may arrive as an Update after the sync
+        late.wait_for(lambda c: c.text() == a.text(), what="the stored document")
         assert late.text() == a.text()
 
 
