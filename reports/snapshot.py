@@ -88,6 +88,17 @@ def _step(span_s: float, scrape_s: float) -> float:
     return float(max(1, math.ceil(max(scrape_s, span_s / MAX_POINTS))))
 
 
+def grid_start(start: float, end: float, step: float) -> float:
+    """The first point of a range query whose evaluation grid ends exactly at `end`.
+
+    Prometheus evaluates at start, start+step, ... up to end. Anchored at the start, the last
+    point can fall up to one step before the scrape that followed the load, and a series born
+    in a short load then holds one sample at every point: its rate is empty (CI saw `http_rps`
+    empty after a 14 s smoke run). Anchored at the end, the last point sees that scrape.
+    """
+    return end - math.ceil(round((end - start) / step, 9)) * step
+
+
 def _labels(labels: dict[str, str]) -> str:
     """A series' identity as one stable string (`a=1,b=2`, sorted; `__name__` dropped)."""
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "__name__")
@@ -138,6 +149,8 @@ def capture(
     scrape = max(intervals.get("codesync-backend", 0.0), intervals.get("codesync-yjs", 0.0)) or 15.0
     span = max(end - start, 1.0)
     step = _step(span, scrape)
+    start = grid_start(start, end, step)
+    span = end - start
     rate = f"{max(1, math.ceil(4 * scrape))}s"
     queries = {name: expr.replace("{rate}", rate) for name, expr in QUERIES.items()}
     if dashboard is None:

@@ -147,3 +147,57 @@ def test_a_run_stopped_at_its_time_limit_keeps_an_incomplete_ledger(twin, tmp_pa
     ledger = Ledger.read(run_dir / "ledger.json")
     assert ledger.get("http", "POST", "/api/auth/login", 200) >= 1
     assert all(p.end is not None for p in ledger.phases)  # closed when Locust quit
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below `pid` (children in sessions of their own included)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(") ", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return not Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].startswith("Z")
+    except (OSError, IndexError):
+        return False
+
+
+def test_sigterm_during_a_run_stops_the_stack_it_started(tmp_path: Path) -> None:
+    """CI's timeout sends SIGTERM: the run must stop every process of its stack, not die alone."""
+    env = dict(os.environ, CODESYNC_STATE_DIR=str(tmp_path / "state"), PYTHONUNBUFFERED="1")
+    env.pop("CODESYNC_DURATION_SCALE", None)
+    argv = [sys.executable, "-m", "codesync_load.cli", "run", "--profile", "smoke", "--run-dir", str(tmp_path / "run")]
+    proc = subprocess.Popen(
+        argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        ready = ""
+        for line in proc.stdout:  # the stack prints this line once every component answers
+            if line.startswith("local stack ready:"):
+                ready = line
+                break
+        assert ready, proc.stderr.read()
+        started = _descendants(proc.pid)
+        names = {Path(f"/proc/{pid}/comm").read_text().strip() for pid in started if _alive(pid)}
+        assert "prometheus" in names, names  # the stack really was up when the signal came
+        proc.send_signal(15)
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+    assert proc.returncode == 143, out + err
+    assert "stopped by SIGTERM" in err, err
+    left = sorted(pid for pid in started if _alive(pid))
+    assert left == [], f"left running after SIGTERM: {left}"
+    urls = ready.split()[4::2]
+    assert all(_refuses(url.replace("ws://", "http://")) for url in urls), "the stack was left running"

@@ -204,3 +204,12 @@ def test_the_panel_table_is_shown_for_a_passing_run_and_a_skip_says_why(tmp_path
     assert re.search(r'<td>Request Rate</td>.*?<td>http: 9</td><td class="yes">yes</td><td>9±1.5</td>', page)
     assert page.count("<td>Request Rate</td>") == 1  # not repeated under the check's details
     assert "<h3>dashboard-grafana-matches-prometheus: <span class='skip'>SKIP</span></h3>" in page
+
+
+def test_snapshot_grid_ends_at_the_end_of_the_window() -> None:
+    """The last evaluation point is the window's end (the scrape after the load), whatever the span."""
+    from reports.snapshot import grid_start
+
+    assert grid_start(100.0, 134.0, 10.0) == 94.0  # 94, 104, 114, 124, 134: ends at 134, not 130
+    assert grid_start(100.0, 130.0, 10.0) == 100.0  # already on the grid: unchanged
+    assert grid_start(100.0, 100.5, 1.0) == 99.5
