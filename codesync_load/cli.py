@@ -74,7 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"codesync-load: error: {err}", file=sys.stderr)
         return err.exit_code
     except Terminated as stop:
-        print(f"codesync-load: stopped by {signal.Signals(stop.signum).name}; what it started is stopped", file=sys.stderr)
+        print(
+            f"codesync-load: stopped by {signal.Signals(stop.signum).name}; what it started is stopped", file=sys.stderr
+        )
         return 128 + stop.signum
     except KeyboardInterrupt:
         print("codesync-load: interrupted", file=sys.stderr)
