@@ -72,6 +72,14 @@ FAULTS: dict[str, FaultSpec] = {
             param_unit="fraction",
         ),
         FaultSpec(
+            "errors-unreported",
+            "server errors not reported",
+            "every PARAMth server error is answered 5xx as usual but never reported to the error tracker "
+            "(1: none is), as when an error path responds before the Sentry handler sees it",
+            default_param=1.0,
+            param_unit="nth",
+        ),
+        FaultSpec(
             "yjs-drop-persist",
             "persistence silently drops Yjs state",
             "Yjs updates are applied, broadcast and counted but never written to storage",

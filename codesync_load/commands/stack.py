@@ -216,6 +216,10 @@ def print_around(stack: object) -> None:
         error = target_health.get("lastError")
         state = target_health["health"]
         print(f"  {target_health['job']} {state}" + (f": {error}" if error else ""))
+    tracker = getattr(stack, "tracker_record", None)
+    if tracker:  # the error-tracker witness hears only what CodeSync is told to send it
+        print(f"error tracker (Bugsink) at {tracker['url']}; start CodeSync's backend with:")
+        print(f"  SENTRY_DSN={tracker['dsn']}")
 
 
 def run_down(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""The stack as local processes: the twin, Prometheus, Alertmanager, three exporters, a webhook.
+"""The stack as local processes: the twin, Prometheus, Alertmanager, three exporters, a webhook,
+and Bugsink, the error tracker the twin reports to (codesync_load/stack/tracker.py).
 
     >>> stack = LocalStack(state_dir=tmp, compress=30, scrape_interval="2s", faults=["error-burst=1.0"])
     >>> stack.up()                   # returns when every Prometheus target is up
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from codesync_load import __version__
 from codesync_load.errors import HarnessError
 from codesync_load.processes import ManagedProcess, stop_pid
 from codesync_load.stack import promapi
@@ -45,6 +47,7 @@ BINARIES = (
 # Every component with a port, in start order; `twin` has two (api, yjs).
 PORT_NAMES = (
     "webhook",
+    "tracker",
     "api",
     "yjs",
     "node-exporter",
@@ -123,6 +126,8 @@ class LocalStack(Stack):
         self.redis_url = redis_url or None
         self.redis_prefix = redis_prefix or None
         self.twin_record: dict = {}
+        self.tracker_record: dict | None = None  # url, dsn, token, project_id, release of Bugsink
+        self._tracker: tuple[ManagedProcess, str] | None = None
         self._token = metrics_token or None
         self.requested_ports = dict(ports or {})
         self.twin_args = list(twin_args)
@@ -294,12 +299,35 @@ class LocalStack(Stack):
             lambda: promapi.get(url["webhook"] + "/-/ready", 0.5)[0] == 200,
             expected="codesync_load.stack.webhook",
         )
+        # Bugsink takes seconds to migrate its database: it starts first and is waited for last.
+        self._start_tracker(ports["tracker"])
         if self.target_urls:
             self._urls.update(api=self.target_urls["api"], yjs=self.target_urls["yjs"])
         else:
             self._start_twin(ports)
         self._start_exporters(binaries, ports, url)
         self._start_monitoring(binaries, ports, url, prom_cfg, am_cfg)
+        self._wait_tracker()
+
+    def _start_tracker(self, port: int) -> None:
+        from codesync_load.stack.tracker import TrackerSpec, expected_cmdline, start_tracker
+
+        spec = TrackerSpec.new(self.run_dir / "tracker", port)
+        proc = start_tracker(spec, self._log("tracker"))
+        self._procs["tracker"] = proc
+        self._components["tracker"] = {"url": spec.url, "pid": proc.pid, "expected": expected_cmdline(spec)}
+        # The twin's release (SENTRY_RELEASE); a CodeSync we did not start sets its own, if any.
+        release = None if self.target_urls else f"codesync-twin@{__version__}"
+        self.tracker_record = {**spec.record(), "release": release}
+        self._tracker = (proc, spec.url)
+        self._save_state(ready=False)
+
+    def _wait_tracker(self) -> None:
+        from codesync_load.stack.tracker import tracker_ready
+
+        if self._tracker is not None:
+            proc, url = self._tracker
+            proc.wait_until(lambda: tracker_ready(url), timeout=120.0, what=f"answering at {url}/health/ready")
 
     def _start_exporters(self, binaries: dict[str, str], ports: dict[str, int], url: dict[str, str]) -> None:
         """The node, PostgreSQL and Redis exporters this stack has ports for (see _skipped)."""
@@ -368,6 +396,8 @@ class LocalStack(Stack):
             "DATABASE_URL": self.database_url or "",
             "REDIS_URL": self.redis_url or "",
             "METRICS_TOKEN": self._token or "",
+            "SENTRY_DSN": (self.tracker_record or {}).get("dsn") or "",
+            "SENTRY_RELEASE": (self.tracker_record or {}).get("release") or "",
         }
         if self.redis_prefix:
             env["CODESYNC_REDIS_PREFIX"] = self.redis_prefix
@@ -444,6 +474,7 @@ class LocalStack(Stack):
             "ports": self.ports,
             "faults": self.faults,
             "twin": self.twin_record,
+            "tracker": self.tracker_record,
             "target_urls": self.target_urls,
             "monitoring": self.monitoring_record,
             "rewritten": self.rewritten,
@@ -464,6 +495,7 @@ class LocalStack(Stack):
         stack.ports = dict(record.get("ports") or {})
         stack.faults = list(record.get("faults") or [])
         stack.twin_record = dict(record.get("twin") or {})
+        stack.tracker_record = record.get("tracker")
         stack.target_urls = record.get("target_urls")
         stack.monitoring_record = record.get("monitoring")
         stack.rewritten = list(record.get("rewritten") or [])

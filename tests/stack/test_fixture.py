@@ -17,6 +17,7 @@ def test_default_fixture_is_a_compressed_local_stack_torn_down_at_session_end(tm
     assert seen["backend"] == "local" and seen["ready"] is True
     assert set(seen["components"]) == {
         "webhook",
+        "tracker",
         "twin",
         "node-exporter",
         "postgres-exporter",

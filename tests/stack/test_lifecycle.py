@@ -26,7 +26,16 @@ from codesync_load.stack.state import pid_alive, read_state, state_path, write_s
 from tests.conftest import as_if_in_a_terminal
 from tests.stack._support import REPO, child_pids, run_cli, wait_for
 
-COMPONENTS = ["webhook", "twin", "node-exporter", "postgres-exporter", "redis-exporter", "alertmanager", "prometheus"]
+COMPONENTS = [
+    "webhook",
+    "tracker",
+    "twin",
+    "node-exporter",
+    "postgres-exporter",
+    "redis-exporter",
+    "alertmanager",
+    "prometheus",
+]
 
 
 def _ports(components: dict) -> list[int]:
@@ -179,7 +188,7 @@ def test_a_process_that_dies_early_is_named_with_its_log_tail(tmp_path: Path) ->
     message = str(err.value)
     assert message.startswith("twin exited with code 2 before listening: ")
     assert 'database "codesync_stack_no_such_db" does not exist' in message
-    assert list(stack.components) == ["webhook"]  # started before the twin, stopped after it failed
+    assert list(stack.components) == ["webhook", "tracker"]  # started before the twin, stopped after it failed
     _assert_nothing_left(stack.components, tmp_path)
     assert child_pids() == before
 

@@ -22,7 +22,16 @@ from codesync_load.stack.state import pid_alive, read_state
 from codesync_load.stack.webhook import alerts_delivered, read_deliveries
 from tests.stack._support import Traffic, child_pids, run_cli, run_fixture_probe, wait_for
 
-COMPONENTS = {"webhook", "twin", "node-exporter", "postgres-exporter", "redis-exporter", "alertmanager", "prometheus"}
+COMPONENTS = {
+    "webhook",
+    "tracker",
+    "twin",
+    "node-exporter",
+    "postgres-exporter",
+    "redis-exporter",
+    "alertmanager",
+    "prometheus",
+}
 
 
 @pytest.fixture(scope="module")

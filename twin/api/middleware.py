@@ -146,7 +146,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     if error is not None:
         ctx.metrics.error_answered(error.type_name, error.code)
         if error.status >= 500:
-            capture_error(cause or error)
+            capture_error(cause or error, request=request, route=route_template(request))
         response = error_response(error)
     extra = request.get(EXTRA_HEADERS)
     if extra and not response.prepared:

@@ -1,0 +1,184 @@
+"""Bugsink, the stack's error tracker: a real Sentry-protocol receiver with an API to read events.
+
+    >>> tracker = TrackerSpec.new(run_dir / "tracker", port=41234)
+    >>> tracker.dsn                  # known before Bugsink is up: handed to the twin as SENTRY_DSN
+    'http://0f3c...@127.0.0.1:41234/1'
+    >>> proc = start_tracker(tracker, log_path=run_dir / "logs" / "tracker.log")
+    >>> proc.wait_until(lambda: tracker_ready(tracker.url), timeout=60, what="answering")
+
+Why Bugsink: it speaks the ingestion protocol the official Sentry SDKs use (envelope and store
+endpoints, DSN keys), keeps everything in SQLite under the stack's run directory, and lists
+issues and events through a token API, so the harness reads what a real tracker stored rather
+than what a stand-in of ours decided to keep.
+
+One child process per tracker, stopped by PID: `python -m codesync_load.stack.tracker` migrates
+the SQLite databases, creates the user, team, project (with the DSN key chosen here) and a
+full-access API token, then replaces itself (exec, same PID) with gunicorn serving Bugsink on
+loopback. The DSN and the token are chosen by the harness, so the stack can hand the DSN to the
+twin at once and start Bugsink in parallel with the other components.
+
+Settings that differ from Bugsink's defaults, and why: tasks run eagerly (no snappea worker
+process: an event is digested inside its ingest request, so it is listed as soon as it was
+accepted); no phoning home; event quotas raised far above any load run (Bugsink's defaults of
+1,000 per 5 minutes would drop events the check must count, and the SDK would then obey the 429).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from codesync_load.processes import ManagedProcess
+from codesync_load.stack.ports import HOST
+
+PROJECT_NAME = "codesync"
+# Far above any run here; Bugsink's quotas exist to protect a shared instance, not this one.
+_QUOTA = 1_000_000_000
+SETTINGS_MODULE = "bugsink_conf"
+
+
+@dataclass(frozen=True)
+class TrackerSpec:
+    """Where one Bugsink lives and the credentials the harness chose for it."""
+
+    data_dir: Path
+    port: int
+    key: str  # the DSN's public key (Bugsink's project.sentry_key)
+    token: str  # the API token (40 hex digits, Bugsink's format)
+    project_id: int = 1  # the first project of a fresh database
+
+    @classmethod
+    def new(cls, data_dir: Path, port: int) -> TrackerSpec:
+        return cls(Path(data_dir), port, uuid.uuid4().hex, secrets.token_hex(20))
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def dsn(self) -> str:
+        return f"http://{self.key}@{HOST}:{self.port}/{self.project_id}"
+
+    def record(self) -> dict[str, Any]:
+        """What the state file keeps (the verifier reads events with it)."""
+        return {"url": self.url, "dsn": self.dsn, "token": self.token, "project_id": self.project_id}
+
+
+def settings_text(spec: TrackerSpec) -> str:
+    """Bugsink's Django settings for this tracker (written as bugsink_conf.py in its data dir)."""
+    data = spec.data_dir.resolve()
+    bugsink = {
+        "BASE_URL": spec.url,
+        "SINGLE_USER": True,
+        "SINGLE_TEAM": True,
+        "USER_REGISTRATION": "CB_NOBODY",
+        "PHONEHOME": False,
+        "INGEST_STORE_BASE_DIR": str(data / "ingestion"),
+        **{
+            f"MAX_EVENTS_{scope}PER_{period}": _QUOTA
+            for scope in ("", "PER_PROJECT_")
+            for period in ("5_MINUTES", "HOUR", "MONTH")
+        },
+    }
+    return (
+        "# Written by codesync_load.stack.tracker for one stack run; see that module for why.\n"
+        "from bugsink.settings.default import *  # noqa\n\n"
+        f"SECRET_KEY = {secrets.token_urlsafe(50)!r}\n"
+        f"DATABASES['default']['NAME'] = {str(data / 'db.sqlite3')!r}\n"
+        f"DATABASES['snappea']['NAME'] = {str(data / 'snappea.sqlite3')!r}\n"
+        "TIME_ZONE = 'UTC'\n"
+        "SNAPPEA = {'TASK_ALWAYS_EAGER': True}\n"
+        "EMAIL_BACKEND = 'django.core.mail.backends.dummy.EmailBackend'\n"
+        f"ALLOWED_HOSTS = [{HOST!r}, 'localhost']\n"
+        f"BUGSINK = {bugsink!r}\n"
+    )
+
+
+def start_tracker(spec: TrackerSpec, log_path: Path | None) -> ManagedProcess:
+    """Spawn the set-up + server child (returns at once; wait with `tracker_ready`)."""
+    spec.data_dir.mkdir(parents=True, exist_ok=True)
+    (spec.data_dir / f"{SETTINGS_MODULE}.py").write_text(settings_text(spec))
+    argv = [sys.executable, "-m", "codesync_load.stack.tracker", "--dir", str(spec.data_dir.resolve())]
+    argv += ["--port", str(spec.port), "--key", spec.key, "--token", spec.token]
+    return ManagedProcess.start(argv, name="tracker", log_path=log_path, env=_env(spec.data_dir))
+
+
+def expected_cmdline(spec: TrackerSpec) -> str:
+    """A string in the child's command line before and after its exec (stop_pid's guard)."""
+    return str(spec.data_dir.resolve())
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    path = [str(Path(data_dir).resolve()), os.environ.get("PYTHONPATH", "")]
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
+        "PYTHONPATH": os.pathsep.join(p for p in path if p),
+    }
+
+
+def tracker_ready(url: str, timeout: float = 1.0) -> bool:
+    """Bugsink's own readiness route answers 200 (database reachable)."""
+    from codesync_load.stack import promapi
+
+    return promapi.get(url + "/health/ready", timeout)[0] == 200
+
+
+# ----- the child: set up, then become gunicorn ----------------------------------------------------
+
+
+def _set_up(key: str, token: str) -> dict[str, Any]:
+    """Migrate both databases and create user, team, project and token (idempotent on restart)."""
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0, interactive=False)
+    call_command("migrate", "snappea", database="snappea", verbosity=0, interactive=False)
+
+    from bsmain.models import AuthToken
+    from django.contrib.auth import get_user_model
+    from projects.models import Project
+    from teams.models import Team
+
+    user_model = get_user_model()
+    if not user_model.objects.exists():
+        user_model.objects.create_superuser(
+            username="harness@codesync.invalid", email="harness@codesync.invalid", password=secrets.token_urlsafe(24)
+        )
+    team = Team.objects.first() or Team.objects.create(name="codesync-load")
+    project = Project.objects.filter(name=PROJECT_NAME).first()
+    if project is None:
+        project = Project.objects.create(
+            name=PROJECT_NAME, team=team, sentry_key=uuid.UUID(key), retention_max_event_count=_QUOTA
+        )
+    if not AuthToken.objects.filter(token=token).exists():
+        AuthToken.create_full_access(token=token, description="codesync-load harness")
+    return {"project_id": project.id, "dsn": project.dsn}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m codesync_load.stack.tracker")
+    parser.add_argument("--dir", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--key", required=True)
+    parser.add_argument("--token", required=True)
+    args = parser.parse_args(argv)
+    os.chdir(args.dir)
+    sys.path.insert(0, args.dir)
+    os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS_MODULE
+    print("tracker set-up:", json.dumps(_set_up(args.key, args.token)), flush=True)
+    gunicorn = [sys.executable, "-m", "gunicorn", "--chdir", args.dir, "--bind", f"{HOST}:{args.port}"]
+    gunicorn += ["--workers", "1", "--threads", "4", "--access-logfile", "-", "bugsink.wsgi"]
+    os.execv(sys.executable, gunicorn)
+
+
+if __name__ == "__main__":
+    main()
