@@ -50,27 +50,40 @@ def write_result_set(
     return folder
 
 
+def _read_set(path: Path) -> dict[str, Any]:
+    """One set's results.json; a file that cannot be read as a set is a set of its own whose one
+    row FAILs naming the file (a report never passes over stored results it cannot read, and the
+    file is left as it is for whoever repairs it)."""
+    try:
+        doc = json.loads(path.read_text())
+        if not isinstance(doc, dict) or not isinstance(doc.get("checks", []), list):
+            raise ValueError("not a verify result set (an object with a list of checks)")
+    except (OSError, ValueError) as err:
+        why = err.msg if isinstance(err, json.JSONDecodeError) else str(err)
+        corrupt = f"{path} is corrupt ({why}); rerun `codesync-load verify` on the run"
+        row = {"name": str(path), "group": "result-set", "verdict": "fail", "summary": corrupt}
+        written = path.stat().st_mtime if path.exists() else 0.0
+        return {"written_at": written, "corrupt": corrupt, "checks": [row]}
+    return doc
+
+
 def read_result_sets(run_dir: Path) -> list[dict[str, Any]]:
-    """Every set of a run, latest first: {"name", "written_at", "options", "target", "exit_code", "checks"}.
+    """Every set of a run, latest first: {"name", "written_at", "options", "target", "exit_code",
+    "checks", "corrupt"}; "corrupt" is "" unless the set's results.json could not be read.
 
     A run verified before sets existed has only RUN/verify/results.json: that is its one set.
     """
     sets = []
     root = Path(run_dir) / SETS
     for path in sorted(root.glob("*/results.json")) if root.is_dir() else []:
-        try:
-            doc = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
+        doc = _read_set(path)
         doc.setdefault("set", path.parent.name)
         sets.append(doc)
-    if not sets:
-        try:
-            legacy = json.loads((Path(run_dir) / "verify" / "results.json").read_text())
-        except (OSError, ValueError):
-            return []
-        legacy.setdefault("set", "results.json")
-        sets.append(legacy)
+    legacy = Path(run_dir) / "verify" / "results.json"
+    if not sets and legacy.exists():
+        doc = _read_set(legacy)
+        doc.setdefault("set", "results.json")
+        sets.append(doc)
     sets.sort(key=lambda d: (float(d.get("written_at") or 0), d["set"]), reverse=True)
     return [
         {
@@ -80,6 +93,7 @@ def read_result_sets(run_dir: Path) -> list[dict[str, Any]]:
             "target": d.get("target") or "",
             "exit_code": d.get("exit_code"),
             "checks": list(d.get("checks") or []),
+            "corrupt": d.get("corrupt", ""),
         }
         for d in sets
     ]

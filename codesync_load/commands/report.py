@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 from codesync_load.errors import HarnessError
@@ -96,4 +97,7 @@ def run(args: argparse.Namespace) -> int:
     print(paths["markdown"])
     print(paths["json"])
     print(paths["html"])
-    return 0
+    corrupt = [s["corrupt"] for s in found["sets"] if s.get("corrupt")]
+    for line in corrupt:  # written into the report as a FAIL row too; the file is left untouched
+        print(f"error: {line}", file=sys.stderr)
+    return 2 if corrupt else 0

@@ -61,3 +61,41 @@ def test_two_verifications_are_two_sets_and_the_report_lists_both_latest_first(t
     assert f"## Checks (latest verify set {doc['result_sets'][0]['name']}" in markdown
     assert f"## Earlier verify set {doc['result_sets'][1]['name']}" in markdown
     assert "alerts-severities-routed" in markdown.split("## Earlier verify set")[1]
+
+
+def test_a_corrupt_set_is_a_fail_row_naming_its_file_and_exit_2_with_every_other_set_kept(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "ledger.json").write_text(json.dumps({"meta": {}}))
+    good = _cli(
+        "verify",
+        str(run_dir),
+        "--prometheus-url",
+        "http://127.0.0.1:9",
+        "--check",
+        "alerts-severities-routed",
+        state=tmp_path,
+    )
+    assert good.returncode == 0, good.stdout + good.stderr
+    broken = run_dir / "verify" / "sets" / "29991231T235959Z-1" / "results.json"
+    broken.parent.mkdir()
+    broken.write_text('{"checks": [{"name": "counters-match-ledger", "verdict": "fa')  # truncated
+    stored = broken.read_bytes()
+
+    report = _cli("report", str(run_dir), state=tmp_path)
+    assert report.returncode == 2, report.stdout + report.stderr
+    assert report.stderr.strip().splitlines() == [
+        f"error: {broken} is corrupt (Unterminated string starting at); rerun `codesync-load verify` on the run"
+    ]
+    doc = json.loads((run_dir / "report" / "report.json").read_text())
+    assert [s["name"] for s in doc["result_sets"]] == ["29991231T235959Z-1", good_set(run_dir)]
+    latest = doc["result_sets"][0]
+    assert [(c["name"], c["verdict"]) for c in latest["checks"]] == [(str(broken), "fail")]
+    assert [c["name"] for c in doc["result_sets"][1]["checks"]] == ["alerts-severities-routed"]  # kept
+    assert str(broken) in (run_dir / "report" / "report.md").read_text()
+    assert broken.read_bytes() == stored  # nothing stored is rewritten
+
+
+def good_set(run_dir: Path) -> str:
+    (only,) = [p.name for p in (run_dir / "verify" / "sets").iterdir() if p.name != "29991231T235959Z-1"]
+    return only
