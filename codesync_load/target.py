@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from codesync_load.errors import HarnessError
+from codesync_load.urls import require_target_urls
 
 EMBEDDED_TWIN = "on the embedded twin"
 
@@ -113,6 +114,9 @@ def resolve_target(
     """
     from codesync_load.stack import recorded_stack
 
+    require_target_urls(
+        api_url=api_url, yjs_url=yjs_url, prometheus_url=prometheus_url, alertmanager_url=alertmanager_url
+    )
     if api_url or yjs_url:
         if not (api_url and yjs_url):
             raise HarnessError("--api-url and --yjs-url go together; pass both (or neither, to use the recorded stack)")

@@ -28,3 +28,22 @@ def require_http_url(url: str | None, what: str, example: str, schemes: tuple[st
     if port is not None and not 0 < port < 65536:
         raise HarnessError(f"{what} {url!r} has no valid port (1-65535); pass e.g. {example}")
     return str(url)
+
+
+# option -> (what the message calls it, an example, the schemes it takes)
+TARGET_URLS = {
+    "--api-url": ("API URL", "http://127.0.0.1:4000", ("http", "https")),
+    "--yjs-url": ("Yjs URL", "ws://127.0.0.1:4001", ("ws", "wss")),
+    "--prometheus-url": ("Prometheus URL", "http://127.0.0.1:9090", ("http", "https")),
+    "--alertmanager-url": ("Alertmanager URL", "http://127.0.0.1:9093", ("http", "https")),
+}
+
+
+def require_target_urls(**given: str | None) -> None:
+    """Every target URL option given (api_url=..., prometheus_url=...) checked alike, before any
+    probe: a malformed --prometheus-url is named as --api-url's is, not reported unreachable."""
+    for key, url in given.items():
+        option = "--" + key.replace("_", "-")
+        if url and option in TARGET_URLS:
+            what, example, schemes = TARGET_URLS[option]
+            require_http_url(url, what, f"{example} ({option})", schemes=schemes)

@@ -21,6 +21,7 @@ from codesync_load.errors import HarnessError
 from codesync_load.stack import promapi
 from codesync_load.stack.base import Stack
 from codesync_load.stack.state import live_pids, read_state, remove_state, resolve_state_dir, write_state
+from codesync_load.urls import require_target_urls
 
 # name -> (option, path probed over HTTP; None = a TCP connect is enough)
 _PROBES = {
@@ -97,6 +98,7 @@ class ExternalStack(Stack):
         missing = [_PROBES[name][0] for name in REQUIRED if not self._urls[name]]
         if missing:
             raise HarnessError(f"the external backend needs {' and '.join(missing)}; pass the URL of each")
+        require_target_urls(**{f"{name}_url": url for name, url in self._urls.items()})
         lines = self.unreachable()
         if lines:
             raise HarnessError("\n".join(lines))
