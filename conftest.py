@@ -62,15 +62,7 @@ def stack_options(config: pytest.Config, default_state_dir: str) -> tuple[str, d
             for name, env in _URL_OPTIONS.items()
         }
         return backend, {**urls, "metrics_token": token, "record_state": False}
-    if backend == "compose":
-        # The local-images mode (podman) renders monitoring/ as the local stack does.
-        return backend, {
-            "state_dir": config.getoption("--stack-state-dir") or default_state_dir,
-            "compress": config.getoption("--stack-compress"),
-            "scrape_interval": config.getoption("--stack-scrape-interval"),
-            "faults": config.getoption("--stack-fault"),
-            "metrics_token": token,
-        }
+    # local, and compose (its local-images mode renders monitoring/ as the local stack does)
     return backend, {
         "state_dir": config.getoption("--stack-state-dir") or default_state_dir,
         "compress": config.getoption("--stack-compress"),

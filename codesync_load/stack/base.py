@@ -11,6 +11,9 @@ safe to call twice and after a failed `up()`.
 
 from __future__ import annotations
 
+import os
+import secrets
+import shutil
 from abc import ABC, abstractmethod
 from pathlib import Path
 from types import TracebackType
@@ -22,6 +25,7 @@ class Stack(ABC):
     """A CodeSync target plus its Prometheus and Alertmanager, addressed by URL."""
 
     backend: str = "?"
+    run_dir: Path  # the backends that start something: their own working directory
 
     def __init__(self) -> None:
         self._urls: dict[str, str | None] = {"api": None, "yjs": None, "prometheus": None, "alertmanager": None}
@@ -29,6 +33,22 @@ class Stack(ABC):
         self._components: dict[str, dict] = {}
         self.notes: list[str] = []
         self.alert_log: Path | None = None  # JSONL of the harness webhook, where the backend has one
+
+    def _prepare_run_dir(self) -> None:
+        """An empty run_dir with logs/. Only the stack's own directory is wiped: old TSDB data
+        would carry old alerts."""
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        (self.run_dir / "logs").mkdir(parents=True)
+
+    def _write_token(self) -> Path | None:
+        """The metrics token (the given one, else a new random one) in run_dir/metrics-token,
+        owner-only: Prometheus reads it as its bearer token (as root inside a container)."""
+        self._token = self._token or secrets.token_urlsafe(24)
+        path = self.run_dir / "metrics-token"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(self._token)
+        return path
 
     @property
     def api_url(self) -> str | None:

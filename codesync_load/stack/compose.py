@@ -34,7 +34,6 @@ import logging
 import os
 import secrets
 import shlex
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -272,19 +271,6 @@ class ComposeStack(Stack):
             raise HarnessError(
                 f"a {record.get('backend')} stack is already recorded; run `codesync-load stack down{where}` first"
             )
-
-    def _prepare_run_dir(self) -> None:
-        shutil.rmtree(self.run_dir, ignore_errors=True)
-        (self.run_dir / "logs").mkdir(parents=True)
-
-    def _write_token(self) -> Path:
-        self._token = self._token or secrets.token_urlsafe(24)
-        path = self.run_dir / "metrics-token"
-        # Read by Prometheus inside its container (as root there): owner-only is enough.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(self._token)
-        return path
 
     def _up_local(self, source: Path | None) -> None:
         from codesync_load.stack.images import ensure_images

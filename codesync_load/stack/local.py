@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -253,20 +252,10 @@ class LocalStack(Stack):
 
             parse_faults(self.faults)
 
-    def _prepare_run_dir(self) -> None:
-        # Only the stack's own subdirectory is wiped: old TSDB data would carry old alerts.
-        shutil.rmtree(self.run_dir, ignore_errors=True)
-        (self.run_dir / "logs").mkdir(parents=True)
-
     def _write_token(self) -> Path | None:
         if self.target_urls and not self._token:
             return None  # a CodeSync we did not start: its token is the user's to give
-        self._token = self._token or secrets.token_urlsafe(24)
-        path = self.run_dir / "metrics-token"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(self._token)
-        return path
+        return super()._write_token()
 
     def _log(self, name: str) -> Path:
         return self.run_dir / "logs" / f"{name}.log"

@@ -11,7 +11,7 @@ import pytest
 
 from codesync_load.twin_process import TwinProcess, start_twin
 from tests.conftest import new_redis_prefix, stopped_at_exit
-from verify.checks import CheckResult
+from verify.checks import REGISTRY, CheckResult
 from verify.context import VerifyContext, VerifyOptions
 from verify.live import LiveTarget, StackPool, attach_live, local_stack_factory
 
@@ -92,6 +92,19 @@ def start_target(
             return twin
 
         yield start
+
+
+@pytest.fixture(scope="module")
+def healthy(start_target: Callable[..., TwinProcess]) -> TwinProcess:
+    """One healthy twin per test module (the fault cases start their own)."""
+    return start_target()
+
+
+def run(name: str, ctx: VerifyContext) -> CheckResult:
+    """Check `name` on `ctx`, asserting it judged: an error is a broken test setup, never a verdict."""
+    result = REGISTRY[name].run(ctx)
+    assert result.verdict != "error", result.render()
+    return result
 
 
 def live_context(

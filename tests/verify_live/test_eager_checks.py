@@ -6,24 +6,9 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from codesync_load.twin_process import TwinProcess
-from tests.verify_live.conftest import live_context
-from verify.checks import REGISTRY, CheckResult
+from tests.verify_live.conftest import live_context, run
 from verify.checks.eager import EAGER_CLIENTS, EARLY_JOINS
-from verify.context import VerifyContext
-
-
-@pytest.fixture(scope="module")
-def healthy(start_target) -> TwinProcess:
-    return start_target()
-
-
-def run(name: str, ctx: VerifyContext) -> CheckResult:
-    result = REGISTRY[name].run(ctx)
-    assert result.verdict != "error", result.render()
-    return result
 
 
 def test_eager_yjs_clients_all_sync_on_a_healthy_twin(healthy: TwinProcess) -> None:

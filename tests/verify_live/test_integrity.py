@@ -18,6 +18,7 @@ from tests.verify_live.conftest import (
     csrf_refusals,
     hostile_answers,
     live_context,
+    run,
 )
 from verify.checks import REGISTRY, CheckResult
 from verify.context import VerifyContext, VerifyOptions
@@ -25,17 +26,6 @@ from verify.live.limits import LIMITS
 
 INTEGRITY = sorted(name for name, chk in REGISTRY.items() if chk.group == "integrity")
 RATE_CHECKS = [f"rate-limit-counted-{limiter}" for limiter in LIMITS]
-
-
-@pytest.fixture(scope="module")
-def healthy(start_target) -> TwinProcess:
-    return start_target()
-
-
-def run(name: str, ctx: VerifyContext) -> CheckResult:
-    result = REGISTRY[name].run(ctx)
-    assert result.verdict != "error", result.render()
-    return result
 
 
 def test_the_integrity_group_is_complete() -> None:
