@@ -41,7 +41,8 @@ JSON schema of ledger.json (schema "codesync-ledger/1"):
         "participant": [{"session_id": "c...", "event": "joined", "count": 3}],
         "yjs_update":  [{"event": "sent", "count": 40}],
         "failure":     [{"channel": "yjs", "operation": "connect", "error": "YjsSyncTimeout", "count": 1}],
-        "unexpected":  [{"method": "PUT", "route": "/api/.../content", "status": 403, "code": "FORBIDDEN", "count": 2}]
+        "unexpected":  [{"method": "PUT", "route": "/api/.../content", "status": 403, "code": "FORBIDDEN", "count": 2}],
+        "served":      [{"second": 1700000001, "outcome": "ok", "count": 40}]
       },
       "samples": {"yjs_propagation_s": [0.0012, ...], "chat_rtt_s": [...]},   # raw seconds
       "events": [[1700000001.234, "connection", "yjs", "opened"], ...],
@@ -53,7 +54,9 @@ JSON schema of ledger.json (schema "codesync-ledger/1"):
 Label meanings: `connection.event` is opened | refused | closed; `message.direction` is
 sent | received from the load generator's point of view (the server's inbound is our sent);
 `yjs_update.event` is sent | received (others' updates) | echo (our own, rebroadcast) |
-applied; `unexpected` holds the HTTP answers the load model did not intend (its users'
+applied; `served` counts HTTP requests per epoch second by outcome, ok | failed (5xx or
+no answer), so the uptime probe can be held against when users could use the service;
+`unexpected` holds the HTTP answers the load model did not intend (its users'
 `expected_result` said no: the run's failures by route and status, also in `http`);
 `rate_limited.limiter` is files | search | socketio | yjs; `error.code` is the
 envelope's code (or the WebSocket close reason) of a refused call; `yjs_document.event` is
@@ -98,6 +101,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "yjs_document": ("document", "event"),
     "failure": ("channel", "operation", "error"),
     "unexpected": ("method", "route", "status", "code"),
+    "served": ("second", "outcome"),
 }
 
 Key = tuple[Any, ...]

@@ -31,12 +31,14 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-# 2. Debian's Prometheus, Alertmanager and exporters (the real monitoring parts).
+# 2. Debian's Prometheus, Alertmanager and exporters (the real monitoring parts; the blackbox
+# exporter is the uptime probe).
 declare -A PKG_OF=(
   [prometheus]=prometheus [promtool]=prometheus [prometheus-alertmanager]=prometheus-alertmanager
   [amtool]=prometheus-alertmanager [prometheus-node-exporter]=prometheus-node-exporter
   [prometheus-postgres-exporter]=prometheus-postgres-exporter
   [prometheus-redis-exporter]=prometheus-redis-exporter
+  [prometheus-blackbox-exporter]=prometheus-blackbox-exporter
 )
 missing=()
 for bin in "${!PKG_OF[@]}"; do

@@ -26,6 +26,7 @@ DEBIAN_PACKAGES = {
     "prometheus-node-exporter": "prometheus-node-exporter",
     "prometheus-postgres-exporter": "prometheus-postgres-exporter",
     "prometheus-redis-exporter": "prometheus-redis-exporter",
+    "prometheus-blackbox-exporter": "prometheus-blackbox-exporter",
 }
 
 

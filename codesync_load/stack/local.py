@@ -1,5 +1,6 @@
-"""The stack as local processes: the twin, Prometheus, Alertmanager, three exporters, a webhook,
-and Bugsink, the error tracker the twin reports to (codesync_load/stack/tracker.py).
+"""The stack as local processes: the twin, Prometheus, Alertmanager, three exporters, the
+uptime probe (blackbox exporter), a webhook, and Bugsink, the error tracker the twin reports to
+(codesync_load/stack/tracker.py).
 
     >>> stack = LocalStack(state_dir=tmp, compress=30, scrape_interval="2s", faults=["error-burst=1.0"])
     >>> stack.up()                   # returns when every Prometheus target is up
@@ -27,7 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from codesync_load import __version__
 from codesync_load.errors import HarnessError
 from codesync_load.processes import ManagedProcess, stop_pid
-from codesync_load.stack import promapi
+from codesync_load.stack import blackbox, promapi
 from codesync_load.stack.base import Stack
 from codesync_load.stack.binaries import find_binaries
 from codesync_load.stack.ports import HOST, accepts_connections, pick_ports
@@ -42,6 +43,7 @@ BINARIES = (
     "prometheus-node-exporter",
     "prometheus-postgres-exporter",
     "prometheus-redis-exporter",
+    "prometheus-blackbox-exporter",
 )
 # Every component with a port, in start order; `twin` has two (api, yjs).
 PORT_NAMES = (
@@ -52,6 +54,7 @@ PORT_NAMES = (
     "node-exporter",
     "postgres-exporter",
     "redis-exporter",
+    "blackbox",
     "alertmanager",
     "prometheus",
 )
@@ -132,6 +135,7 @@ class LocalStack(Stack):
         self.twin_args = list(twin_args)
         self.ready_timeout = ready_timeout
         self.jobs: list[str] = []
+        self.probe_jobs: list[str] = []  # the uptime witness's jobs (blackbox exporter), not in `jobs`
         self.ports: dict[str, int] = {}
         self._procs: dict[str, ManagedProcess] = {}
         self._owns_state = False
@@ -168,6 +172,7 @@ class LocalStack(Stack):
                 required=("codesync-backend", "codesync-yjs") if self.target_urls else REQUIRED_JOBS,
             )
             self.jobs = rendered.jobs
+            self.probe_jobs = self._add_probe_jobs(rendered.prometheus_config, ports)
             self.notes.extend(rendered.notes)
             self.rewritten = list(rendered.rewritten)
             self.monitoring_record = self._monitoring_record(rendered)
@@ -197,6 +202,17 @@ class LocalStack(Stack):
             if not self.redis_url:
                 skipped.add("redis-exporter")
         return skipped
+
+    def _postgres_dsn(self) -> str:
+        return self.database_url or os.environ.get("CODESYNC_STACK_PG") or DEFAULT_POSTGRES
+
+    def _add_probe_jobs(self, prometheus_config: Path, ports: dict[str, int]) -> list[str]:
+        """The uptime probe's jobs: the target's /health, and the database the exporter watches."""
+        api = self.target_urls["api"] if self.target_urls else f"http://{HOST}:{ports['api']}"
+        database = blackbox.database_address(self._postgres_dsn()) if "postgres-exporter" in ports else None
+        factor = blackbox.interval_factor(self.compress, self.scrape_interval or ("1s" if self.target_urls else None))
+        jobs = blackbox.probe_jobs(api, database, f"{HOST}:{ports['blackbox']}", factor)
+        return blackbox.add_jobs(prometheus_config, jobs)
 
     def _monitoring_record(self, rendered: Any) -> dict:
         """What this stack runs, by source file, so that verify and gate judge those files."""
@@ -328,7 +344,7 @@ class LocalStack(Stack):
                 lambda: accepts_connections(ports["node-exporter"]),
             )
         if "postgres-exporter" in ports:
-            dsn = _with_sslmode(self.database_url or os.environ.get("CODESYNC_STACK_PG") or DEFAULT_POSTGRES)
+            dsn = _with_sslmode(self._postgres_dsn())
             self._launch(
                 "postgres-exporter",
                 [binaries["prometheus-postgres-exporter"], f"--web.listen-address={HOST}:{ports['postgres-exporter']}"],
@@ -336,6 +352,13 @@ class LocalStack(Stack):
                 lambda: accepts_connections(ports["postgres-exporter"]),
                 env={**os.environ, "DATA_SOURCE_NAME": dsn},
             )
+        config = blackbox.write_config(self.run_dir)
+        self._launch(
+            "blackbox",
+            blackbox.argv(binaries[blackbox.BINARY], config, f"{HOST}:{ports['blackbox']}"),
+            url["blackbox"],
+            lambda: accepts_connections(ports["blackbox"]),
+        )
         if "redis-exporter" in ports:
             self._launch(
                 "redis-exporter",
@@ -460,6 +483,7 @@ class LocalStack(Stack):
             "metrics_token": self._token,
             "alert_log": str(self.alert_log) if self.alert_log else None,
             "jobs": self.jobs,
+            "probe_jobs": self.probe_jobs,
             "ports": self.ports,
             "faults": self.faults,
             "twin": self.twin_record,
@@ -481,6 +505,7 @@ class LocalStack(Stack):
         stack._adopt_recorded_endpoints(record)
         stack.alert_log = Path(record["alert_log"]) if record.get("alert_log") else None
         stack.jobs = list(record.get("jobs") or [])
+        stack.probe_jobs = list(record.get("probe_jobs") or [])
         stack.ports = dict(record.get("ports") or {})
         stack.faults = list(record.get("faults") or [])
         stack.twin_record = dict(record.get("twin") or {})

@@ -16,6 +16,7 @@ from verify.checks import (  # noqa: F401  (registration)
     promtool,
     reconcile,
     static,
+    uptime,
 )
 from verify.checks.base import REGISTRY, Check, CheckResult, Evidence, MissingInput, check, run_checks, selected
 

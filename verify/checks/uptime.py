@@ -1,0 +1,91 @@
+"""The uptime witness against the users: did the probe say up exactly when users could work?
+
+    >>> REGISTRY["uptime-agrees-with-users"].run(ctx).verdict     # ctx: a run + its Prometheus
+    'pass'
+
+The stack's blackbox exporter tries the target's /health (and the database port) at the
+guide's intervals (codesync_load/stack/blackbox.py); its `probe_success` scrapes are read back
+from Prometheus and turned into up/down with Uptime Kuma's rule (down at the 3rd failed try in
+a row). The ledger's `served` counts say, second by second, whether users were served or
+failing. The check fails when the probe stayed up through a user outage long enough for it to
+notice (CodeSync's /health answers 200 without asking the database: with PostgreSQL stopped,
+every user fails and the probe says up), or said down while users were served.
+
+No probe data, no `served` counts in the ledger (a run from before they existed), or fewer
+than two tries in the load window: not judged, never a pass.
+"""
+
+from __future__ import annotations
+
+from codesync_load.stack.blackbox import DATABASE_JOB, HEALTH_JOB
+from codesync_load.uptime import RETRIES, contradictions, transitions, user_outages, user_seconds
+from verify.checks.base import CheckResult, Evidence, MissingInput, check
+
+_SYMPTOM = "the uptime probe says up while users fail, or down while they are served"
+
+
+def probe_tries(ctx, job: str, start: float, end: float) -> tuple[str, list[tuple[float, float]]]:
+    """(probed instance, [(time, probe_success)]) of `job` in [start, end] from the run's Prometheus."""
+    series = ctx.prom.scrapes(f'probe_success{{job="{job}"}}', start, end)
+    if not series:
+        return "", []
+    return series[0].labels.get("instance", job), list(series[0].points)
+
+
+@check("uptime-agrees-with-users", group="reconcile", needs=("ledger", "window", "prom"), symptom=_SYMPTOM)
+def uptime_agrees_with_users(ctx) -> CheckResult:
+    """Uptime probe of /health against the ledger's per-second user outcomes."""
+    window = ctx.window
+    seconds = user_seconds(ctx.ledger.entries("served"))
+    if not seconds:
+        raise MissingInput("the ledger has no per-second `served` counts (a run recorded before they existed)")
+    intervals = ctx.live_scrape_intervals
+    interval = float(intervals.get(HEALTH_JOB) or 0.0)
+    if not interval:
+        raise MissingInput(f"Prometheus runs no {HEALTH_JOB} job (no uptime probe in this stack)")
+    lookahead = (RETRIES + 1) * interval
+    instance, points = probe_tries(ctx, HEALTH_JOB, window.start - RETRIES * interval, window.end + lookahead)
+    inside = [p for p in points if window.start <= p[0] <= window.end]
+    if len(inside) < 2:
+        raise MissingInput(
+            f"the uptime probe ({HEALTH_JOB}, every {interval:g} s) tried {len(inside)} time(s) in the "
+            f"{window.duration:.0f} s load window; two are needed"
+        )
+    changes = transitions(points)
+    found, too_short = contradictions(changes, seconds, interval, window.end + lookahead)
+    served = sum(ok for ok, _ in seconds.values())
+    failed = sum(bad for _, bad in seconds.values())
+    outages = user_outages(seconds)
+    failed_tries = sum(1 for _, v in inside if v < 1.0)
+    measured = (
+        f"{len(inside)} tries of {instance} every {interval:g} s ({failed_tries} failed); users: {served} "
+        f"requests served, {failed} failed, {len(outages)} outage(s)"
+    )
+    evidence = Evidence(("probe", "from", "to", "what", "detail"))
+    for item in found:
+        evidence.add(instance, f"{item.start:.1f}", f"{item.end:.1f}", item.kind, item.detail)
+    for change in changes:
+        evidence.add(instance, f"{change.at:.1f}", "", f"probe {change.state}", "")
+    db_instance, db_points = probe_tries(ctx, DATABASE_JOB, window.start, window.end + lookahead)
+    for change in transitions(db_points):
+        evidence.add(db_instance, f"{change.at:.1f}", "", f"probe {change.state}", "database port")
+    expected = f"up while users are served, down within {RETRIES} tries of a user outage"
+    if found:
+        first = found[0]
+        return CheckResult.failed(
+            f"{instance}: the probe said {first.kind} ({first.start:.0f}..{first.end:.0f}: {first.detail})",
+            measured=measured,
+            expected=expected,
+            evidence=evidence,
+        )
+    if outages and len(too_short) == len(outages):
+        raise MissingInput(
+            f"every user outage was too short for the probe to notice ({'; '.join(too_short)}); {measured}"
+        )
+    note = f"; not judged: {'; '.join(too_short)}" if too_short else ""
+    return CheckResult.passed(
+        f"{instance}: the probe agreed with the users ({measured}){note}",
+        measured=measured,
+        expected=expected,
+        evidence=evidence,
+    )
