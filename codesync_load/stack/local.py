@@ -352,13 +352,6 @@ class LocalStack(Stack):
                 lambda: accepts_connections(ports["postgres-exporter"]),
                 env={**os.environ, "DATA_SOURCE_NAME": dsn},
             )
-        config = blackbox.write_config(self.run_dir)
-        self._launch(
-            "blackbox",
-            blackbox.argv(binaries[blackbox.BINARY], config, f"{HOST}:{ports['blackbox']}"),
-            url["blackbox"],
-            lambda: accepts_connections(ports["blackbox"]),
-        )
         if "redis-exporter" in ports:
             self._launch(
                 "redis-exporter",
@@ -370,6 +363,14 @@ class LocalStack(Stack):
                 url["redis-exporter"],
                 lambda: accepts_connections(ports["redis-exporter"]),
             )
+        # The uptime probe: its jobs were added to the rendered prometheus.yml (_add_probe_jobs).
+        config = blackbox.write_config(self.run_dir)
+        self._launch(
+            "blackbox",
+            blackbox.argv(binaries[blackbox.BINARY], config, f"{HOST}:{ports['blackbox']}"),
+            url["blackbox"],
+            lambda: accepts_connections(ports["blackbox"]),
+        )
 
     def _start_monitoring(
         self, binaries: dict[str, str], ports: dict[str, int], url: dict[str, str], prom_cfg: Path, am_cfg: Path

@@ -22,6 +22,7 @@ def test_default_fixture_is_a_compressed_local_stack_torn_down_at_session_end(tm
         "node-exporter",
         "postgres-exporter",
         "redis-exporter",
+        "blackbox",
         "alertmanager",
         "prometheus",
     }

@@ -33,6 +33,7 @@ COMPONENTS = [
     "node-exporter",
     "postgres-exporter",
     "redis-exporter",
+    "blackbox",
     "alertmanager",
     "prometheus",
 ]

@@ -29,6 +29,7 @@ COMPONENTS = {
     "node-exporter",
     "postgres-exporter",
     "redis-exporter",
+    "blackbox",
     "alertmanager",
     "prometheus",
 }
@@ -52,7 +53,15 @@ def _query(stack: LocalStack, promql: str) -> list[dict]:
 
 
 def test_every_prometheus_target_is_up_at_its_components_port(stack: LocalStack) -> None:
-    targets = promapi.active_targets(stack.prometheus_url)
+    every = promapi.active_targets(stack.prometheus_url)
+    # the uptime probe's jobs: the blackbox exporter trying the twin's /health and the database port
+    probes = {t["job"]: (t["instance"], urlsplit(t["scrapeUrl"]).port) for t in every if t["job"].startswith("uptime-")}
+    blackbox_port = urlsplit(stack.components["blackbox"]["url"]).port
+    assert probes == {
+        "uptime-health": (f"{stack.api_url}/health", blackbox_port),
+        "uptime-database": ("127.0.0.1:5432", blackbox_port),
+    }
+    targets = [t for t in every if not t["job"].startswith("uptime-")]
     assert sorted(t["job"] for t in targets) == sorted(REQUIRED_JOBS)
     assert {t["job"]: t["health"] for t in targets} == dict.fromkeys(REQUIRED_JOBS, "up")
     port_of = {name: urlsplit(comp["url"]).port for name, comp in stack.components.items()}
