@@ -39,6 +39,7 @@ class Target:
     backend: str = "external"
     monitoring: dict[str, Any] | None = None  # what the recorded stack runs (rule files, configs)
     alert_log: str | None = None
+    tracker: dict[str, Any] | None = None  # the stack's error tracker (url, dsn, token, project_id, release)
 
     @property
     def label(self) -> str:
@@ -77,6 +78,7 @@ class Target:
         )
         if self.alert_log:
             stack.alert_log = Path(self.alert_log)
+        stack.tracker_record = self.tracker
         return stack
 
 
@@ -94,6 +96,7 @@ def target_of_stack(stack: Any, source: str) -> Target:
         backend=stack.backend,
         monitoring=getattr(stack, "monitoring_record", None),
         alert_log=str(stack.alert_log) if getattr(stack, "alert_log", None) else None,
+        tracker=getattr(stack, "tracker_record", None),
     )
 
 
@@ -134,6 +137,7 @@ def resolve_target(
                 backend=found.backend,
                 monitoring=found.monitoring,
                 alert_log=found.alert_log,
+                tracker=found.tracker,
             )
         return Target(
             api_url=api_url.rstrip("/"),

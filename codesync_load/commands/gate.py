@@ -266,6 +266,9 @@ def _judge(
     # The security/integrity checks talk to the target itself; they run after the
     # reconciliation checks (registry order), once the load window's last scrape is in.
     attach_live(ctx, target=LiveTarget.from_stack(stack))
+    from verify.tracker import TrackerAccess, attach_tracker  # the error-tracker witness
+
+    attach_tracker(ctx, TrackerAccess.from_record(getattr(stack, "tracker_record", None)))
     explicit = {chk.name for chk in checks} if args.check else set()
     results = strict_verdicts([chk.run(ctx) for chk in checks], args.strict, explicit)
     informational = [chk.run(ctx) for chk in info]

@@ -323,6 +323,9 @@ def run(args: argparse.Namespace) -> int:
     ctx = VerifyContext(options)
     grafana = attach_grafana(ctx, GrafanaAPI.from_access(access)) if access else None
     pool = attach_live_inputs(ctx, args)
+    from verify.tracker import TrackerAccess, attach_tracker  # the error-tracker witness
+
+    attach_tracker(ctx, TrackerAccess.from_record(args.target.tracker if args.target is not None else None))
     try:
         explicit = {chk.name for chk in checks} if args.check else set()
         results = strict_verdicts([chk.run(ctx) for chk in checks], args.strict, explicit)

@@ -10,6 +10,7 @@ from verify.checks import (  # noqa: F401  (registration)
     dashboard,
     delivery,
     eager,
+    errors_tracked,
     gauges_truth,
     integrity,
     live_alerts,

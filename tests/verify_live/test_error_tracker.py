@@ -1,0 +1,194 @@
+"""server-errors-reach-tracker against a real Bugsink on loopback and twins reporting through the
+real sentry-sdk (real PostgreSQL and Redis behind the twins).
+
+One Bugsink serves the module (its start-up migrates SQLite: seconds). Each test drives its own
+requests, records what it received in a ledger as `codesync-load run` does, and judges that
+run's window; the windows are apart by more than the check's clock slack, so one test's events
+never count in another's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from codesync_load.ledger import Ledger
+from codesync_load.stack.ports import free_port
+from codesync_load.stack.tracker import TrackerSpec, start_tracker, tracker_ready
+from codesync_load.twin_process import TwinProcess, start_twin
+from tests.conftest import new_redis_prefix, stopped_at_exit
+from verify.checks import REGISTRY, CheckResult
+from verify.checks.errors_tracked import SLACK_S
+from verify.context import VerifyContext, VerifyOptions
+from verify.report import strict_verdicts
+from verify.tracker import TrackerAccess, attach_tracker, settled_events
+
+CHECK = "server-errors-reach-tracker"
+RELEASE = "codesync-test@1.2.3"
+# (method, path, route template) of the requests each run sends; with a bogus token the API
+# answers 4xx to both, the error-burst fault 500 before any handler runs.
+REQUESTS = [("POST", "/api/sessions", "/api/sessions"), ("GET", "/api/auth/me", "/api/auth/me")]
+ROUNDS = 5
+
+
+@pytest.fixture(scope="module")
+def tracker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrackerSpec]:
+    spec = TrackerSpec.new(tmp_path_factory.mktemp("bugsink"), free_port())
+    proc = start_tracker(spec, spec.data_dir / "tracker.log")
+    try:
+        proc.wait_until(lambda: tracker_ready(spec.url), timeout=120, what="ready")
+        yield spec
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def twin(tmp_path: Path, pg_url: str, redis_url: str, run_id: str) -> Iterator[Callable[..., TwinProcess]]:
+    """A twin with `faults` reporting to `dsn` (release RELEASE), stopped at the end."""
+    with stopped_at_exit() as started:
+
+        def make(dsn: str, *faults: str) -> TwinProcess:
+            env = {
+                "DATABASE_URL": pg_url,
+                "REDIS_URL": redis_url,
+                "CODESYNC_REDIS_PREFIX": new_redis_prefix(run_id),
+                "SENTRY_DSN": dsn,
+                "SENTRY_RELEASE": RELEASE,
+            }
+            proc = start_twin(tmp_path / f"twin{len(started)}", faults=faults, env=env, name=f"twin{len(started)}")
+            started.append(proc)
+            return proc
+
+        yield make
+
+
+def drive(twin: TwinProcess, run_dir: Path) -> Ledger:
+    """ROUNDS of REQUESTS with credentials and a cookie (which no event may carry); the ledger
+    of what came back, written to run_dir as a finished run's."""
+    time.sleep(SLACK_S + 0.2)  # apart from the previous test's window
+    ledger = Ledger(meta={"profile": "tracker-test"})
+    ledger.phase_start("steady")
+    for _ in range(ROUNDS):
+        for method, path, route in REQUESTS:
+            headers = {"Authorization": "Bearer not-a-token", "Cookie": "sessionId=abc; token=secret"}
+            req = urllib.request.Request(twin.api_url + path, method=method, headers=headers)
+            try:
+                with urllib.request.urlopen(req, timeout=10) as resp:
+                    status = resp.status
+            except urllib.error.HTTPError as err:
+                status = err.code
+            ledger.count("http", method, route, status)
+    ledger.phase_end()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ledger.write(run_dir / "ledger.json", complete=True)
+    return ledger
+
+
+def judge(run_dir: Path, spec: TrackerSpec | None, release: str | None = RELEASE) -> CheckResult:
+    ctx = VerifyContext(VerifyOptions(run_dir=run_dir))
+    record = {**spec.record(), "release": release} if spec else None
+    attach_tracker(ctx, TrackerAccess.from_record(record))
+    result = REGISTRY[CHECK].run(ctx)
+    assert result.verdict != "error", result.render()
+    return result
+
+
+def test_the_tracker_stores_real_sdk_events_and_refuses_a_wrong_key(tracker: TrackerSpec) -> None:
+    import sentry_sdk
+
+    access = TrackerAccess.from_record(tracker.record())
+    assert access is not None
+    since = time.time() - 0.5
+    for dsn, text in ((tracker.dsn, "right key"), (tracker.dsn.replace(tracker.key, "0" * 32), "wrong key")):
+        client = sentry_sdk.Client(dsn=dsn, default_integrations=False)
+        with sentry_sdk.new_scope() as scope:
+            scope.set_client(client)
+            sentry_sdk.capture_message(f"tracker test: {text}")
+        client.flush(timeout=5)
+        client.close()
+    events = settled_events(access, since, time.time(), expected=2, timeout=3)
+    assert len(events) == 1, events
+    # The wrong key is refused at the envelope endpoint itself.
+    wrong = tracker.dsn.replace(tracker.key, "0" * 32)
+    req = urllib.request.Request(
+        f"{tracker.url}/api/{tracker.project_id}/envelope/",
+        data=b'{"event_id":"' + b"1" * 32 + b'"}\n{"type":"event"}\n{"message":"x"}\n',
+        headers={"X-Sentry-Auth": f"Sentry sentry_key={wrong.split('//')[1].split('@')[0]}, sentry_version=7"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(req, timeout=5)
+    assert refused.value.code in (401, 403), refused.value.code
+
+
+def test_injected_5xx_reconcile_one_to_one_with_route_and_release(tracker, twin, tmp_path: Path) -> None:
+    ledger = drive(twin(tracker.dsn, "error-burst=1.0"), tmp_path / "run")
+    assert ledger.total("http", status=500) == ROUNDS * len(REQUESTS)
+    result = judge(tmp_path / "run", tracker)
+    assert result.verdict == "pass", result.render()
+    assert result.summary == (
+        f"{ROUNDS * len(REQUESTS)} 5xx on 2 route(s), {ROUNDS * len(REQUESTS)} events one to one; no event for the "
+        f"0 4xx; release {RELEASE}; no authorization/cookie header"
+    )
+
+
+def test_a_4xx_only_run_produces_no_event(tracker, twin, tmp_path: Path) -> None:
+    ledger = drive(twin(tracker.dsn), tmp_path / "run")
+    statuses = {status for (_m, _r, status), _n in ledger.entries("http")}
+    assert statuses and all(400 <= int(s) < 500 for s in statuses), statuses
+    result = judge(tmp_path / "run", tracker)
+    assert result.verdict == "pass", result.render()
+    assert result.summary.startswith(f"0 5xx on 0 route(s), 0 events one to one; no event for the {ROUNDS * 2} 4xx;")
+
+
+def test_unreported_5xx_fail_with_the_counts_per_route(tracker, twin, tmp_path: Path) -> None:
+    drive(twin(tracker.dsn, "error-burst=1.0", "errors-unreported=2"), tmp_path / "run")
+    result = judge(tmp_path / "run", tracker)
+    assert result.verdict == "fail", result.render()
+    assert result.evidence is not None
+    # Every second capture dropped, requests alternating between the two routes: one route
+    # keeps all its events, the other loses all of them.
+    rows = {row[1]: row[2:] for row in result.evidence.rows}
+    assert rows == {"/api/auth/me": (ROUNDS, 0, 0, f"-{ROUNDS} (5xx never reported)")}, result.render()
+    assert result.summary.startswith(f"1 mismatch(es) between the run's {ROUNDS * 2} 5xx and the tracker's events")
+
+
+def test_a_wrong_release_fails(tracker, twin, tmp_path: Path) -> None:
+    drive(twin(tracker.dsn, "error-burst=1.0"), tmp_path / "run")
+    result = judge(tmp_path / "run", tracker, release="codesync@other")
+    assert result.verdict == "fail", result.render()
+    assert result.evidence is not None
+    assert result.evidence.rows[-1][-1] == f"{ROUNDS * 2} event(s) without release codesync@other"
+
+
+def test_without_a_tracker_the_check_is_not_judged_and_fails_under_strict(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    ledger = Ledger(meta={})
+    ledger.phase_start("steady")
+    ledger.count("http", "GET", "/api/sessions", 500)
+    ledger.phase_end()
+    run_dir.mkdir()
+    ledger.write(run_dir / "ledger.json", complete=True)
+    result = judge(run_dir, None)
+    assert (result.verdict, result.applies) == ("skip", True), result.render()
+    assert result.summary.startswith("no error tracker known for this run")
+    (strict,) = strict_verdicts([result], strict=True)
+    assert strict.verdict == "fail"
+
+
+def test_events_read_back_carry_no_sensitive_header(tracker, twin, tmp_path: Path) -> None:
+    drive(twin(tracker.dsn, "error-burst=1.0"), tmp_path / "run")
+    access = TrackerAccess.from_record(tracker.record())
+    assert access is not None
+    doc = json.loads((tmp_path / "run" / "ledger.json").read_text())
+    start = doc["phases"][0]["start"]
+    events = settled_events(access, start - SLACK_S, doc["written_at"] + SLACK_S, expected=ROUNDS * 2)
+    assert len(events) == ROUNDS * 2
+    assert all(e.headers and not e.sensitive_headers for e in events), [e.headers for e in events]
+    assert {e.transaction for e in events} == {"POST /api/sessions", "GET /api/auth/me"}

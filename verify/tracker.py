@@ -1,0 +1,200 @@
+"""The error tracker's side of a run: the events Bugsink stored, read through its token API.
+
+    >>> access = TrackerAccess.from_record(stack.tracker_record)     # url, token, project, release
+    >>> attach_tracker(ctx, access)
+    >>> events = settled_events(access, since=w.start, until=w.end, expected=12)
+    >>> events[0].method, events[0].route, events[0].release
+    ('GET', '/api/sessions', 'codesync-twin@0.1.0')
+
+Why a module of its own: the check (verify/checks/errors_tracked.py) stays a verdict over two
+tables, while reading Bugsink (issues, then their events, then each event's data, paginated by
+cursor) and waiting for the SDKs' asynchronous delivery live here, usable by tests too.
+
+Routes: an event names its route as Sentry's Express integration does, in the transaction
+"METHOD /route/:param"; an event with no transaction is placed by its request's method and URL
+path, matched against the run's route templates (":param" = one path segment).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from codesync_load.errors import HarnessError
+
+ATTRIBUTE = "tracker"
+API = "/api/canonical/0"
+SENSITIVE_HEADERS = ("authorization", "cookie")
+
+
+@dataclass(frozen=True)
+class TrackerAccess:
+    """Where the run's error events are, and the release the target was given (None: unknown)."""
+
+    url: str
+    token: str
+    project_id: int
+    release: str | None = None
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any] | None) -> TrackerAccess | None:
+        if not record or not record.get("url") or not record.get("token"):
+            return None
+        return cls(
+            record["url"].rstrip("/"), record["token"], int(record.get("project_id") or 1), record.get("release")
+        )
+
+    @property
+    def label(self) -> str:
+        return f"Bugsink {self.url} project {self.project_id}"
+
+    def get(self, path: str, **query: Any) -> dict[str, Any]:
+        url = path if path.startswith("http") else f"{self.url}{API}{path}"
+        if query:
+            url += ("&" if "?" in url else "?") + urlencode(query)
+        req = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.token}"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return json.load(resp)
+        except urllib.error.HTTPError as err:
+            raise HarnessError(
+                f"the error tracker answered {err.code} to GET {url}; is the stack's Bugsink ({self.url}) still up?"
+            ) from None
+        except (urllib.error.URLError, OSError) as err:
+            raise HarnessError(
+                f"the error tracker at {self.url} does not answer ({err}); start the stack again"
+            ) from None
+
+    def pages(self, path: str, **query: Any) -> Iterable[dict[str, Any]]:
+        """Every result of a cursor-paginated list."""
+        page = self.get(path, **query)
+        while True:
+            yield from page.get("results") or []
+            if not page.get("next"):
+                return
+            page = self.get(page["next"])
+
+
+@dataclass(frozen=True)
+class TrackerEvent:
+    """One stored error event, reduced to what the reconciliation compares."""
+
+    id: str
+    timestamp: float
+    transaction: str = ""
+    method: str = ""
+    path: str = ""
+    release: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    cookies: bool = False
+    title: str = ""
+
+    def route(self, templates: Iterable[str] = ()) -> str | None:
+        """The route template this event names (transaction first, else the URL matched)."""
+        method, _, route = self.transaction.partition(" ")
+        if route.startswith("/") and (not self.method or method == self.method):
+            return route
+        if not self.path:
+            return None
+        for template in templates:
+            if _template_regex(template).fullmatch(self.path):
+                return template
+        return self.path
+
+    @property
+    def sensitive_headers(self) -> list[str]:
+        found = [name for name in self.headers if name.lower() in SENSITIVE_HEADERS]
+        return sorted(found) + (["cookies"] if self.cookies else [])
+
+
+def _template_regex(template: str) -> re.Pattern[str]:
+    parts = [("[^/]+" if seg.startswith(":") else re.escape(seg)) for seg in template.split("/")]
+    return re.compile("/".join(parts))
+
+
+def _epoch(stamp: str | float | None) -> float:
+    if stamp is None:
+        return 0.0
+    if isinstance(stamp, int | float):
+        return float(stamp)
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def _event(summary: dict[str, Any], data: dict[str, Any]) -> TrackerEvent:
+    request = data.get("request") or {}
+    headers = request.get("headers") or {}
+    if isinstance(headers, list):  # the protocol allows [[name, value], ...]
+        headers = {str(k): str(v) for k, v in headers}
+    exc = ((data.get("exception") or {}).get("values") or [{}])[-1]
+    return TrackerEvent(
+        id=str(summary["id"]),
+        timestamp=_epoch(summary.get("timestamp") or data.get("timestamp")),
+        transaction=str(data.get("transaction") or ""),
+        method=str(request.get("method") or "").upper(),
+        path=urlsplit(str(request.get("url") or "")).path,
+        release=data.get("release") or None,
+        headers={str(k): str(v) for k, v in headers.items()},
+        cookies=bool(request.get("cookies")),
+        title=f"{exc.get('type', '')}: {exc.get('value', '')}".strip(": "),
+    )
+
+
+def _summaries(access: TrackerAccess, since: float, until: float) -> list[dict[str, Any]]:
+    """The list entries (no data) of every event stamped within [since, until]."""
+    out = []
+    for issue in access.pages("/issues/", project=access.project_id):
+        if _epoch(issue.get("last_seen")) < since:
+            continue
+        for summary in access.pages("/events/", issue=issue["id"]):
+            if since <= _epoch(summary.get("timestamp")) <= until:
+                out.append(summary)
+    return out
+
+
+def settled_events(
+    access: TrackerAccess, since: float, until: float, expected: int, timeout: float = 10.0
+) -> list[TrackerEvent]:
+    """The run's events once delivery settled: SDKs send from a background queue, so wait until
+    at least `expected` arrived and the count held still, or until it held still for 2 s after
+    the run (no more is coming), at most `timeout` s past the run's end."""
+    deadline = max(time.time(), until) + timeout
+    last, still_since = -1, time.monotonic()
+    while True:
+        summaries = _summaries(access, since, until)
+        if len(summaries) != last:
+            last, still_since = len(summaries), time.monotonic()
+        still = time.monotonic() - still_since
+        if (
+            (last >= expected and still >= 0.5)
+            or (still >= 2.0 and time.time() > until + 2.0)
+            or time.time() > deadline
+        ):
+            break
+        time.sleep(0.25)
+    return [_event(s, access.get(f"/events/{s['id']}/").get("data") or {}) for s in summaries]
+
+
+def attach_tracker(ctx: Any, access: TrackerAccess | None) -> None:
+    """Give `ctx` the error tracker of its target (None: the target has none known)."""
+    setattr(ctx, ATTRIBUTE, access)
+
+
+def tracker_of(ctx: Any) -> TrackerAccess:
+    """The context's tracker; MissingInput (not judged) when no tracker is known for the run."""
+    from verify.checks.base import MissingInput
+
+    access = getattr(ctx, ATTRIBUTE, None)
+    if access is None:
+        raise MissingInput(
+            "no error tracker known for this run: the stack that ran it records none "
+            "(`codesync-load stack up` starts Bugsink and gives its DSN)"
+        )
+    return access
