@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from codesync_load.contract import load_routes
 from codesync_load.twin_process import TwinProcess, start_twin
 from tests.conftest import new_redis_prefix, stopped_at_exit
 from verify.checks import REGISTRY, CheckResult
@@ -19,19 +20,22 @@ TOKEN = "verify-live-metrics-token"  # fixed: this module may be imported twice 
 
 
 def csrf_refusals(result: CheckResult) -> list[tuple]:
-    """csrf-enforced's refusal rows, after asserting the contract: each of the 10 state-changing
-    routes the twin serves (codesync_load/contract/routes.toml, csrf = true, with a recipe)
-    refuses a missing token (401 CSRF_MISSING) and a wrong one (401 CSRF_INVALID); the contract's
-    invitation routes, which the check has no recipe for yet, are named as not covered."""
+    """csrf-enforced's refusal rows, after asserting the contract: every state-changing route of
+    codesync_load/contract/routes.toml (csrf = true), the invitation routes included, refuses a
+    missing token (401 CSRF_MISSING) and a wrong one (401 CSRF_INVALID); none is left uncovered."""
     assert result.evidence is not None, result.render()
+    guarded = {f"{r.method} {r.path}" for r in load_routes() if r.csrf}
     refusals = [row for row in result.evidence.rows if row[1] in ("missing", "wrong")]
-    assert len(refusals) == 20
-    uncovered = [row[0] for row in result.evidence.rows if str(row[4]).startswith("not covered")]
-    assert uncovered == ["POST /api/invitations", "POST /api/invitations/accept/:token", "DELETE /api/invitations/:id"]
-    assert "not covered (no request recipe): POST /api/invitations" in result.summary
+    assert len(guarded) == CSRF_ROUTES and len(refusals) == 2 * CSRF_ROUTES, result.render()
+    assert {row[0] for row in refusals} == guarded, result.render()
+    assert not [row for row in result.evidence.rows if str(row[4]).startswith("not covered")], result.render()
+    assert "not covered" not in result.summary
     assert {(row[2], row[3]) for row in refusals if row[1] == "missing"} == {(401, "CSRF_MISSING")}
     assert {(row[2], row[3]) for row in refusals if row[1] == "wrong"} == {(401, "CSRF_INVALID")}
     return refusals
+
+
+CSRF_ROUTES = 13  # the contract's state-changing routes: 10 of auth, sessions and files, 3 of invitations
 
 
 # authorization-matrix's attempts: 10 state-changing by a stranger, 4 PRIVATE reads, 3 by a viewer

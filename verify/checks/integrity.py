@@ -46,6 +46,9 @@ from scenarios.clients.rest import (
     AUTH_REGISTER,
     FILE_CONTENT,
     FILES,
+    INVITATION,
+    INVITATION_ACCEPT,
+    INVITATIONS,
     PARTICIPANTS,
     SEARCH,
     SESSION,
@@ -54,8 +57,8 @@ from scenarios.clients.rest import (
 )
 from scenarios.clients.yjs import YjsClient, YjsError
 from verify.checks.base import CheckResult, Evidence, check, first_failure
-from verify.live.actors import fresh_loopback, fresh_session, fresh_user, user_id
-from verify.live.authz import probe_matrix
+from verify.live.actors import fresh_email, fresh_loopback, fresh_session, fresh_user, user_id
+from verify.live.authz import entity, probe_matrix
 from verify.live.edits import edit_and_reload
 from verify.live.hostile import send_hostile
 from verify.live.inputs import live_inputs
@@ -134,14 +137,18 @@ def _without_token(target: Any, evidence: Evidence) -> CheckResult:
 # -- CSRF -------------------------------------------------------------------------------------
 
 
-def csrf_recipes(session_id: str, participant: str) -> dict[tuple[str, str], tuple[str, Any]]:
+def csrf_recipes(
+    session_id: str, participant: str, invitation: dict[str, Any]
+) -> dict[tuple[str, str], tuple[str, Any]]:
     """(method, route template) -> (path, body) of one request to that route, for the CSRF probe.
 
     Which routes to probe comes from the contract (codesync_load/contract/routes.toml, `csrf =
     true`); this table only knows how to call each. A route the contract adds without a recipe
-    here is named in the verdict as not covered.
+    here is named in the verdict as not covered. `invitation` is a pending one of the session
+    (its id and token): accepting or revoking it must need the token too.
     """
     sid = session_id
+    token, invitation_id = str(invitation.get("token")), str(invitation.get("id"))
     return {
         ("POST", AUTH_REGISTER): (
             AUTH_REGISTER,
@@ -156,6 +163,9 @@ def csrf_recipes(session_id: str, participant: str) -> dict[tuple[str, str], tup
         ("PUT", FILE_CONTENT): (RestClient.file_content_path(sid, "src/csrf.py"), {"content": "forged"}),
         ("POST", SEARCH): (f"/api/sessions/{sid}/search", {"query": "x"}),
         ("POST", AUTH_LOGOUT): (AUTH_LOGOUT, None),
+        ("POST", INVITATIONS): (INVITATIONS, {"sessionId": sid, "email": fresh_email("csrf-forged"), "role": "EDITOR"}),
+        ("POST", INVITATION_ACCEPT): (f"/api/invitations/accept/{token}", {}),
+        ("DELETE", INVITATION): (f"/api/invitations/{invitation_id}", None),
     }
 
 
@@ -166,7 +176,8 @@ def csrf_enforced(ctx: Any) -> CheckResult:
     try:
         session_id = fresh_session(owner, name="csrf original")
         sid = session_id
-        recipes = csrf_recipes(sid, user_id(owner))
+        pending = entity(owner.invite(sid, fresh_email("csrf-invitee"), "EDITOR").raise_for_error(), "invitation")
+        recipes = csrf_recipes(sid, user_id(owner), pending)
         guarded = [r for r in load_routes() if r.csrf]
         calls = [(r.method, *recipes[(r.method, r.path)], r.path) for r in guarded if (r.method, r.path) in recipes]
         calls = [(method, path, route, body) for method, path, body, route in calls]
@@ -191,7 +202,13 @@ def csrf_enforced(ctx: Any) -> CheckResult:
         name = (session.data or {}).get("session", {}).get("name") if session.ok else None
         files = owner.get_file_content(sid, "src/csrf.py")
         me = owner.me()
+        invitations = owner.list_invitations(sid)
+        listed = (invitations.data or {}).get("invitations", []) if invitations.ok else []
+        kept = [(i.get("id"), i.get("acceptedAt")) for i in listed if isinstance(i, dict)]
         evidence.add("GET session afterwards", "-", session.status, name, "200 csrf original")
+        evidence.add(
+            "GET invitations afterwards", "-", invitations.status, kept, f"200 [({pending.get('id')!r}, None)]"
+        )
         evidence.add("GET src/csrf.py afterwards", "-", files.status, files.error_code, "404 (never written)")
         evidence.add("GET /api/auth/me afterwards", "-", me.status, me.error_code, "200 (not logged out)")
         if not errors.note(session, "read back") and name != "csrf original":
@@ -200,6 +217,8 @@ def csrf_enforced(ctx: Any) -> CheckResult:
             bad.append("a refused PUT wrote file content")
         if not errors.note(me, "read back") and not me.ok:
             bad.append("a refused logout logged the user out")
+        if not errors.note(invitations, "read back") and kept != [(pending.get("id"), None)]:
+            bad.append(f"a refused call created, accepted or revoked an invitation (now {kept})")
     finally:
         owner.close()
     expected = f"{len(calls)} routes x (missing, wrong) -> 401 CSRF_MISSING / CSRF_INVALID, nothing changed"

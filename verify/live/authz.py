@@ -89,7 +89,8 @@ class MatrixRun:
         ]
 
 
-def _entity(result: ApiResult, key: str) -> dict[str, Any]:
+def entity(result: ApiResult, key: str) -> dict[str, Any]:
+    """The object under `key` of an answer ({"invitation": {...}} -> {...}), else the answer itself."""
     data = result.data
     if isinstance(data, dict) and isinstance(data.get(key), dict):
         return data[key]
@@ -106,8 +107,8 @@ def _setup(owner: RestClient, viewer: RestClient, victim: str) -> tuple[str, str
         owner.put_file_content(session_id, FILE, f"{NAME} {session_id}").raise_for_error()
     viewer_email = (viewer.user or {}).get("email")
     made = owner.invite(public, str(viewer_email), "VIEWER").raise_for_error()
-    viewer.accept_invitation(str(_entity(made, "invitation").get("token"))).raise_for_error()
-    pending = _entity(owner.invite(public, victim, "EDITOR").raise_for_error(), "invitation")
+    viewer.accept_invitation(str(entity(made, "invitation").get("token"))).raise_for_error()
+    pending = entity(owner.invite(public, victim, "EDITOR").raise_for_error(), "invitation")
     return public, private, pending
 
 
@@ -220,7 +221,7 @@ def _read_back(
 ) -> None:
     """What every refusal must have left as it was, read by the owner."""
     session = owner.get_session(public)
-    detail = _entity(session, "session") if session.ok else {}
+    detail = entity(session, "session") if session.ok else {}
     roles = {
         str(p.get("userId")): p.get("role")
         for p in detail.get("participants") or []
