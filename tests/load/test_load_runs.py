@@ -176,12 +176,13 @@ LONG_OR_BIG = {
     "soak": (0.0015, ["ramp", "hold"]),
 }
 STRESS_ARGS = ("--profile", "stress", "--duration-scale", "0.1", "--max-users", "4")
-# run -> (Locust arguments, timeout s, settle), longest first (~21, 15, 15, 15, 13, 12, 12 s alone)
+# run -> (Locust arguments, timeout s, settle), longest first (~21, 15, 15, 15, 13, 12, 12 s alone).
+# Every run settles: each profile's ledger is reconciled against its own twin's counters.
 SHORT_RUNS = {
     "stress": (STRESS_ARGS, 150, True),
     "smoke": (("--profile", "smoke", "--duration-scale", "0.6"), 120, True),
     **{
-        name: (("--profile", name, "--duration-scale", str(LONG_OR_BIG[name][0]), "--max-users", "4"), 120, False)
+        name: (("--profile", name, "--duration-scale", str(LONG_OR_BIG[name][0]), "--max-users", "4"), 120, True)
         for name in ("soak", "capacity", "spike", "baseline", "ci")
     },
 }
@@ -221,6 +222,10 @@ def test_every_profile_runs_short_and_headless(short_runs: dict, name: str) -> N
     assert ledger.meta["crosses_rate_limits"] is profile.crosses_rate_limits
     assert ledger.meta["duration_scale"] == pytest.approx(scale)
     assert ledger.get("http", "GET", "/health", 200) >= 1
+    # every count of the ledger is what the run's own twin counted (as for smoke and stress)
+    assert run.metrics is not None
+    assert reconcile(ledger, *run.metrics) == []
+    assert ledger.total("http") > ledger.get("http", "GET", "/health", 200)  # the profile's users did work
     # against a correct server no answer the load model did not intend (stress means its 429s)
     assert ledger.entries("unexpected") == []
     if not profile.crosses_rate_limits:
