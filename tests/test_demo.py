@@ -23,6 +23,9 @@ def test_demo_passes_on_the_healthy_twin_and_leaves_nothing_running(tmp_path: Pa
     ready = next(line for line in lines if line.startswith("stack ready: "))
     urls = dict(re.findall(r"(api|yjs|prometheus|alertmanager) (\S+)", ready))
     assert set(urls) == {"api", "yjs", "prometheus", "alertmanager"}, ready
+    # The error-tracker witness judged the run (the stack's Bugsink), it did not skip.
+    tracked = [line for line in lines if line.startswith("server-errors-reach-tracker ")]
+    assert len(tracked) == 1 and tracked[0].split()[1] == "PASS", "\n".join(tracked or lines[-60:])
     last = lines[-1]
     # Grafana is the one thing the local stack lacks; the verdict line names it as not applicable
     # (the demo runs --strict: nothing that applies went unjudged).

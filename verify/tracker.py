@@ -33,6 +33,9 @@ from codesync_load.errors import HarnessError
 ATTRIBUTE = "tracker"
 API = "/api/canonical/0"
 SENSITIVE_HEADERS = ("authorization", "cookie")
+# No new event for this long after the run: delivery has drained (the SDK sends one at a time,
+# each taking tens of ms; a pause this long means its queue is empty).
+STILL_S = 4.0
 
 
 @dataclass(frozen=True)
@@ -160,11 +163,14 @@ def _summaries(access: TrackerAccess, since: float, until: float) -> list[dict[s
 
 
 def settled_events(
-    access: TrackerAccess, since: float, until: float, expected: int, timeout: float = 10.0
+    access: TrackerAccess, since: float, until: float, expected: int, timeout: float = 180.0
 ) -> list[TrackerEvent]:
-    """The run's events once delivery settled: SDKs send from a background queue, so wait until
-    at least `expected` arrived and the count held still, or until it held still for 2 s after
-    the run (no more is coming), at most `timeout` s past the run's end."""
+    """The run's events once delivery settled.
+
+    SDKs send from a background queue and Bugsink digests each event in its request (a burst of
+    400 took 16 s to drain here on two shared cores), so: done once at least `expected` arrived
+    and the count held still for 0.5 s, or once nothing new arrived for STILL_S after the run
+    (no more is coming); while events keep arriving it waits, up to `timeout` s past the run."""
     deadline = max(time.time(), until) + timeout
     last, still_since = -1, time.monotonic()
     while True:
@@ -172,11 +178,9 @@ def settled_events(
         if len(summaries) != last:
             last, still_since = len(summaries), time.monotonic()
         still = time.monotonic() - still_since
-        if (
-            (last >= expected and still >= 0.5)
-            or (still >= 2.0 and time.time() > until + 2.0)
-            or time.time() > deadline
-        ):
+        settled = last >= expected and still >= 0.5
+        drained = still >= STILL_S and time.time() > until + STILL_S
+        if settled or drained or time.time() > deadline:
             break
         time.sleep(0.25)
     return [_event(s, access.get(f"/events/{s['id']}/").get("data") or {}) for s in summaries]

@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -68,22 +69,26 @@ def twin(tmp_path: Path, pg_url: str, redis_url: str, run_id: str) -> Iterator[C
         yield make
 
 
-def drive(twin: TwinProcess, run_dir: Path) -> Ledger:
-    """ROUNDS of REQUESTS with credentials and a cookie (which no event may carry); the ledger
-    of what came back, written to run_dir as a finished run's."""
+def drive(twin: TwinProcess, run_dir: Path, rounds: int = ROUNDS, parallel: int = 1) -> Ledger:
+    """`rounds` of REQUESTS (`parallel` at a time) with credentials and a cookie (which no event
+    may carry); the ledger of what came back, written to run_dir as a finished run's."""
     time.sleep(SLACK_S + 0.2)  # apart from the previous test's window
     ledger = Ledger(meta={"profile": "tracker-test"})
     ledger.phase_start("steady")
-    for _ in range(ROUNDS):
-        for method, path, route in REQUESTS:
-            headers = {"Authorization": "Bearer not-a-token", "Cookie": "sessionId=abc; token=secret"}
-            req = urllib.request.Request(twin.api_url + path, method=method, headers=headers)
-            try:
-                with urllib.request.urlopen(req, timeout=10) as resp:
-                    status = resp.status
-            except urllib.error.HTTPError as err:
-                status = err.code
-            ledger.count("http", method, route, status)
+
+    def send(request: tuple[str, str, str]) -> None:
+        method, path, route = request
+        headers = {"Authorization": "Bearer not-a-token", "Cookie": "sessionId=abc; token=secret"}
+        req = urllib.request.Request(twin.api_url + path, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                status = resp.status
+        except urllib.error.HTTPError as err:
+            status = err.code
+        ledger.count("http", method, route, status)
+
+    with ThreadPoolExecutor(parallel) as pool:
+        list(pool.map(send, REQUESTS * rounds))
     ledger.phase_end()
     run_dir.mkdir(parents=True, exist_ok=True)
     ledger.write(run_dir / "ledger.json", complete=True)
@@ -136,6 +141,15 @@ def test_injected_5xx_reconcile_one_to_one_with_route_and_release(tracker, twin,
         f"{ROUNDS * len(REQUESTS)} 5xx on 2 route(s), {ROUNDS * len(REQUESTS)} events one to one; no event for the "
         f"0 4xx; release {RELEASE}; no authorization/cookie header"
     )
+
+
+def test_a_burst_of_concurrent_5xx_reconciles_once_delivery_drained(tracker, twin, tmp_path: Path) -> None:
+    # 160 errors at once: Bugsink digests each in its request, so delivery lags the answers by
+    # seconds; the check waits while events keep arriving.
+    drive(twin(tracker.dsn, "error-burst=1.0"), tmp_path / "run", rounds=80, parallel=16)
+    result = judge(tmp_path / "run", tracker)
+    assert result.verdict == "pass", result.render()
+    assert result.summary.startswith("160 5xx on 2 route(s), 160 events one to one;")
 
 
 def test_a_4xx_only_run_produces_no_event(tracker, twin, tmp_path: Path) -> None:

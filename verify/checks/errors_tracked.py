@@ -92,7 +92,7 @@ def server_errors_reach_tracker(ctx: VerifyContext) -> CheckResult:
             f"{access.release or 'consistent'}, no authorization/cookie header",
             evidence=ev,
         )
-    release = f"release {access.release}" if access.release else _release_words(releases)
+    release = f"release {access.release}" if access.release and events else _release_words(releases)
     return CheckResult.passed(
         f"{total} 5xx on {len(fives)} route(s), {len(events)} events one to one; no event for the "
         f"{sum(fours.values())} 4xx; {release}; no authorization/cookie header{notes}",
