@@ -133,6 +133,29 @@ class PanelSpec:
     reference: str = ""  # the correct PromQL for this meaning; $__rate_interval = the panel's own window
 
 
+ALERT_MEASURES = ("error_ratio", "latency_quantile", "counter_rate")
+ALERT_OPS = (">", ">=", "<", "<=")
+
+
+@dataclass(frozen=True)
+class AlertSpec:
+    """What an alert is for, stated apart from its rule: the ledger's measure of the thing it
+    watches and the threshold the monitoring guide sets (rules-promtool-generated holds the
+    rule, fed the ledger's rates, against this)."""
+
+    name: str
+    measure: str  # error_ratio | latency_quantile | counter_rate (per second of the load)
+    op: str
+    threshold: float
+    ledger: str = ""
+    select: Selection = field(default_factory=Selection)
+    errors: Selection = field(default_factory=Selection)  # error_ratio: which selected rows are errors
+    quantile: float = 0.95
+    histogram: str = ""  # latency_quantile: the contract histogram whose buckets the rule reads
+    client_samples: tuple[str, ...] = ()
+    note: str = ""
+
+
 @dataclass
 class Expectations:
     source: Path
@@ -145,6 +168,7 @@ class Expectations:
     panels: list[PanelSpec]
     unreconciled: Mapping[str, str] = field(default_factory=dict)  # contract metric -> why not
     lower_bounds: list[LowerBoundSpec] = field(default_factory=list)
+    alerts: list[AlertSpec] = field(default_factory=list)
 
     def reconciles(self, metric: str) -> str | None:
         """Which kind of entry predicts contract metric `metric` (a histogram's `_count` counts)."""
@@ -370,6 +394,12 @@ def load_expectations(path: str | Path | None = None, contract_name: str = "back
         )
         for raw in data.get("panel") or []
     ]
+    alerts = [
+        _alert(raw, f"[[alert]] #{i + 1} ({raw.get('name')})", source) for i, raw in enumerate(data.get("alert") or [])
+    ]
+    for spec in alerts:
+        if spec.ledger:
+            check_kind({"ledger": spec.ledger}, spec.name)
     unreconciled = data.get("unreconciled") or {}
     if not isinstance(unreconciled, Mapping) or not all(isinstance(v, str) for v in unreconciled.values()):
         example = 'process_max_fds = "a limit"'
@@ -385,4 +415,28 @@ def load_expectations(path: str | Path | None = None, contract_name: str = "back
         panels,
         dict(unreconciled),
         lower_bounds,
+        alerts,
+    )
+
+
+def _alert(raw: Mapping[str, Any], where: str, source: Path) -> AlertSpec:
+    measure, op = raw.get("measure"), raw.get("op", ">")
+    if measure not in ALERT_MEASURES:
+        raise HarnessError(f"{source}: {where} has measure {measure!r}; use one of {', '.join(ALERT_MEASURES)}")
+    if op not in ALERT_OPS:
+        raise HarnessError(f"{source}: {where} has op {op!r}; use one of {', '.join(ALERT_OPS)}")
+    if not isinstance(raw.get("threshold"), int | float):
+        raise HarnessError(f"{source}: {where} needs a numeric threshold (the guide's), e.g. threshold = 0.05")
+    return AlertSpec(
+        name=str(raw["name"]),
+        measure=str(measure),
+        op=str(op),
+        threshold=float(raw["threshold"]),
+        ledger=str(raw.get("ledger", "")),
+        select=_selection(raw, where),
+        errors=_selection(raw, where, prefix="errors_"),
+        quantile=float(raw.get("quantile", 0.95)),
+        histogram=str(raw.get("histogram", "")),
+        client_samples=tuple(raw.get("client_samples") or ()),
+        note=str(raw.get("note", "")),
     )

@@ -70,8 +70,7 @@ def test_healthy_twin_passes_every_live_check(
     search_429 = (("method", "POST"), ("route", "/api/sessions/:id/search"), ("status_code", "429"))
     assert after[search_429] - before.get(search_429, 0) == 1
     generated = traffic.run_dir / "verify" / "generated_rules_test.yml"
-    assert "codesync_http_requests_total" in generated.read_text()
-    check_generated_rule_tests(traffic.run_dir, live, tmp_path)
+    assert "codesync_http_requests_total" in generated.read_text()  # fed the ledger's rates
 
     # The command runs the same checks under the same names and writes JUnit into the run dir.
     selection = [arg for name in LIVE_CHECKS for arg in ("--check", name)]
@@ -120,41 +119,6 @@ def test_healthy_twin_passes_every_live_check(
     assert suite.returncode == 0, suite.stdout[-3000:]
     for name in ("counters-match-ledger", "gauges-return-to-baseline", "gauges-reach-plateau"):
         assert f"PASSED verify/test_checks.py::test_check[{name}]" in suite.stdout
-
-
-GENERATED_RULES = """
-groups:
-  - name: g
-    rules:
-      - alert: TrafficSeen
-        expr: sum by (job) (rate(codesync_http_requests_total{job="codesync-backend"}[1m])) > 0
-        for: 1m
-        labels: {severity: info}
-      - alert: NeverAtThisLoad
-        expr: sum by (job) (rate(codesync_http_requests_total{job="codesync-backend"}[1m])) > 1000
-        for: 1m
-        labels: {severity: info}
-"""
-
-
-def check_generated_rule_tests(run_dir: Path, live: LiveProm, tmp_path: Path) -> None:
-    """At the run's rates one alert fires and one stays silent, and promtool agrees; a window
-    that cannot hold two samples at the 15 s evaluation interval is caught."""
-    good = tmp_path / "good.yml"
-    good.write_text(GENERATED_RULES)
-    ctx = VerifyContext(VerifyOptions(run_dir=run_dir, prometheus_url=live.url, rules=[good]))
-    result = REGISTRY["rules-promtool-generated"].run(ctx)
-    assert result.verdict == "pass", result.render()
-    assert result.measured.endswith("firing at measured rates: TrafficSeen")
-    text = ctx.artifacts["generated_rules_test"].read_text()
-    assert 'ALERTS{alertname="TrafficSeen", alertstate="firing", job="codesync-backend", severity="info"}' in text
-
-    short = tmp_path / "short.yml"
-    short.write_text(GENERATED_RULES.replace("[1m]", "[10s]"))
-    ctx = VerifyContext(VerifyOptions(run_dir=run_dir, prometheus_url=live.url, rules=[short]))
-    result = REGISTRY["rules-promtool-generated"].run(ctx)
-    assert result.verdict == "fail", result.render()
-    assert any("TrafficSeen" in str(row) for row in _rows(result))
 
 
 def _rows(result: CheckResult) -> list[tuple]:

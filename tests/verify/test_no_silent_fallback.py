@@ -2,7 +2,8 @@
 
 Before: `contract_label_map` swallowed every exception (an unreadable contract judged labels
 against nothing), the scrape and evaluation intervals fell back to 15 s, whether a rule's
-series is a counter was guessed from its suffix, and "5xx" had three definitions. Now each
+series is a counter was guessed from its suffix (rules-promtool-generated now feeds promtool
+only what the ledger predicts, whose kinds the expectations state), and "5xx" had three definitions. Now each
 unknown is a named error of the check (verdict `error`, one message naming the fix), and a
 server error is 500-599 wherever it is counted.
 """
@@ -16,7 +17,7 @@ import pytest
 from codesync_load.errors import HarnessError
 from tests.verify._live import start_prometheus
 from verify.checks.base import CheckError, check
-from verify.checks.promtool import _evaluation_interval, _is_counter
+from verify.checks.promtool import _evaluation_interval
 from verify.checks.static import contract_label_map
 from verify.context import VerifyContext, VerifyOptions
 from verify.expectations import Selection
@@ -43,14 +44,6 @@ def bare_prometheus(tmp_path: Path):
         yield live
     finally:
         live.stop()
-
-
-def test_a_series_nobody_declares_is_a_named_error_not_a_suffix_guess(bare_prometheus) -> None:
-    ctx = VerifyContext(VerifyOptions(prometheus_url=bare_prometheus.url))
-    with pytest.raises(CheckError, match="cannot tell whether mystery_total is a counter"):
-        _is_counter("mystery_total", ctx)
-    assert _is_counter("codesync_http_requests_total", ctx)  # the contract declares it
-    assert not _is_counter("up", ctx)  # Prometheus' own per-scrape series are levels
 
 
 def test_the_evaluation_interval_comes_from_the_running_prometheus_when_no_config_is_given(bare_prometheus) -> None:

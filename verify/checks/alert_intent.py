@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from verify.checks.base import CheckResult, Evidence, MissingInput, check
-from verify.checks.promtool import run_promtool
+from verify.checks.promtool import fired_alerts, run_promtool
 
 if TYPE_CHECKING:
     from verify.assets import Rule
@@ -198,7 +198,7 @@ def _decide(ctx: VerifyContext, rules: list[Rule], traffic: set[str]) -> dict[st
     path.write_text(header + yaml.safe_dump(doc, sort_keys=False, width=200))
     ctx.artifacts["alert_intent_test"] = path
     code, output = run_promtool(ctx.options.promtool, ["test", "rules", str(path)], timeout=300.0)
-    fired = set(re.findall(r"name: (.+?),\s*\n\s*alertname: (\S+?),", output))
+    fired = fired_alerts(output)
     if code != 0 and not fired:
         last = (output.strip().splitlines() or ["no output"])[-1]
         raise MissingInput(f"promtool could not run the generated scale test {path}: {last}")
