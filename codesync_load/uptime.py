@@ -88,16 +88,21 @@ def is_served(ok: int, failed: int) -> bool:
     return ok > 0 and failed == 0
 
 
-def user_outages(seconds: dict[int, tuple[int, int]], gap: int = 2) -> list[tuple[float, float]]:
-    """Runs of failing seconds [(first second, end of the last one)]; runs `gap` s apart or less merge."""
+def user_outages(seconds: dict[int, tuple[int, int]]) -> list[tuple[float, float]]:
+    """Runs of failing seconds [(first second, end of the last one)]. A run goes on across seconds
+    without requests and ends at the first second that is not failing: users are out until one
+    is served (sparse traffic must not split one outage into many)."""
     out: list[list[float]] = []
+    open_run = False
     for second, (ok, failed) in sorted(seconds.items()):
         if not is_failing(ok, failed):
+            open_run = False
             continue
-        if out and second - out[-1][1] <= gap:
+        if open_run:
             out[-1][1] = second + 1.0
         else:
             out.append([float(second), second + 1.0])
+            open_run = True
     return [(start, end) for start, end in out]
 
 

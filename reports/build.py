@@ -20,6 +20,7 @@ from typing import Any
 
 from codesync_load.errors import HarnessError
 from codesync_load.ledger import ledger_summary
+from reports.witnesses import read_witnesses
 
 SCHEMA = "codesync-report/1"
 PERCENTILES = (50.0, 90.0, 95.0, 99.0)
@@ -88,6 +89,7 @@ def run_section(run_dir: Path) -> dict[str, Any]:
         "window": [min(starts), max(ends)] if starts and ends else None,
         "ledger": ledger_summary(ledger) if ledger else None,
         "latency": latency_table(ledger) if ledger else [],
+        "witnesses": read_witnesses(run_dir),
     }
 
 

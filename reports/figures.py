@@ -24,8 +24,9 @@ import pandas as pd
 
 from reports.plots import Chart, empty, figure, finish, shade_phases
 from reports.timeseries import RunSeries
+from reports.witnesses import witness_charts
 
-SECTIONS = ("load", "latency", "propagation", "panels", "alerts", "resources")
+SECTIONS = ("load", "latency", "propagation", "panels", "alerts", "resources", "witnesses")
 # Request types drawn in the latency chart: the most frequent ones (a legend of 20 is unreadable).
 MAX_TYPES = 8
 # Points of an empirical CDF drawn (quantiles of the samples): a million samples would make an
@@ -333,6 +334,7 @@ def run_charts(
         "panels": panel_charts(ts, slug, panel_titles, verdicts or {}),
         "alerts": [alerts_chart(ts, slug)],
         "resources": [resources_chart(ts, slug)],
+        "witnesses": witness_charts(ts.run_dir, slug),
     }
 
 

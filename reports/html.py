@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
+from reports.witnesses import incident_title, witness_rows
+
 MAX_ROWS = 200
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}
@@ -190,6 +192,13 @@ def render_html(
     )
     parts.append(_charts("Alerts", charts.get("alerts") or []))
     parts.append(_charts("Target and load generator resources", charts.get("resources") or []))
+    parts.append(
+        _charts(
+            "Witnesses: who noticed each incident, and when",
+            charts.get("witnesses") or [],
+            "circle: the users' first failing second; diamonds: each witness's first notice",
+        )
+    )
     for run in doc.get("runs") or []:
         parts.append(f"<h2>Run {escape(str(run['run_id']))}</h2>")
         parts.append(
@@ -216,6 +225,9 @@ def render_html(
                     ],
                 )
             )
+        for incident in (run.get("witnesses") or {}).get("incidents") or []:
+            parts.append(f"<h3>Witnesses of the {escape(incident_title(incident))}</h3>")
+            parts.append(table(("witness", "first notice", "how"), witness_rows(incident)))
         ledger = run.get("ledger")
         if ledger:
             state = "complete" if ledger["complete"] else f"INCOMPLETE ({ledger.get('incomplete_reason')})"

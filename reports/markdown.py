@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from reports.witnesses import incident_title, witness_rows
+
 MAX_ROWS = 40
 
 
@@ -132,6 +134,10 @@ def render_markdown(doc: dict[str, Any]) -> str:
                     for r in run["latency"]
                 ],
             )
+            out.append("")
+        for incident in (run.get("witnesses") or {}).get("incidents") or []:
+            out += [f"### Witnesses of the {incident_title(incident)}", ""]
+            out += table(("witness", "first notice", "how"), witness_rows(incident))
             out.append("")
         ledger = run.get("ledger")
         if ledger:

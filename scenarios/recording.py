@@ -73,12 +73,14 @@ class Recorder:
 
         A transport failure (no response) is counted with status 0 and as a failure, so the
         ledger's HTTP total equals the requests attempted; only responses reach the server's
-        counter, and the verifier subtracts status 0. Each request is also counted in its epoch
-        second as `served` ok or failed (5xx or no answer): when users could use the service.
+        counter, and the verifier subtracts status 0. Each request but GET /health is also
+        counted in its epoch second as `served` ok or failed (5xx or no answer): when users could
+        use the service.
         """
         self.ledger.count("http", result.method, result.route, int(result.status))
-        failed = not result.status or is_server_error(int(result.status))
-        self.ledger.count("served", int(time.time()), "failed" if failed else "ok")
+        if result.route != "/health":  # the users' own health calls (for cookies) are not use of the service
+            failed = not result.status or is_server_error(int(result.status))
+            self.ledger.count("served", int(time.time()), "failed" if failed else "ok")
         if result.status:
             self.ledger.sample("http_s", result.elapsed)
             route_series = ROUTE_SAMPLES.get((result.method, result.route))

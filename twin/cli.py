@@ -57,6 +57,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="usl:sigma=S,kappa=K,base_ms=B",
         help="delay /api requests along a known USL curve (checks `codesync-load capacity`; off by default)",
     )
+    parser.add_argument(
+        "--health-checks-db",
+        action="store_true",
+        help="a fixed CodeSync: /health answers 503 when the database does not answer (default: 200 without "
+        "checking it, as CodeSync does; the uptime check reports that as fault health-ignores-db)",
+    )
     parser.add_argument("--ready-file", type=Path, default=None, help="write a JSON record here once listening")
     parser.add_argument("--log-level", default="WARNING", help="Python log level (default WARNING)")
     parser.set_defaults(func=run)
@@ -87,6 +93,7 @@ def config_from_args(args: argparse.Namespace) -> TwinConfig:
         bcrypt_rounds=args.bcrypt_rounds,
         rate_limits=limits,
         ready_file=args.ready_file,
+        health_checks_db=args.health_checks_db and not faults.active("health-ignores-db"),
         service_model=_service_model(args),
     )
 

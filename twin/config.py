@@ -56,6 +56,9 @@ class TwinConfig:
     # Extra delay before a Yjs document's stored state is applied (the load is asynchronous
     # either way, as in CodeSync); tests widen the window in which a client syncs first.
     yjs_load_delay_s: float = 0.0
+    # CodeSync's /health answers 200 without asking the database; True runs the twin as a fixed
+    # CodeSync whose /health answers 503 when the database does not answer (--health-checks-db)
+    health_checks_db: bool = False
     # twin.service_model.ServiceModel, off by default: the default twin is contract-faithful
     service_model: object | None = None
 

@@ -80,6 +80,14 @@ FAULTS: dict[str, FaultSpec] = {
             param_unit="nth",
         ),
         FaultSpec(
+            "health-ignores-db",
+            "health says up while the database is down",
+            "ON BY DEFAULT, as in CodeSync: /health answers 200 without checking the database, so with "
+            "PostgreSQL stopped the uptime probe says up while every user request fails "
+            "(uptime-agrees-with-users reports it). `codesync-load twin --health-checks-db` runs the fixed "
+            "version (503 when a SELECT 1 fails); naming this fault keeps the default",
+        ),
+        FaultSpec(
             "yjs-drop-persist",
             "persistence silently drops Yjs state",
             "Yjs updates are applied, broadcast and counted but never written to storage",

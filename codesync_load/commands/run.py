@@ -58,6 +58,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--bcrypt-rounds", type=int, default=12, help="bcrypt cost of a twin started here")
     parser.add_argument("--fault", action="append", default=[], help="fault for a twin started here (repeatable)")
     parser.add_argument("--timeout", type=float, default=None, help="hard limit in seconds (default: profile + 120)")
+    scenario = parser.add_argument_group("fault scenario (verify/live/db_outage.py)")
+    scenario.add_argument(
+        "--scenario",
+        choices=("db-outage",),
+        default=None,
+        help="db-outage: stop the database a quarter into the load, start it again at three quarters, and record "
+        "what each witness noticed when (RUN/witnesses.json, the report's witnesses section). On the twin: a "
+        "throwaway PostgreSQL cluster of its own; on a given target: --db-stop-cmd and --db-start-cmd",
+    )
+    scenario.add_argument("--db-stop-cmd", default=None, help="shell command stopping the target's database")
+    scenario.add_argument("--db-start-cmd", default=None, help="shell command starting it again")
     parser.add_argument("--locustfile", type=Path, default=LOADTESTS_DIR, help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
 
@@ -90,16 +101,77 @@ def _resolve_target(args: argparse.Namespace, run_dir: Path) -> tuple[dict[str, 
     if not 4 <= args.bcrypt_rounds <= 31:
         raise HarnessError(f"--bcrypt-rounds {args.bcrypt_rounds} is out of range; bcrypt takes 4-31")
     print("no target given and no stack recorded: starting the embedded twin for this run ...", flush=True)
+    outage = getattr(args, "outage_cluster", None)  # the db-outage scenario's throwaway cluster
     stack = open_stack(
         "local",
         state_dir=str(run_dir / "stack"),
         faults=list(args.fault),
-        twin_args=["--bcrypt-rounds", str(args.bcrypt_rounds)],
+        twin_args=["--bcrypt-rounds", str(args.bcrypt_rounds), *getattr(args, "twin_extra", [])],
         metrics_token=args.metrics_token,
+        # the outage's own database, and a clock fast enough for alerts and probes to notice it
+        database_url=outage.url if outage else None,
+        compress=30.0 if outage else None,
+        scrape_interval="1s" if outage else None,
     )
     stack.up()
     print(f"local stack ready: api {stack.api_url} yjs {stack.yjs_url} prometheus {stack.prometheus_url}", flush=True)
     return _target_dict(target_of_stack(stack, "twin")), stack
+
+
+def _prepare_outage(args: argparse.Namespace, duration: float) -> Any:
+    """The db-outage scenario's outage, or None. A given target (options or a recorded stack) needs
+    the operator's commands; the twin started here gets a throwaway cluster (set up here, its
+    outage made once the stack is up). Bad combinations are one line before anything starts."""
+    from codesync_load.target import resolve_target
+    from verify.live.db_outage import DbOutage, outage_times, shell_db_outage
+
+    commands = (getattr(args, "db_stop_cmd", None), getattr(args, "db_start_cmd", None))
+    if getattr(args, "scenario", None) != "db-outage":
+        if any(commands):
+            raise HarnessError("--db-stop-cmd/--db-start-cmd belong to --scenario db-outage; add it or drop them")
+        return None
+    stop_after, start_after = outage_times(duration)
+    given = args.api_url or resolve_target(
+        api_url=None, yjs_url=None, metrics_token=None, prometheus_url=getattr(args, "prometheus_url", None)
+    )
+    if given:
+        if not all(commands):
+            raise HarnessError(
+                "--scenario db-outage on a target this command does not start needs --db-stop-cmd and --db-start-cmd "
+                "(the commands that stop and start its database)"
+            )
+        return shell_db_outage(args.db_stop_cmd, args.db_start_cmd, stop_after, start_after)
+    if any(commands):
+        raise HarnessError(
+            "--db-stop-cmd/--db-start-cmd are for a given target; the twin started here gets a throwaway "
+            "PostgreSQL cluster of its own: drop them"
+        )
+    from codesync_load.pgcluster import ThrowawayCluster
+
+    cluster = ThrowawayCluster()
+    args.outage_cluster = cluster
+    cluster.start()
+    print(f"db-outage: throwaway PostgreSQL cluster at {cluster.address} ({cluster.root})", flush=True)
+    return DbOutage(cluster.stop, cluster.start, stop_after, start_after, f"throwaway cluster {cluster.address}")
+
+
+def _witness_lines(run_dir: Path, prometheus_url: str | None, outage: Any) -> list[str]:
+    """What each witness noticed of the outage, one line each (RUN/witnesses.json holds it all)."""
+    from verify.live.db_outage import witness_timeline
+
+    doc = witness_timeline(run_dir, prometheus_url, outage.record(), end=time.time())
+    lines = [f"db-outage: {doc['note']}"] if doc.get("note") else []
+    if doc.get("uptime_check"):
+        check = doc["uptime_check"]
+        lines.append(f"db-outage: {check['check']} {check['verdict']}: {check['summary']}")
+    for incident in doc["incidents"]:
+        stopped = incident["stopped_at"]
+        lines.append(f"db-outage: database stopped at {stopped:.1f}, started at {incident['started_at'] or 0:.1f}")
+        for row in incident["witnesses"]:
+            at = row["first_notice"]
+            when = f"{at - stopped:+.1f} s" if at is not None else "never"
+            lines.append(f"  {row['witness']:16} {when:>9}  {row['how']}")
+    return lines
 
 
 def _target_dict(target: Any) -> dict[str, Any]:
@@ -196,7 +268,9 @@ def run(args: argparse.Namespace) -> int:
     stack = None
     child = None
     started = False
+    outage = None
     try:
+        outage = _prepare_outage(args, profile.total_duration)
         target, stack = _resolve_target(args, run_dir)
         check_target(target["api_url"], target["yjs_url"], health=False)
         (run_dir / "target.json").write_text(
@@ -211,6 +285,13 @@ def run(args: argparse.Namespace) -> int:
             profile, target, run_dir, locustfile=args.locustfile, max_users=args.max_users, processes=args.processes
         )
         started = True
+        if outage is not None:
+            outage.start_timer()
+            print(
+                f"db-outage: the database ({outage.what}) stops at +{outage.stop_after:g} s, starts at "
+                f"+{outage.start_after:g} s",
+                flush=True,
+            )
         sampler = GeneratorSampler(child.pid, run_dir / GENERATOR_FILE).start()
         deadline = time.monotonic() + timeout
         while child.alive() and time.monotonic() < deadline:
@@ -219,8 +300,13 @@ def run(args: argparse.Namespace) -> int:
         code = child.stop(grace=30.0)
         child = None
         sampler.stop()
+        if outage is not None:
+            outage.cancel()  # a load that ended early still gets its database back
         if target.get("prometheus_url") and (run_dir / "ledger.json").exists():
             print(keep_snapshot(target["prometheus_url"], run_dir), flush=True)
+        if outage is not None and (run_dir / "ledger.json").exists():
+            for line in _witness_lines(run_dir, target.get("prometheus_url"), outage):
+                print(line, flush=True)
         if timed_out:
             print(f"locust was stopped after the {timeout:g} s limit; its ledger stays incomplete", file=sys.stderr)
         problem = child_error(output)
@@ -236,8 +322,12 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if child is not None:
             child.stop(grace=10.0)
+        if outage is not None:
+            outage.cancel()
         if stack is not None:
             stack.down()
+        if getattr(args, "outage_cluster", None) is not None:
+            args.outage_cluster.remove()  # stopped by PID, its directory removed, also on failure
     print(run_dir)
     if timed_out:
         return 1

@@ -3,7 +3,9 @@
     >>> GET /health   -> {"status": "ok", "timestamp", "uptime", "environment"}
     >>> GET /metrics  -> Prometheus text; with METRICS_TOKEN: no header 401, wrong bearer 403
 
-/health never touches the database, like CodeSync's.
+/health never touches the database, like CodeSync's (fault `health-ignores-db`, on by default):
+with PostgreSQL stopped it still answers 200 while every user request fails. `--health-checks-db`
+runs the fixed version: one `SELECT 1`, and 503 {"status": "error"} when it fails.
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 async def health(request: web.Request) -> web.Response:
+    ctx = context(request)
+    if ctx.config.health_checks_db:
+        try:
+            await ctx.store.ping()
+        except Exception as err:  # any failure of the database is "not healthy", never a 500 page
+            reason = " ".join(str(err).split())[:200] or type(err).__name__
+            return web.json_response({"status": "error", "database": reason}, status=503)
     now = datetime.now(UTC)
     return web.json_response(
         {

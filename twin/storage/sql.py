@@ -122,6 +122,11 @@ class SqlStore:
     async def close(self) -> None:
         await self.ex.close()
 
+    async def ping(self) -> None:
+        """One `SELECT 1` (Prisma's `$queryRaw`), raising when the database does not answer: what a
+        health route that checks its database runs (the twin's --health-checks-db)."""
+        await self.ex.run("queryRaw", "", "SELECT 1", fetch="one")
+
     # -- Yjs documents ------------------------------------------------------------------
     async def load_yjs_state(self, document: str) -> bytes | None:
         session_id, path = split_document(document)
