@@ -67,6 +67,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "what each witness noticed when (RUN/witnesses.json, the report's witnesses section). On the twin: a "
         "throwaway PostgreSQL cluster of its own; on a given target: --db-stop-cmd and --db-start-cmd",
     )
+    scenario.add_argument(
+        "--health-checks-db",
+        action="store_true",
+        help="a twin started here answers /health as a fixed CodeSync would (503 while the database is down)",
+    )
     scenario.add_argument("--db-stop-cmd", default=None, help="shell command stopping the target's database")
     scenario.add_argument("--db-start-cmd", default=None, help="shell command starting it again")
     parser.add_argument("--locustfile", type=Path, default=LOADTESTS_DIR, help=argparse.SUPPRESS)
@@ -106,7 +111,8 @@ def _resolve_target(args: argparse.Namespace, run_dir: Path) -> tuple[dict[str, 
         "local",
         state_dir=str(run_dir / "stack"),
         faults=list(args.fault),
-        twin_args=["--bcrypt-rounds", str(args.bcrypt_rounds), *getattr(args, "twin_extra", [])],
+        twin_args=["--bcrypt-rounds", str(args.bcrypt_rounds)]
+        + (["--health-checks-db"] if getattr(args, "health_checks_db", False) else []),
         metrics_token=args.metrics_token,
         # the outage's own database, and a clock fast enough for alerts and probes to notice it
         database_url=outage.url if outage else None,
