@@ -161,11 +161,12 @@ def _prepare_outage(args: argparse.Namespace, duration: float) -> Any:
     return DbOutage(cluster.stop, cluster.start, stop_after, start_after, f"throwaway cluster {cluster.address}")
 
 
-def _witness_lines(run_dir: Path, prometheus_url: str | None, outage: Any) -> list[str]:
+def _witness_lines(run_dir: Path, prometheus_url: str | None, outage: Any, tracker: dict | None) -> list[str]:
     """What each witness noticed of the outage, one line each (RUN/witnesses.json holds it all)."""
-    from verify.live.db_outage import witness_timeline
+    from verify.live.db_outage import tracker_witness, witness_timeline
 
-    doc = witness_timeline(run_dir, prometheus_url, outage.record(), end=time.time())
+    events = tracker_witness(tracker)
+    doc = witness_timeline(run_dir, prometheus_url, outage.record(), end=time.time(), error_events=events)
     lines = [f"db-outage: {doc['note']}"] if doc.get("note") else []
     if doc.get("uptime_check"):
         check = doc["uptime_check"]
@@ -311,7 +312,8 @@ def run(args: argparse.Namespace) -> int:
         if target.get("prometheus_url") and (run_dir / "ledger.json").exists():
             print(keep_snapshot(target["prometheus_url"], run_dir), flush=True)
         if outage is not None and (run_dir / "ledger.json").exists():
-            for line in _witness_lines(run_dir, target.get("prometheus_url"), outage):
+            tracker = getattr(stack, "tracker_record", None) if stack is not None else None
+            for line in _witness_lines(run_dir, target.get("prometheus_url"), outage, tracker):
                 print(line, flush=True)
         if timed_out:
             print(f"locust was stopped after the {timeout:g} s limit; its ledger stays incomplete", file=sys.stderr)

@@ -144,6 +144,24 @@ def _probe_down(prom: Prom, job: str, since: float, until: float) -> tuple[float
     return None, f"stayed up through {tries} tries of {series[0].labels.get('instance', job)}"
 
 
+def tracker_witness(record: dict[str, Any] | None) -> Callable[[float, float], tuple[float | None, str]] | None:
+    """The error-events witness of a stack's tracker record (Bugsink), None when there is none."""
+    from verify.tracker import TrackerAccess, settled_events
+
+    access = TrackerAccess.from_record(record)
+    if access is None:
+        return None
+
+    def first_event(since: float, until: float) -> tuple[float | None, str]:
+        events = settled_events(access, since=since, until=until, expected=1, timeout=5.0)
+        if not events:
+            return None, f"no error event in {access.label}"
+        first = min(events, key=lambda e: e.timestamp)
+        return first.timestamp, f"{len(events)} events in {access.label}; the first: {first.title or first.id}"
+
+    return first_event
+
+
 def judge_uptime(run_dir: Path, prometheus_url: str | None) -> dict[str, Any]:
     """uptime-agrees-with-users on this run while its Prometheus is still up (the scenario's own
     stack stops with the run): the verdict and its one line, kept with the timeline."""
@@ -211,7 +229,7 @@ def witness_timeline(
             for label in WITNESS_ORDER[1:5]:
                 add(label, None, "no Prometheus known for this run")
         if error_events is None:
-            add("error events", None, "no tracker in this stack")
+            add("error events", None, "no error tracker known for this target (the stack started here runs Bugsink)")
         else:
             at, how = error_events(stopped, end)
             add("error events", at, how)

@@ -1,0 +1,114 @@
+"""The database-outage scenario end to end: `codesync-load run --scenario db-outage` on the twin.
+
+A throwaway PostgreSQL cluster (never the machine's shared one) is stopped 10 s into a 40 s
+load and started at 30 s; the stack runs at 30x (probes every 2 s for /health, 4 s for the
+database port). Expectations, from the scenario's own record and the report:
+
+- CodeSync's /health (the twin's default) answers 200 throughout: the uptime probe of /health
+  never goes down, and uptime-agrees-with-users FAILS, naming "up while users failed";
+- a fixed twin (--health-checks-db) takes the probe down at its 3rd failed try and the check passes;
+- either way the users' first failing second is the stop's, the probe of the database port
+  goes down at its 3rd failed try, and the report draws the timeline with a table;
+- nothing is left behind: no cluster directory, no process.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from codesync_load.stack.blackbox import RETRIES
+
+REPO = Path(__file__).resolve().parents[2]
+HEALTH_S, DATABASE_S = 2.0, 4.0  # the guide's 60 s and 120 s at --compress 30
+
+
+def _cli(*args: str, timeout: float = 280.0) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "codesync_load.cli", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _clusters() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).glob("codesync-pg-*")}
+
+
+def _scenario(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict, dict[str, dict]]:
+    before = _clusters()
+    run_dir = tmp_path / "run"
+    result = _cli("run", "--profile", "outage", "--scenario", "db-outage", "--bcrypt-rounds", "4", "--run-dir",
+                  str(run_dir), *extra)  # fmt: skip
+    assert _clusters() == before, "the throwaway cluster's directory was left behind"
+    doc = json.loads((run_dir / "witnesses.json").read_text())
+    (incident,) = doc["incidents"]
+    return result, doc, {row["witness"]: row for row in incident["witnesses"]}
+
+
+def _common(doc: dict, rows: dict[str, dict]) -> float:
+    incident = doc["incidents"][0]
+    stopped, started = incident["stopped_at"], incident["started_at"]
+    assert 19.0 <= started - stopped <= 21.5  # stopped at +10 s, started at +30 s of the load
+    assert list(rows) == ["users", "metrics", "alerts", "uptime /health", "uptime database", "error events"]
+    users = rows["users"]["first_notice"]
+    assert stopped - 1.0 <= users <= stopped + 2.0  # browsers ask every 1-2 s
+    assert users <= rows["metrics"]["first_notice"] <= users + 2.5  # the next 1 s scrape of the 5xx counter
+    # the database port: down at the 3rd failed try, tries every 4 s
+    assert (RETRIES - 1) * DATABASE_S <= rows["uptime database"]["first_notice"] - stopped <= (RETRIES + 1) * DATABASE_S
+    assert rows["uptime database"]["how"].startswith("down at the 3rd failed try")
+    # the error tracker received the 500s
+    assert stopped <= rows["error events"]["first_notice"] <= users + 5.0
+    return stopped
+
+
+def test_codesync_health_says_up_through_the_outage_and_the_check_fails(tmp_path: Path) -> None:
+    result, doc, rows = _scenario(tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr  # the users' 500s fail the load
+    _common(doc, rows)
+    assert rows["uptime /health"]["first_notice"] is None
+    assert rows["uptime /health"]["how"].startswith("stayed up through ")
+    check = doc["uptime_check"]
+    assert (check["check"], check["verdict"]) == ("uptime-agrees-with-users", "FAIL")
+    assert ": the probe said up while users failed (" in check["summary"]
+    assert f"db-outage: uptime-agrees-with-users FAIL: {check['summary']}" in result.stdout
+
+    report = _cli("report", str(tmp_path / "run"), "--out", str(tmp_path / "report"))
+    assert report.returncode == 0, report.stderr
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "Witnesses: who noticed each incident, and when" in html
+    assert "<figure class='chart' id='run1-witnesses-1'><svg" in html
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "### Witnesses of the database outage (throwaway cluster 127.0.0.1:" in markdown
+    assert "| uptime /health | never | stayed up through " in markdown
+    again = _cli("report", str(tmp_path / "run"), "--out", str(tmp_path / "again"))
+    assert again.returncode == 0
+    assert (tmp_path / "again" / "report.html").read_bytes() == html.encode()
+
+
+@pytest.mark.slow
+def test_a_fixed_health_route_takes_the_probe_down_and_the_check_passes(tmp_path: Path) -> None:
+    _, doc, rows = _scenario(tmp_path, "--health-checks-db")
+    stopped = _common(doc, rows)
+    noticed = rows["uptime /health"]["first_notice"] - stopped
+    assert (RETRIES - 1) * HEALTH_S <= noticed <= (RETRIES + 1) * HEALTH_S
+    assert (doc["uptime_check"]["check"], doc["uptime_check"]["verdict"]) == ("uptime-agrees-with-users", "PASS")
+
+
+def test_outage_commands_without_the_scenario_are_one_line() -> None:
+    result = _cli("run", "--db-stop-cmd", "true", "--db-start-cmd", "true", timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "codesync-load: error: --db-stop-cmd/--db-start-cmd belong to --scenario db-outage; add it or drop them"
+    )
+
+
+def test_a_given_target_needs_the_commands_that_stop_and_start_its_database() -> None:
+    result = _cli("run", "--scenario", "db-outage", "--api-url", "http://127.0.0.1:9", "--yjs-url", "ws://127.0.0.1:9",
+                  timeout=60)  # fmt: skip
+    assert result.returncode == 2
+    assert "needs --db-stop-cmd and --db-start-cmd" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
