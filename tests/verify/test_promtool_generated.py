@@ -140,3 +140,9 @@ def test_the_p95_is_judged_at_the_histograms_bucket_resolution(
     result = judge(run_dir(tmp_path, ok=100, errors=0, latency_s=latency_s))
     assert result.verdict == "pass", result.render()
     assert rows(result)["HighResponseTime"][3:5] == (ledger_says, rules_say)
+
+
+def test_an_empty_run_is_nothing_to_judge(tmp_path: Path) -> None:
+    result = judge(run_dir(tmp_path, ok=0, errors=0))
+    assert result.verdict == "skip", result.render()
+    assert result.summary.startswith("nothing to judge: the run's ledger ("), result.summary

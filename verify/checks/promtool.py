@@ -112,7 +112,8 @@ def fired_alerts(output: str) -> set[tuple[str, str]]:
 @dataclass
 class LedgerDecision:
     """What the ledger says of one alert: its measure, the value, and whether it must fire
-    (None: the threshold lies inside the histogram bucket that holds the quantile)."""
+    (None: undecided, the threshold lies inside the histogram bucket that holds the quantile, or
+    the ledger holds nothing to measure)."""
 
     alert: AlertSpec
     what: str
@@ -174,7 +175,7 @@ def ledger_decision(ctx: VerifyContext, alert: AlertSpec) -> LedgerDecision:
         total = sum(count for _row, count in rows)
         errors = sum(count for row, count in rows if alert.errors.admits(row))
         if total == 0:
-            return LedgerDecision(alert, "error ratio", None, False, "no request: no ratio, silent")
+            return LedgerDecision(alert, "error ratio", None, None, "no request: no ratio to judge")
         value = errors / total
         return LedgerDecision(alert, f"error ratio ({errors} of {total})", value, compare(value, alert.threshold))
     if alert.measure == "counter_rate":
@@ -186,7 +187,7 @@ def ledger_decision(ctx: VerifyContext, alert: AlertSpec) -> LedgerDecision:
     spec = next((m for m in ctx.contract.metrics if m.name == alert.histogram), None)
     what = f"p{alert.quantile * 100:g} latency (s)"
     if not samples or spec is None or not spec.buckets:
-        return LedgerDecision(alert, what, None, False, "no latency sample: no quantile, silent")
+        return LedgerDecision(alert, what, None, None, "no latency sample: no quantile to judge")
     cumulative = _cumulative(samples, spec.buckets)
     rank = alert.quantile * len(samples)
     index = next(i for i, (_le, count) in enumerate(cumulative) if count >= rank)
@@ -234,6 +235,10 @@ def generate_test(ctx: VerifyContext) -> tuple[dict[str, Any], list[LedgerDecisi
     steps = math.ceil(eval_s / interval) + 2
     names = {sel.name for r, _a in judged if r.refs for sel in r.refs.selectors if sel.name}
     inputs = _ledger_inputs(ctx, names, interval, steps)
+    if not inputs:
+        raise MissingInput(
+            f"nothing to judge: the ledger holds none of the traffic the alerts read ({', '.join(sorted(names))})"
+        )
     decisions = [ledger_decision(ctx, alert) for _rule, alert in judged]
     doc = {
         "rule_files": [str(Path(p).resolve()) for p in ctx.options.rules],
@@ -313,9 +318,7 @@ def rules_promtool_generated(ctx: VerifyContext) -> CheckResult:
         return CheckResult.failed("; ".join(wrong), measured=measured, expected=expected, evidence=ev)
     agreed = len(decisions) - len(undecided)
     if not agreed:
-        raise MissingInput(
-            f"nothing to judge: each judged alert's threshold lies in its quantile's bucket ({', '.join(undecided)})"
-        )
+        raise MissingInput(f"nothing to judge: the ledger decides none of the alerts ({', '.join(undecided)})")
     extra = f"; {len(not_judged)} not judged against the ledger" if not_judged else ""
     return CheckResult.passed(
         f"{agreed} alerts fed the ledger's rates decide as its numbers say of their thresholds ({path}){extra}",
