@@ -6,7 +6,8 @@
 An HTTP error event carries what CodeSync's Express error handler sends: the transaction
 "METHOD /route/:template" and the request (method, URL, headers), with the `authorization`,
 `cookie` and `set-cookie` headers left out as the SDKs do without sendDefaultPii. The release
-comes from SENTRY_RELEASE (sentry-sdk reads it); none is set when it is unset.
+is SENTRY_RELEASE (the stack sets codesync-twin@<version>), else what sentry-sdk detects (the
+git commit of the working directory).
 
 The `errors-unreported` fault answers 5xx as usual but skips reporting every PARAMth one.
 """
@@ -46,7 +47,7 @@ def init_sentry(config: TwinConfig) -> None:
             traces_sample_rate=0.0,
             default_integrations=False,
             transport_queue_size=_QUEUE_SIZE,
-            # No release unless the deployment names one (the SDK would otherwise guess from git).
+            # The deployment's release; None lets the SDK detect one (git), as CodeSync's SDK does.
             release=os.environ.get("SENTRY_RELEASE") or None,
         )
     except BadDsn as err:

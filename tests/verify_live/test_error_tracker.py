@@ -209,3 +209,24 @@ def test_events_read_back_carry_no_sensitive_header(tracker, twin, tmp_path: Pat
     assert len(events) == ROUNDS * 2
     assert all(e.headers and not e.sensitive_headers for e in events), [e.headers for e in events]
     assert {e.transaction for e in events} == {"POST /api/sessions", "GET /api/auth/me"}
+
+
+def test_the_recorded_stacks_tracker_reaches_the_gate_and_verify_of_an_outside_codesync(tmp_path: Path) -> None:
+    """`stack up --api-url` records its Bugsink; `gate`/`verify --api-url` on that CodeSync read it."""
+    from codesync_load.stack.state import write_state
+    from codesync_load.target import resolve_target
+
+    tracker = {"url": "http://127.0.0.1:1", "dsn": "http://k@127.0.0.1:1/1", "token": "t" * 40, "project_id": 1}
+    api, yjs = "http://10.0.0.5:4000", "ws://10.0.0.5:4001"
+    write_state(
+        tmp_path,
+        {"backend": "local", "state_dir": str(tmp_path), "api_url": api, "yjs_url": yjs, "tracker": tracker},
+    )
+    for target in (resolve_target(state_dir=tmp_path), resolve_target(api_url=api, yjs_url=yjs, state_dir=tmp_path)):
+        assert target is not None and target.tracker == tracker
+        assert target.stack().tracker_record == tracker  # what gate attaches
+        access = TrackerAccess.from_record(target.tracker)
+        assert access is not None and (access.url, access.project_id, access.release) == (tracker["url"], 1, None)
+    # Another CodeSync than the recorded one gets no tracker: its check is not judged, not passed.
+    other = resolve_target(api_url="http://10.0.0.6:4000", yjs_url=yjs, state_dir=tmp_path)
+    assert other is not None and other.tracker is None
