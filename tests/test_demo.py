@@ -26,6 +26,11 @@ def test_demo_passes_on_the_healthy_twin_and_leaves_nothing_running(tmp_path: Pa
     # The error-tracker witness judged the run (the stack's Bugsink), it did not skip.
     tracked = [line for line in lines if line.startswith("server-errors-reach-tracker ")]
     assert len(tracked) == 1 and tracked[0].split()[1] == "PASS", "\n".join(tracked or lines[-60:])
+    # The uptime witness judged it too: the blackbox probe of the twin's /health said up while
+    # every user was served (it did not skip: --strict would have failed the gate).
+    uptime = [line for line in lines if line.startswith("uptime-agrees-with-users ")]
+    assert len(uptime) == 1 and uptime[0].split()[1] == "PASS", "\n".join(uptime or lines[-60:])
+    assert "/health: the probe agreed with the users (" in uptime[0], uptime[0]
     last = lines[-1]
     # Grafana is the one thing the local stack lacks; the verdict line names it as not applicable
     # (the demo runs --strict: nothing that applies went unjudged).

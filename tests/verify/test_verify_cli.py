@@ -157,6 +157,7 @@ SUITE_CHECKS = {
         "gauges-reach-plateau",
         "latency-quantiles-consistent",
         "counters-reach-lower-bound",
+        "uptime-agrees-with-users",
     },
 }
 

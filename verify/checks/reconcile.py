@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from verify.checks.base import CheckResult, Evidence, MissingInput, check
+from verify.checks.uptime import probe_requests
 from verify.expectations import LabelKey, gauge_timeline, ledger_total, predict_counter, predict_gauge
 from verify.exported import TARGET_LABELS
 
@@ -230,6 +231,17 @@ def counters_match_ledger(ctx: VerifyContext) -> CheckResult:
             for key, (n, rows) in predict_counter(ctx.ledger, spec).items():
                 total, all_rows = predicted.get(key, (0, []))
                 predicted[key] = (total + n, all_rows + rows)
+        if specs[0].ledger == "http":  # the uptime probe's GET /health is the harness's traffic too
+            read = [j for j in jobs if j in ctx.before_at and j in ctx.after_at]
+            probe = (
+                probe_requests(ctx, min(ctx.before_at[j] for j in read), max(ctx.after_at[j] for j in read))
+                if read
+                else None
+            )
+            probe_rows = predict_counter(probe, specs[0]).items() if probe is not None else ()
+            for key, (n, rows) in probe_rows:
+                total, all_rows = predicted.get(key, (0, []))
+                predicted[key] = (total + n, all_rows + [f"uptime probe {row}" for row in rows])
         before = read_by(ctx, metric, jobs, labels, ctx.before_at)
         after_values = read_by(ctx, metric, jobs, labels, ctx.after_at)
         for key in sorted(set(predicted) | set(after_values)):

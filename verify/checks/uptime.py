@@ -17,6 +17,7 @@ than two tries in the load window: not judged, never a pass.
 
 from __future__ import annotations
 
+from codesync_load.ledger import Ledger
 from codesync_load.stack.blackbox import DATABASE_JOB, HEALTH_JOB
 from codesync_load.uptime import RETRIES, contradictions, transitions, user_outages, user_seconds
 from verify.checks.base import CheckResult, Evidence, MissingInput, check
@@ -30,6 +31,24 @@ def probe_tries(ctx, job: str, start: float, end: float) -> tuple[str, list[tupl
     if not series:
         return "", []
     return series[0].labels.get("instance", job), list(series[0].points)
+
+
+def probe_requests(ctx, start: float, end: float) -> Ledger:
+    """The uptime probe's GET /health tries scraped in (start, end), as ledger rows by the status
+    each got (`probe_http_status_code`; 0 = no answer, which the server never counted).
+
+    Why: the probe is traffic the harness itself sends to the target, so the exact counter
+    reconciliation must expect it beside the users' requests. Empty without a probe job."""
+    probe = Ledger()
+    try:
+        series = ctx.prom.scrapes(f'probe_http_status_code{{job="{HEALTH_JOB}"}}', start, end)
+    except MissingInput:
+        return probe
+    for item in series:
+        for at, status in item.points:
+            if start < at < end:
+                probe.count("http", "GET", "/health", int(status))
+    return probe
 
 
 @check("uptime-agrees-with-users", group="reconcile", needs=("ledger", "window", "prom"), symptom=_SYMPTOM)
@@ -84,7 +103,7 @@ def uptime_agrees_with_users(ctx) -> CheckResult:
         )
     note = f"; not judged: {'; '.join(too_short)}" if too_short else ""
     return CheckResult.passed(
-        f"{instance}: the probe agreed with the users ({measured}){note}",
+        f"{instance}: the probe agreed with the users ({len(inside)} tries, {len(outages)} user outage(s)){note}",
         measured=measured,
         expected=expected,
         evidence=evidence,
