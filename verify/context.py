@@ -9,6 +9,8 @@ names) and are read lazily, so a run without a Prometheus still gets every stati
 a clear "skipped: no Prometheus" for the rest. `require(name)` raises MissingInput for an
 input that was not given; an input that was given but cannot be read raises HarnessError
 (bad path, unreachable URL), which ends the whole verification with one line and exit 2.
+A Prometheus that answered and then failed (verify.prom.PrometheusLost) marks only the checks
+that needed it as `error`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from verify.assets import Dashboard, Rule, load_dashboard, load_rules, load_yaml
 from verify.checks.base import MissingInput
 from verify.expectations import Expectations, load_expectations
 from verify.exported import ExportedSeries
-from verify.prom import Prom
+from verify.prom import Prom, PrometheusLost
 from verify.windows import LoadWindow
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -95,6 +97,12 @@ class VerifyContext:
         return getattr(self, need)
 
     def describe(self, need: str) -> str:
+        try:
+            return self._describe(need)
+        except PrometheusLost as lost:  # naming a live input asks a Prometheus that went away
+            return f"? ({lost})"
+
+    def _describe(self, need: str) -> str:
         o = self.options
         live = {
             "rules": self._live("rules") and bool(self._running_rule_files),
@@ -191,6 +199,12 @@ class VerifyContext:
     def config_differences(self) -> list[str]:
         """What an explicitly given prometheus.yml or rules file says otherwise than the running
         Prometheus (scrape intervals, jobs, alert rules); [] when nothing was given or it agrees."""
+        try:
+            return self._config_differences()
+        except PrometheusLost as lost:
+            return [f"not compared: {lost}"]
+
+    def _config_differences(self) -> list[str]:
         if self._live_prom is None:
             return []
         out = []

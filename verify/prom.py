@@ -8,6 +8,12 @@
 Why a wrapper: every check speaks in (labels, value) pairs at an epoch time, and an
 unreachable Prometheus or a query it rejects must end the verification with one line that
 names the URL and the query (HarnessError, exit 2), not with a requests traceback.
+
+Once this Prometheus has answered, a later failure (it stopped answering, or failed a query
+mid-verify) is a PrometheusLost instead: the check that met it is marked `error` ("cannot
+judge ...: Prometheus at URL ...") and the other checks still run. After it stopped answering
+every later call fails at once with the same reason, so a dead Prometheus costs one timeout,
+not one per query.
 """
 
 from __future__ import annotations
@@ -19,6 +25,15 @@ from datetime import UTC, datetime
 
 from codesync_load.errors import HarnessError
 from codesync_load.urls import require_http_url
+
+
+class PrometheusLost(HarnessError):
+    """A Prometheus that had answered failed a call later in the same verification.
+
+    A HarnessError (one line, exit 2) wherever it escapes; the check runner catches it first and
+    marks only the check that needed the answer as `error`, since the other checks' inputs may
+    not need Prometheus at all.
+    """
 
 
 @dataclass(frozen=True)
@@ -44,18 +59,35 @@ class Prom:
 
         self.url = require_http_url(url, "Prometheus URL", "http://127.0.0.1:9090 (--prometheus-url)").rstrip("/")
         self._client = PrometheusConnect(url=self.url, disable_ssl=True, timeout=timeout)
+        self.timeout = timeout
+        self.answered = False  # has answered a call: a later failure is PrometheusLost
+        self.lost: str | None = None  # why it stopped answering; every later call fails with it
 
     def _call(self, what: str, func, *args, **kwargs):
+        if self.lost is not None:
+            raise PrometheusLost(self.lost)
         try:
-            return func(*args, **kwargs)
+            result = func(*args, **kwargs)
         except Exception as err:
             text = str(err).replace("\\n", " ")
-            if "Connection" in type(err).__name__ or "Connection" in text or "Max retries" in text:
-                raise HarnessError(
-                    f"Prometheus at {self.url} is unreachable ({type(err).__name__}); start the stack "
-                    "(`codesync-load stack up`) or pass --prometheus-url"
-                ) from None
-            raise HarnessError(f"Prometheus at {self.url} rejected {what}: {text[:300]}") from None
+            kind = type(err).__name__
+            unreachable = any(word in kind or word in text for word in ("Connection", "Max retries", "Timeout"))
+            if not self.answered:
+                if unreachable:
+                    raise HarnessError(
+                        f"Prometheus at {self.url} is unreachable ({kind}); start the stack "
+                        "(`codesync-load stack up`) or pass --prometheus-url"
+                    ) from None
+                raise HarnessError(f"Prometheus at {self.url} rejected {what}: {text[:300]}") from None
+            if unreachable:
+                self.lost = (
+                    f"Prometheus at {self.url} stopped answering during this verification ({kind} on {what[:120]}, "
+                    f"timeout {self.timeout:g} s); restart it and verify again"
+                )
+                raise PrometheusLost(self.lost) from None
+            raise PrometheusLost(f"Prometheus at {self.url} failed {what[:200]}: {text[:300]}") from None
+        self.answered = True
+        return result
 
     def instant(self, expr: str, at: float | None = None) -> list[Sample]:
         """Evaluate `expr` at epoch `at` (now when None); scalars come back as one unlabelled sample."""
@@ -101,6 +133,17 @@ class Prom:
             datetime.fromtimestamp(end, UTC),
             params={"match[]": matchers},
         )
+
+    def get(self, path: str) -> dict:
+        """The JSON of an API path (e.g. `/api/v1/targets?state=active`), with this wrapper's
+        failures: a non-2xx answer is a failure of `path`, as a rejected query is."""
+
+        def fetch() -> dict:
+            response = self._client._session.get(f"{self.url}{path}", timeout=self.timeout)
+            response.raise_for_status()
+            return response.json()
+
+        return self._call(f"GET {path}", fetch)
 
     def _get_json(self, path: str) -> dict | None:
         response = self._call(path, self._client._session.get, f"{self.url}{path}", timeout=10)

@@ -25,6 +25,7 @@ from typing import Any
 
 from codesync_load.errors import HarnessError, TargetHttpError, TargetUnreachable, is_server_error
 from codesync_load.results import CheckResult, Evidence, Verdict, first_failure
+from verify.prom import PrometheusLost
 
 __all__ = [
     "Check",
@@ -123,6 +124,8 @@ class Check:
             result = CheckResult.nothing_to_judge(idle) if idle else self.func(ctx)
         except MissingInput as missing:
             result = CheckResult.skipped(str(missing), applies=missing.applies)
+        except PrometheusLost as lost:  # this check could not judge; the others may not need it
+            result = CheckResult("error", f"cannot judge ({self.symptom}): {lost}")
         except HarnessError:
             raise
         except CheckError as err:

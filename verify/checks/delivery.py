@@ -52,7 +52,7 @@ def _get(url: str) -> Any:
 
 def alertmanager_urls(ctx: VerifyContext) -> list[str]:
     """Base URLs of the Alertmanagers Prometheus sends to (from /api/v1/alertmanagers)."""
-    doc = _get(ctx.prom.url + "/api/v1/alertmanagers")
+    doc = ctx.prom.get("/api/v1/alertmanagers")
     out = []
     for item in (doc.get("data") or {}).get("activeAlertmanagers") or []:
         url = str(item.get("url", ""))
@@ -243,7 +243,7 @@ def webhooks_answer(ctx: VerifyContext) -> CheckResult:
     symptom="a scrape target refuses Prometheus's credentials (401/403): its alerts can never fire",
 )
 def scrape_authenticates(ctx: VerifyContext) -> CheckResult:
-    doc = _get(ctx.prom.url + "/api/v1/targets?state=active")
+    doc = ctx.prom.get("/api/v1/targets?state=active")
     targets = (doc.get("data") or {}).get("activeTargets") or []
     ev = Evidence(("job", "scrape URL", "health", "lastError"))
     bad = []
