@@ -1,6 +1,6 @@
 """False-alarm budget: every check in every mode against the healthy twin, N times (a benchmark, not a test).
 
-    $ flock /work/briefs/bench.lock .venv/bin/python benchmarks/false_alarms.py              # 5 runs, ~30+ min
+    $ .venv/bin/python benchmarks/false_alarms.py --budget 3600     # 5 runs, stops starting runs after 1 h
     $ .venv/bin/python benchmarks/false_alarms.py --runs 1 --no-alert-scenarios             # one quick pass
 
 A healthy twin in its default, contract-faithful behaviour has no defect for any check to find,
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from collections import defaultdict
@@ -34,6 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from codesync_load.cli import _terminate  # noqa: E402
 from codesync_load.processes import ManagedProcess  # noqa: E402
 
 # Group of a check -> the mode it runs in (the issue's names).
@@ -69,9 +71,17 @@ def gate_verdicts(out: Path) -> list[dict]:
     return [*doc.get("checks", []), *doc.get("info", [])]
 
 
-def scenario_verdicts(run_dir: Path) -> list[dict]:
-    doc = json.loads((run_dir / "verify" / "results.json").read_text())
-    return list(doc.get("checks", []))
+def result_sets(run_dir: Path) -> set[Path]:
+    return set((run_dir / "verify" / "sets").glob("*/results.json"))
+
+
+def scenario_verdicts(run_dir: Path, before: set[Path]) -> list[dict]:
+    """The verdicts of the one result set the scenario command wrote (never the gate's own set,
+    which RUN/verify/results.json still is when the command wrote nothing)."""
+    new = sorted(result_sets(run_dir) - before)
+    if len(new) != 1:
+        raise ValueError(f"{len(new)} new result sets")
+    return list(json.loads(new[0].read_text()).get("checks", []))
 
 
 def main() -> int:
@@ -79,27 +89,44 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="healthy runs (default 5)")
     parser.add_argument("--duration-scale", type=float, default=None, help="passed to the gate")
     parser.add_argument("--no-alert-scenarios", action="store_true", help="skip the slow live alert scenarios")
-    parser.add_argument("--timeout", type=float, default=1800.0, help="limit per child command in seconds")
+    parser.add_argument("--timeout", type=float, default=900.0, help="limit per child command in seconds")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=5400.0,
+        help="limit of the whole benchmark in seconds (default 5400): no run starts past it, a child is cut at it",
+    )
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     parser.add_argument("--out", type=Path, default=REPO / "reports" / "runs" / f"{stamp}-false-alarms")
     args = parser.parse_args()
     if args.runs < 1:
         print("--runs must be >= 1")
         return 2
+    # A `timeout` or CI cancel (SIGTERM/SIGHUP) must stop the child CLI, which stops its stack:
+    # the children live in sessions of their own, out of reach of a signal sent to ours.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _terminate)
+    ends = time.monotonic() + args.budget
     from verify.checks import REGISTRY
 
     args.out.mkdir(parents=True, exist_ok=True)
+    # A state directory of its own: a stack another user recorded (`stack up`) must not become
+    # the target the children judge; with none recorded, gate --twin and verify use the twin.
+    os.environ["CODESYNC_STATE_DIR"] = str(args.out / "state")
     load = os.getloadavg()
     print(f"false-alarm budget: {args.runs} run(s) on the healthy twin; load average {load[0]:.1f}", flush=True)
     verdicts: dict[str, list[tuple[str, str]]] = defaultdict(list)  # check -> [(verdict, summary)]
     failed_commands = []
     for number in range(1, args.runs + 1):
+        if time.monotonic() >= ends:
+            failed_commands.append(f"run {number}: not started, the --budget of {args.budget:.0f} s was spent")
+            continue
         out = args.out / f"run-{number}"
-        argv = ["gate", "--profile", "ci", "--bcrypt-rounds", "4", "--out", str(out)]
+        argv = ["gate", "--twin", "--profile", "ci", "--bcrypt-rounds", "4", "--out", str(out)]
         if args.duration_scale is not None:
             argv += ["--duration-scale", repr(args.duration_scale)]
         started = time.monotonic()
-        code = cli(argv, args.out / f"run-{number}-gate.log", args.timeout)
+        code = cli(argv, args.out / f"run-{number}-gate.log", min(args.timeout, ends - time.monotonic()))
         if not (out / "gate.json").exists():
             failed_commands.append(f"run {number}: gate exited {code} without gate.json (see its log)")
             continue
@@ -110,9 +137,11 @@ def main() -> int:
             trial = out / "trial-1"
             argv = ["verify", str(trial), "--alert-scenarios", "--check", "alert-fires-*"]
             argv += ["--check", "alerts-silent-when-healthy"]
-            code = cli(argv, args.out / f"run-{number}-scenarios.log", args.timeout)
+            limit = max(1.0, min(args.timeout, ends - time.monotonic()))
+            before = result_sets(trial)
+            code = cli(argv, args.out / f"run-{number}-scenarios.log", limit)
             try:
-                for item in scenario_verdicts(trial):
+                for item in scenario_verdicts(trial, before):
                     verdicts[item["name"]].append((item["verdict"], item.get("summary", "")))
                 line += f"; alert scenarios exit {code}"
             except (OSError, ValueError):
@@ -156,4 +185,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM/SIGHUP through _terminate: children stopped
+        print(f"false-alarm budget: interrupted ({stop}); the running command was stopped", file=sys.stderr)
+        sys.exit(128 + getattr(stop, "signum", 2))

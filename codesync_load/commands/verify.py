@@ -130,7 +130,10 @@ def resolve_prometheus(args: argparse.Namespace, ledger_meta: dict) -> str:
     return stack.prometheus_url
 
 
-def build_options(args: argparse.Namespace) -> VerifyOptions:
+def build_options(args: argparse.Namespace, needs_prometheus: bool = True) -> VerifyOptions:
+    """The checks' inputs from the command line. `needs_prometheus=False` when no selected check
+    reads the run's Prometheus (the alert scenarios start stacks of their own): a run whose
+    stack is gone (a gate's trial) is then verified without one instead of refused."""
     import json
 
     from verify.context import VerifyOptions, monitoring_options
@@ -146,9 +149,14 @@ def build_options(args: argparse.Namespace) -> VerifyOptions:
     except ValueError:
         raise HarnessError(f"{ledger} is not valid JSON; regenerate the run") from None
     opts = VerifyOptions(run_dir=run_dir)
-    opts.prometheus_url = require_http_url(
-        resolve_prometheus(args, meta), "Prometheus URL", "http://127.0.0.1:9090 (--prometheus-url)"
-    )
+    try:
+        url = resolve_prometheus(args, meta)
+    except HarnessError:
+        if needs_prometheus or args.prometheus_url or args.backend:
+            raise
+        url = None  # nothing selected reads it; a check that would says "no Prometheus given"
+    if url is not None:
+        opts.prometheus_url = require_http_url(url, "Prometheus URL", "http://127.0.0.1:9090 (--prometheus-url)")
     target = getattr(args, "target", None)
     if target is not None and target.prometheus_url == opts.prometheus_url:
         monitoring_options(opts, target.monitoring)  # the files that Prometheus runs, not monitoring/
@@ -315,10 +323,11 @@ def run(args: argparse.Namespace) -> int:
     from verify.result_sets import write_result_set
 
     args.target = resolve_verify_target(args)
-    options = build_options(args)
     checks = selected(args.check)
     if not checks:
         raise HarnessError(f"no check matches {args.check}; list them with `pytest verify --collect-only -q`")
+    reads_prometheus = any("prom" in chk.needs or "exported" in chk.needs for chk in checks)
+    options = build_options(args, needs_prometheus=reads_prometheus or not args.alert_scenarios)
     access = grafana_access(args, options.prometheus_url)
     ctx = VerifyContext(options)
     grafana = attach_grafana(ctx, GrafanaAPI.from_access(access)) if access else None

@@ -245,3 +245,19 @@ def test_window_from_ledger_phases_and_meta(tmp_path: Path) -> None:
     path = tmp_path / "ledger.json"
     path.write_text(json.dumps({"phases": [{"name": "a", "start": 1, "end": 2}, {"name": "b", "start": 2, "end": 9}]}))
     assert LoadWindow.from_ledger_file(path).plateau == (2.0, 9.0)  # else the longest phase
+
+
+def test_alert_scenarios_of_a_run_whose_stack_is_gone_need_no_prometheus(tmp_path: Path) -> None:
+    """A gate's trial directory (its stack stopped, no Prometheus in its ledger) verified with
+    --alert-scenarios: the scenarios start stacks of their own, so the run's Prometheus is not
+    asked for (benchmarks/false_alarms.py does this). A check that would read it still needs it."""
+    run_dir = small_run(tmp_path)
+    env = {"CODESYNC_STATE_DIR": str(tmp_path / "state")}  # no recorded stack to fall back on
+    done = run_cli(
+        "verify", str(run_dir), "--alert-scenarios", "--check", "alerts-thresholds-match-annotations", env=env
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    row = next(line for line in done.stdout.splitlines() if line.startswith("alerts-thresholds-match-annotations"))
+    assert row.split()[1] == "PASS", done.stdout
+    asks = run_cli("verify", str(run_dir), "--alert-scenarios", "--check", "counters-match-ledger", env=env)
+    one_line_error(asks, "no Prometheus to verify against", "--prometheus-url")
