@@ -83,7 +83,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--duration-scale", type=float, default=None, help="multiply stage durations (CI: 0.05)")
     parser.add_argument("--max-users", type=int, default=0, help="cap every stage's users (0 = no cap)")
     parser.add_argument("--bcrypt-rounds", type=int, default=12, help="bcrypt cost of the twin (4 for quick runs)")
-    parser.add_argument("--scrape-interval", default="1s", help="Prometheus scrape interval (default 1s)")
+    parser.add_argument(
+        "--scrape-interval",
+        default=None,
+        help="scrape interval of the Prometheus this command starts (default 1s); a target's own "
+        "Prometheus keeps its configured interval",
+    )
     parser.add_argument(
         "--check",
         action="append",
@@ -176,6 +181,13 @@ def _target(args: argparse.Namespace) -> Any:
     )
     if target is None:
         return None
+    if args.scrape_interval is not None:  # its Prometheus runs already, with its own configuration
+        where = f"the Prometheus at {target.prometheus_url}" if target.prometheus_url else "its Prometheus"
+        raise HarnessError(
+            f"--scrape-interval sets the Prometheus this command starts, but the target is "
+            f"{target.label.removeprefix('on ')} and {where} scrapes at the interval its prometheus.yml sets; "
+            "drop --scrape-interval (or change that file), or pass --twin to gate the embedded twin"
+        )
     if args.fault or args.reference:
         given = "--fault" if args.fault else "--reference"
         raise HarnessError(
@@ -416,7 +428,7 @@ def _run_validated(args: argparse.Namespace, spec: Any, profile: Any, out: Path)
             metrics_token=secrets.token_hex(16),
             faults=faults,
             twin_args=["--bcrypt-rounds", str(args.bcrypt_rounds)],
-            scrape_interval=args.scrape_interval,
+            scrape_interval=args.scrape_interval or "1s",
         )
 
     stack = local_stack("stack", list(args.fault)) if args.target is None else args.target.stack()

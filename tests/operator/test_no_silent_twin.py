@@ -80,3 +80,22 @@ def test_stack_down_on_an_external_record_says_nothing_was_stopped(recorded_else
         "forgot the external stack (api, yjs, prometheus); nothing was stopped: those services are not the harness's"
     )
     assert not (state / "stack.json").exists()
+
+
+def test_gate_refuses_a_scrape_interval_it_cannot_apply_to_the_recorded_target(
+    recorded_elsewhere: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    """`gate --scrape-interval` sets the Prometheus the gate starts; against a recorded target
+    it was silently ignored (the target's Prometheus kept its own interval). Now one line, before
+    anything starts, naming why and the fix."""
+    state, api, yjs = recorded_elsewhere
+    prometheus = json.loads((state / "stack.json").read_text())["prometheus_url"]
+    args = ("gate", "--profile", "ci", "--scrape-interval", "5s", "--out", str(tmp_path / "g"))
+    gate, twins = cli(*args, state=state, timeout=120)
+    assert (gate.returncode, twins) == (2, set()), gate.stdout + gate.stderr
+    assert gate.stderr.strip() == (
+        f"codesync-load: error: --scrape-interval sets the Prometheus this command starts, but the target is "
+        f"api {api}, yjs {yjs} and the Prometheus at {prometheus} scrapes at the interval its prometheus.yml "
+        "sets; drop --scrape-interval (or change that file), or pass --twin to gate the embedded twin"
+    )
+    assert not (tmp_path / "g").exists()
