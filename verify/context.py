@@ -25,6 +25,7 @@ from typing import Any
 from codesync_load.contract import Contract, ContractError, load_contract
 from codesync_load.errors import HarnessError
 from codesync_load.ledger import Ledger, LedgerError
+from codesync_load.promql import parse_duration_s
 from verify.assets import Dashboard, Rule, load_dashboard, load_rules, load_yaml, scrape_intervals
 from verify.checks.base import MissingInput
 from verify.expectations import Expectations, load_expectations
@@ -187,6 +188,23 @@ class VerifyContext:
                 files.append(path)
         return files
 
+    @cached_property
+    def _scraped_jobs(self) -> dict[str, float]:
+        """Job -> scrape interval (s) of every job with an active target (/api/v1/targets): the
+        jobs that really run. A job of the running config with no target (an empty service
+        discovery, a relabelling that drops every target) scrapes nothing and is not here."""
+        prom = self._live_prom
+        if prom is None:
+            return {}
+        configured = scrape_intervals(self._running_config) if self._running_config is not None else {}
+        out: dict[str, float] = {}
+        for target in prom.active_targets():
+            pool = str(target.get("scrapePool") or "")
+            job = str((target.get("labels") or {}).get("job") or pool)
+            raw = target.get("scrapeInterval")
+            out[job] = parse_duration_s(str(raw)) if raw else configured.get(pool, 60.0)
+        return out
+
     def _live(self, name: str) -> bool:
         return name not in self.options.explicit and self._live_prom is not None
 
@@ -211,10 +229,12 @@ class VerifyContext:
         running = self._running_config
         if "prometheus_config" in self.options.explicit and running is not None:
             given = scrape_intervals(load_yaml(Path(self.options.prometheus_config)))  # type: ignore[arg-type]
-            live = scrape_intervals(running)
+            live = self._scraped_jobs  # the jobs with targets, not only those configured
+            configured = scrape_intervals(running)
             for job in sorted(set(given) | set(live)):
                 if job not in live:
-                    out.append(f"job {job}: in {self.options.prometheus_config}, not scraped by {self.prom.url}")
+                    idle = " (configured there, no active target)" if job in configured else ""
+                    out.append(f"job {job}: in {self.options.prometheus_config}, not scraped by {self.prom.url}{idle}")
                 elif job not in given:
                     out.append(f"job {job}: scraped by {self.prom.url}, not in {self.options.prometheus_config}")
                 elif given[job] != live[job]:

@@ -159,6 +159,11 @@ class Prom:
         except (KeyError, TypeError, yaml.YAMLError):
             return None
 
+    def active_targets(self) -> list[dict]:
+        """/api/v1/targets?state=active: every target this Prometheus scrapes now (job label,
+        scrapePool, scrapeUrl, scrapeInterval, health, lastError)."""
+        return (self.get("/api/v1/targets?state=active").get("data") or {}).get("activeTargets") or []
+
     def target_metadata(self) -> list[dict]:
         """/api/v1/targets/metadata: every family each target declares (# TYPE), samples or not."""
         doc = self._get_json("/api/v1/targets/metadata")

@@ -40,8 +40,9 @@ class LiveProm:
         self.process.stop()
 
 
-def start_prometheus(work_dir: Path, jobs: dict[str, str]) -> LiveProm:
-    """Prometheus scraping each job's `host:port` every second, stopped by the caller (by PID)."""
+def start_prometheus(work_dir: Path, jobs: dict[str, str], extra: str = "") -> LiveProm:
+    """Prometheus scraping each job's `host:port` every second, stopped by the caller (by PID).
+    `extra` is appended to scrape_configs as it is (YAML list items, indented two spaces)."""
     port = free_port()
     config = work_dir / "prometheus.yml"
     lines = [
@@ -52,7 +53,7 @@ def start_prometheus(work_dir: Path, jobs: dict[str, str]) -> LiveProm:
     ]
     for job, address in jobs.items():
         lines += [f"  - job_name: {job}", "    static_configs:", f"      - targets: ['{address}']"]
-    config.write_text("\n".join(lines) + "\n")
+    config.write_text("\n".join(lines) + "\n" + extra)
     proc = ManagedProcess.start(
         [
             "prometheus",

@@ -243,8 +243,7 @@ def webhooks_answer(ctx: VerifyContext) -> CheckResult:
     symptom="a scrape target refuses Prometheus's credentials (401/403): its alerts can never fire",
 )
 def scrape_authenticates(ctx: VerifyContext) -> CheckResult:
-    doc = ctx.prom.get("/api/v1/targets?state=active")
-    targets = (doc.get("data") or {}).get("activeTargets") or []
+    targets = ctx.prom.active_targets()
     ev = Evidence(("job", "scrape URL", "health", "lastError"))
     bad = []
     for target in targets:
