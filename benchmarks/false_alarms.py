@@ -24,6 +24,7 @@ were measured go in benchmarks/RESULTS.md with the machine's conditions.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -66,22 +67,35 @@ def cli(argv: list[str], log: Path, timeout: float) -> int:
         raise
 
 
-def gate_verdicts(out: Path) -> list[dict]:
-    doc = json.loads((out / "gate.json").read_text())
-    return [*doc.get("checks", []), *doc.get("info", [])]
+def run_verdicts(run: Path, scenarios: bool) -> tuple[list[dict], list[str]]:
+    """The verdicts of one run read from its files (gate.json, and the alert scenarios' result
+    set), and what could not be read. With the scenarios asked for, the gate's own rows for
+    them (skipped: "not asked for") are left out: the scenario set holds their verdicts."""
+    problems = []
+    try:
+        doc = json.loads((run / "gate.json").read_text())
+    except (OSError, ValueError):
+        return [], [f"{run.name}: no readable gate.json (see {run.name}-gate.log)"]
+    items = [*doc.get("checks", []), *doc.get("info", [])]
+    if scenarios:
+        items = [i for i in items if _group(i["name"]) != "live-alerts"]
+        sets = []
+        for path in sorted((run / "trial-1" / "verify" / "sets").glob("*/results.json")):
+            with contextlib.suppress(OSError, ValueError):
+                result = json.loads(path.read_text())
+                if (result.get("options") or {}).get("alert_scenarios"):
+                    sets.append(result)
+        if len(sets) == 1:
+            items += sets[0].get("checks", [])
+        else:
+            problems.append(f"{run.name}: {len(sets)} alert-scenario result sets (see {run.name}-scenarios.log)")
+    return items, problems
 
 
-def result_sets(run_dir: Path) -> set[Path]:
-    return set((run_dir / "verify" / "sets").glob("*/results.json"))
+def _group(name: str) -> str:
+    from verify.checks import REGISTRY
 
-
-def scenario_verdicts(run_dir: Path, before: set[Path]) -> list[dict]:
-    """The verdicts of the one result set the scenario command wrote (never the gate's own set,
-    which RUN/verify/results.json still is when the command wrote nothing)."""
-    new = sorted(result_sets(run_dir) - before)
-    if len(new) != 1:
-        raise ValueError(f"{len(new)} new result sets")
-    return list(json.loads(new[0].read_text()).get("checks", []))
+    return REGISTRY[name].group if name in REGISTRY else ""
 
 
 def main() -> int:
@@ -96,6 +110,7 @@ def main() -> int:
         default=5400.0,
         help="limit of the whole benchmark in seconds (default 5400): no run starts past it, a child is cut at it",
     )
+    parser.add_argument("--summarize", action="store_true", help="run nothing: the table of the runs in --out")
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     parser.add_argument("--out", type=Path, default=REPO / "reports" / "runs" / f"{stamp}-false-alarms")
     args = parser.parse_args()
@@ -107,16 +122,15 @@ def main() -> int:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _terminate)
     ends = time.monotonic() + args.budget
-    from verify.checks import REGISTRY
-
+    if args.summarize:
+        return summarize(args.out, args.runs, not args.no_alert_scenarios, os.getloadavg(), [])
     args.out.mkdir(parents=True, exist_ok=True)
     # A state directory of its own: a stack another user recorded (`stack up`) must not become
     # the target the children judge; with none recorded, gate --twin and verify use the twin.
     os.environ["CODESYNC_STATE_DIR"] = str(args.out / "state")
     load = os.getloadavg()
     print(f"false-alarm budget: {args.runs} run(s) on the healthy twin; load average {load[0]:.1f}", flush=True)
-    verdicts: dict[str, list[tuple[str, str]]] = defaultdict(list)  # check -> [(verdict, summary)]
-    failed_commands = []
+    failed_commands: list[str] = []
     for number in range(1, args.runs + 1):
         if time.monotonic() >= ends:
             failed_commands.append(f"run {number}: not started, the --budget of {args.budget:.0f} s was spent")
@@ -127,26 +141,33 @@ def main() -> int:
             argv += ["--duration-scale", repr(args.duration_scale)]
         started = time.monotonic()
         code = cli(argv, args.out / f"run-{number}-gate.log", min(args.timeout, ends - time.monotonic()))
-        if not (out / "gate.json").exists():
-            failed_commands.append(f"run {number}: gate exited {code} without gate.json (see its log)")
-            continue
-        for item in gate_verdicts(out):
-            verdicts[item["name"]].append((item["verdict"], item.get("summary", "")))
         line = f"run {number}: gate exit {code} in {time.monotonic() - started:.0f} s"
+        if not (out / "gate.json").exists():
+            print(line, flush=True)
+            continue
         if not args.no_alert_scenarios:
             trial = out / "trial-1"
             argv = ["verify", str(trial), "--alert-scenarios", "--check", "alert-fires-*"]
             argv += ["--check", "alerts-silent-when-healthy"]
             limit = max(1.0, min(args.timeout, ends - time.monotonic()))
-            before = result_sets(trial)
             code = cli(argv, args.out / f"run-{number}-scenarios.log", limit)
-            try:
-                for item in scenario_verdicts(trial, before):
-                    verdicts[item["name"]].append((item["verdict"], item.get("summary", "")))
-                line += f"; alert scenarios exit {code}"
-            except (OSError, ValueError):
-                failed_commands.append(f"run {number}: alert scenarios exited {code} without results.json")
+            line += f"; alert scenarios exit {code}"
         print(line, flush=True)
+    return summarize(args.out, args.runs, not args.no_alert_scenarios, load, failed_commands)
+
+
+def summarize(out: Path, runs: int, scenarios: bool, load: tuple[float, ...], failed_commands: list[str]) -> int:
+    """The per-check table over runs 1..`runs` read from `out` (also alone: --summarize)."""
+    from verify.checks import REGISTRY
+
+    verdicts: dict[str, list[tuple[str, str]]] = defaultdict(list)  # check -> [(verdict, summary)]
+    for number in range(1, runs + 1):
+        if any(problem.startswith(f"run {number}: not started") for problem in failed_commands):
+            continue
+        items, problems = run_verdicts(out / f"run-{number}", scenarios)
+        failed_commands += problems
+        for item in items:
+            verdicts[item["name"]].append((item["verdict"], item.get("summary", "")))
 
     rows = []
     for name, chk in sorted(REGISTRY.items(), key=lambda item: (MODES.get(item[1].group, item[1].group), item[0])):
@@ -167,12 +188,12 @@ def main() -> int:
             print(f"  {summary[:300]}")
     for problem in failed_commands:
         print(f"\nCOULD NOT RUN: {problem}")
-    (args.out / "false_alarms.json").write_text(
+    (out / "false_alarms.json").write_text(
         json.dumps(
             {
-                "runs": args.runs,
+                "runs": runs,
                 "load_average_at_start": load,
-                "alert_scenarios": not args.no_alert_scenarios,
+                "alert_scenarios": scenarios,
                 "checks": {n: {"mode": m, "verdicts": c, "seen": t} for m, n, c, t in rows},
                 "false_alarms": alarms,
                 "could_not_run": failed_commands,
@@ -180,7 +201,7 @@ def main() -> int:
             indent=1,
         )
     )
-    print(f"\n{len(alarms)} checks raised a false alarm; results {args.out / 'false_alarms.json'}")
+    print(f"\n{len(alarms)} checks raised a false alarm; results {out / 'false_alarms.json'}")
     return 1 if alarms or failed_commands else 0
 
 
