@@ -140,6 +140,23 @@ FAULTS: dict[str, FaultSpec] = {
             default_param=200.0,
             param_unit="ms",
         ),
+        FaultSpec(
+            "socketio-late-handlers-some",
+            "some early events dropped",
+            "for a fraction PARAM of users (assigned in the order the server first sees them: at 0.5 the 2nd, "
+            "4th, 6th ...) Socket.IO handlers take effect only 300 ms after connect, as when the awaited check is "
+            "a per-user cache that misses for some: those users' events emitted right after connect are dropped",
+            default_param=0.5,
+        ),
+        FaultSpec(
+            "socketio-drop",
+            "connections dropped",
+            "the server disconnects each user's first Socket.IO connection PARAM s after it connected, as a "
+            "proxy reload or a failover does: the participant row gets left_at, so a client must become a "
+            "participant again after it reconnects",
+            default_param=3.0,
+            param_unit="s",
+        ),
     )
 }
 

@@ -34,6 +34,10 @@ admitted: no connections_total, no gauge).
 Fault `socketio-late-handlers=MS`: the server handles a connection's events only MS ms after
 its connect, as a server that registers its handlers after an awaited check does; what a
 client emits in that gap (the browser's `session:join` right after `connect`) is dropped.
+Fault `socketio-late-handlers-some=F`: the same, SOME_LATE_S late, for a fraction F of users
+only (a per-user check that misses its cache), so one user's early events prove nothing.
+Fault `socketio-drop=S`: each user's first connection is disconnected by the server S s after
+its connect (a proxy reload, a failover), so the load model's way back in is exercised.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -67,6 +72,7 @@ NAMESPACE = "/"
 # Engine.IO's own cap on one packet (Socket.IO's maxHttpBufferSize default, 1e6 bytes).
 MAX_PACKET_BYTES = 1_000_000
 REFUSAL_CONNECT_WAIT_S = 5.0  # how long a refused connection may take to be connected before its disconnect
+SOME_LATE_S = 0.3  # fault socketio-late-handlers-some: how late the unlucky users' handlers come
 
 EventAction = Callable[[str, "Connection", tuple[Any, ...]], Awaitable[None]]
 
@@ -128,6 +134,11 @@ class RealtimeServer:
         self._late_handlers_s = (
             faults.param("socketio-late-handlers") / 1000.0 if faults.active("socketio-late-handlers") else 0.0
         )
+        some = "socketio-late-handlers-some"
+        self._late_some = faults.param(some) if faults.active(some) else 0.0
+        self._user_order: dict[str, int] = {}  # socketio-late-handlers-some: the order users were first seen
+        self._drop_after_s = faults.param("socketio-drop") if faults.active("socketio-drop") else 0.0
+        self._dropped_users: set[str] = set()  # socketio-drop: each user's first connection only
         self._requests: dict[int, web.Request] = {}  # by id(): aiohttp requests are unhashable
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
@@ -178,10 +189,31 @@ class RealtimeServer:
             log.exception("Socket.IO handshake failed")
             capture_error(err)
             raise Refused("Internal error") from None
-        if self._late_handlers_s:
-            connection.listening_at = asyncio.get_running_loop().time() + self._late_handlers_s
+        late = self._late_handlers_s or (SOME_LATE_S if self._late_for(connection.user_id) else 0.0)
+        if late:
+            connection.listening_at = asyncio.get_running_loop().time() + late
         self.connections[sid] = connection
         self.ctx.metrics.ws_opened(CHANNEL)
+        if self._drop_after_s and connection.user_id not in self._dropped_users:
+            self._dropped_users.add(connection.user_id)
+            self._spawn(self._drop_later(sid))
+
+    async def _drop_later(self, sid: str) -> None:
+        """Fault `socketio-drop`: a server-side disconnect of a healthy connection, once per user;
+        the disconnect handler runs as for any disconnect (rooms left, participant left_at)."""
+        await asyncio.sleep(self._drop_after_s)
+        if sid in self.connections:
+            with contextlib.suppress(Exception):
+                await self.sio.disconnect(sid)
+
+    def _late_for(self, user_id: str) -> bool:
+        """Fault `socketio-late-handlers-some=F`: whether this user's handlers come late. The n-th
+        user first seen (from 0) is late when floor((n+1)F) > floor(nF): exactly F of every run of
+        users, spread evenly, the same users on every connection, whatever the timing."""
+        if not self._late_some:
+            return False
+        index = self._user_order.setdefault(user_id, len(self._user_order))
+        return math.floor((index + 1) * self._late_some) > math.floor(index * self._late_some)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
