@@ -212,12 +212,44 @@ def test_monitoring_around_an_outside_codesync_names_rewrites_and_each_targets_h
         assert codesync.proc.poll() is None  # the operator's CodeSync is not the harness's to stop
 
 
+# The ci gates' latency limits (gates/ci.toml) and the test's: CodeSync's own alert threshold,
+# "p95 response time > 2 s". The healthy-vs-broken contrast below is a 20 % error burst, whose
+# symptom is a count (error_rate, server-errors), not a timing margin; at the ci file's 250 ms
+# the healthy verdict depended on the machine (p95 268 ms once at load average 15-38).
+LATENCY_LIMITS = {
+    '"p95(edit_propagation) < 250ms"': '"p95(edit_propagation) < 2s"',
+    '"p95(chat_rtt) < 500ms"': '"p95(chat_rtt) < 2s"',
+    '"p95(autosave_put) < 250ms"': '"p95(autosave_put) < 2s"',
+    "})) < 500ms'": "})) < 2s'",  # the server-side autosave-put-p95
+}
+
+
+def ci_gates_with_latency_headroom(root: Path) -> Path:
+    """gates/ci.toml with every latency limit at 2 s and everything else (the error and failure
+    gates, the server gates, the checks) as the file has it."""
+    text = (REPO / "gates" / "ci.toml").read_text()
+    for old, new in LATENCY_LIMITS.items():
+        assert text.count(old) == 1, f"gates/ci.toml no longer holds {old}: update LATENCY_LIMITS"
+        text = text.replace(old, new)
+    path = root / "ci-latency-headroom.toml"
+    path.write_text(text)
+    return path
+
+
+def gate_verdicts(gate_dir: Path) -> dict[str, str]:
+    """Gate name -> verdict, from gate.json."""
+    return {g["name"]: g["verdict"] for g in json.loads((gate_dir / "gate.json").read_text())["gates"]}
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1500)  # two outside CodeSyncs, each: stack up, a ci gate, report, down
 def test_operator_path_gates_a_healthy_and_a_broken_outside_codesync(tmp_path: Path) -> None:
     """The README's four commands: exit 0 on a healthy outside CodeSync, 1 on one with a fault;
-    the report names the target; no command starts a twin."""
+    the report names the target; no command starts a twin. The gate is the ci profile with the
+    ci gates, their latency limits at 2 s (LATENCY_LIMITS): the verdicts must not depend on how
+    busy the machine is, and the fault's symptom is errors, judged exactly."""
     folder = monitoring_folder(tmp_path)
+    gates = ci_gates_with_latency_headroom(tmp_path)
     for name, faults, expected in (("healthy", (), 0), ("broken", ("error-burst=0.2",), 1)):
         work = tmp_path / name
         work.mkdir()
@@ -230,7 +262,9 @@ def test_operator_path_gates_a_healthy_and_a_broken_outside_codesync(tmp_path: P
             )
             assert up.returncode == 0, up.stdout + up.stderr
             try:
-                gate, twins_gate = cli("gate", "--profile", "ci", "--out", str(work / "gate"), state=state)
+                gate, twins_gate = cli(
+                    *("gate", "--profile", "ci", "--gates", str(gates), "--out", str(work / "gate")), state=state
+                )
                 report, twins_report = cli("report", str(work / "gate"), state=state)
             finally:
                 down, _ = cli("stack", "down", state=state)
@@ -239,8 +273,13 @@ def test_operator_path_gates_a_healthy_and_a_broken_outside_codesync(tmp_path: P
             last = gate.stdout.strip().splitlines()[-1]
             assert gate.returncode == expected, f"{name}: {last}\n{gate.stderr[-2000:]}"
             assert last.startswith(f"gate {'PASS' if expected == 0 else 'FAIL'} {label}"), last
-            if expected:
-                assert "error_rate" in last or "5xx" in last or "errors" in last, last
+            verdicts = gate_verdicts(work / "gate")
+            failed = {g for g, v in verdicts.items() if v != "pass"}
+            if expected:  # the burst's own symptom fails, exactly: 5xx answers counted by both sides
+                assert {"gate: error_rate < 1%", "gate: server-errors"} <= failed, verdicts
+                assert not {g for g in failed if "p95" in g}, verdicts  # no timing margin decided it
+            else:
+                assert failed == set(), verdicts
             assert report.returncode == 0, report.stderr
             doc = json.loads((work / "gate" / "report" / "report.json").read_text())
             assert doc["title"] == f"codesync-load report: gate {label}"
