@@ -35,14 +35,16 @@ def verify(*args: str) -> subprocess.CompletedProcess:
 SUITE_GROUPS = ("static", "alerts", "dashboard", "reconcile")
 
 
-def test_healthy_stack_passes_every_check(stack_run: KnownTraffic) -> None:
-    done = verify(str(stack_run.run_dir))
+def test_healthy_stack_passes_every_check(stack_run: KnownTraffic, codesync_stack: Stack) -> None:
+    # The recorded stack names its error tracker (server-errors-reach-tracker reads it).
+    state = getattr(codesync_stack, "state_dir", None)
+    done = verify(str(stack_run.run_dir), *(["--state-dir", str(state)] if state else []))
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     verdicts = {line.split()[0]: line.split()[1] for line in lines[2 : 2 + len(REGISTRY)]}
     assert set(verdicts) == set(REGISTRY)
     suite = [name for name, chk in REGISTRY.items() if chk.group in SUITE_GROUPS]
-    assert len(suite) == 21
+    assert len(suite) == 23
     # The Grafana check needs a Grafana (a compose stack's, or --grafana-url): not applicable here.
     grafana = "dashboard-grafana-matches-prometheus"
     assert verdicts.pop(grafana) == "N/A"
