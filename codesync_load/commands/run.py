@@ -182,7 +182,8 @@ def _witness_lines(run_dir: Path, prometheus_url: str | None, outage: Any, track
 
 
 def _target_dict(target: Any) -> dict[str, Any]:
-    return {**target.record(), "metrics_token": target.metrics_token}
+    # the token and the tracker's API token stay out of target.json (see run())
+    return {**target.record(), "metrics_token": target.metrics_token, "tracker": target.tracker}
 
 
 def _scraped_until_now(prometheus_url: str) -> None:
@@ -281,7 +282,7 @@ def run(args: argparse.Namespace) -> int:
         target, stack = _resolve_target(args, run_dir)
         check_target(target["api_url"], target["yjs_url"], health=False)
         (run_dir / "target.json").write_text(
-            json.dumps({k: v for k, v in target.items() if k != "metrics_token"}, indent=1)
+            json.dumps({k: v for k, v in target.items() if k not in ("metrics_token", "tracker")}, indent=1)
         )
         if target.get("prometheus_url"):
             _scraped_until_now(target["prometheus_url"])
@@ -312,8 +313,7 @@ def run(args: argparse.Namespace) -> int:
         if target.get("prometheus_url") and (run_dir / "ledger.json").exists():
             print(keep_snapshot(target["prometheus_url"], run_dir), flush=True)
         if outage is not None and (run_dir / "ledger.json").exists():
-            tracker = getattr(stack, "tracker_record", None) if stack is not None else None
-            for line in _witness_lines(run_dir, target.get("prometheus_url"), outage, tracker):
+            for line in _witness_lines(run_dir, target.get("prometheus_url"), outage, target.get("tracker")):
                 print(line, flush=True)
         if timed_out:
             print(f"locust was stopped after the {timeout:g} s limit; its ledger stays incomplete", file=sys.stderr)

@@ -52,16 +52,18 @@ def _scenario(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess,
 def _common(doc: dict, rows: dict[str, dict]) -> float:
     incident = doc["incidents"][0]
     stopped, started = incident["stopped_at"], incident["started_at"]
-    assert 19.0 <= started - stopped <= 21.5  # stopped at +10 s, started at +30 s of the load
+    seen = json.dumps(incident, indent=1)  # every assertion shows the whole record
+    assert 19.0 <= started - stopped <= 21.5, seen  # stopped at +10 s, started at +30 s of the load
     assert list(rows) == ["users", "metrics", "alerts", "uptime /health", "uptime database", "error events"]
     users = rows["users"]["first_notice"]
-    assert stopped - 1.0 <= users <= stopped + 2.0  # browsers ask every 1-2 s
-    assert users <= rows["metrics"]["first_notice"] <= users + 2.5  # the next 1 s scrape of the 5xx counter
-    # the database port: down at the 3rd failed try, tries every 4 s
-    assert (RETRIES - 1) * DATABASE_S <= rows["uptime database"]["first_notice"] - stopped <= (RETRIES + 1) * DATABASE_S
-    assert rows["uptime database"]["how"].startswith("down at the 3rd failed try")
-    # the error tracker received the 500s
-    assert stopped <= rows["error events"]["first_notice"] <= users + 5.0
+    assert stopped - 1.0 <= users <= stopped + 3.0, seen  # browsers ask every 1-2 s
+    assert users - 1.0 <= rows["metrics"]["first_notice"] <= users + 3.5, seen  # the next 1 s scrape of the 5xx
+    # the database port: down at the 3rd failed try, tries every 4 s (+2 s for a busy machine's scrape lag)
+    down = rows["uptime database"]["first_notice"] - stopped
+    assert (RETRIES - 1) * DATABASE_S <= down <= (RETRIES + 1) * DATABASE_S + 2.0, seen
+    assert rows["uptime database"]["how"].startswith("down at the 3rd failed try"), seen
+    # the error tracker received the 500s (the SDK stamps each event when the error happens)
+    assert stopped <= rows["error events"]["first_notice"] <= users + 10.0, seen
     return stopped
 
 
@@ -94,7 +96,7 @@ def test_a_fixed_health_route_takes_the_probe_down_and_the_check_passes(tmp_path
     _, doc, rows = _scenario(tmp_path, "--health-checks-db")
     stopped = _common(doc, rows)
     noticed = rows["uptime /health"]["first_notice"] - stopped
-    assert (RETRIES - 1) * HEALTH_S <= noticed <= (RETRIES + 1) * HEALTH_S
+    assert (RETRIES - 1) * HEALTH_S <= noticed <= (RETRIES + 1) * HEALTH_S + 2.0, json.dumps(doc, indent=1)
     assert (doc["uptime_check"]["check"], doc["uptime_check"]["verdict"]) == ("uptime-agrees-with-users", "PASS")
 
 
