@@ -213,7 +213,7 @@ def test_an_exporter_that_dies_at_start_is_named_with_its_log_tail(
     message = str(err.value)
     assert message.startswith("node-exporter exited with code 3 before answering at http://127.0.0.1:")
     assert "listen tcp: address already in use (simulated)" in message
-    assert list(stack.components) == ["webhook", "twin", "node-exporter"]
+    assert list(stack.components) == ["webhook", "tracker", "twin", "node-exporter"]
     _assert_nothing_left(stack.components, tmp_path / "state")
     assert child_pids() == before
 
