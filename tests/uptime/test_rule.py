@@ -48,3 +48,8 @@ def test_probe_down_while_users_were_served() -> None:
             "36 requests served in 12 s (107..118), none failed, while the probe said down",
         )
     ]
+
+
+def test_an_outage_goes_on_across_seconds_without_requests_until_someone_is_served() -> None:
+    sparse = {100: (0, 1), 103: (0, 2), 107: (1, 2), 110: (4, 0), 111: (0, 1)}
+    assert user_outages(sparse) == [(100.0, 108.0), (111.0, 112.0)]

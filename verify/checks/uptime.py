@@ -61,7 +61,8 @@ def uptime_agrees_with_users(ctx) -> CheckResult:
     intervals = ctx.live_scrape_intervals
     interval = float(intervals.get(HEALTH_JOB) or 0.0)
     if not interval:
-        raise MissingInput(f"Prometheus runs no {HEALTH_JOB} job (no uptime probe in this stack)")
+        # like Grafana: a monitoring part this stack does not have, not data that went missing
+        raise MissingInput(f"no uptime probe in this stack (Prometheus runs no {HEALTH_JOB} job)", applies=False)
     lookahead = (RETRIES + 1) * interval
     instance, points = probe_tries(ctx, HEALTH_JOB, window.start - RETRIES * interval, window.end + lookahead)
     inside = [p for p in points if window.start <= p[0] <= window.end]
