@@ -28,14 +28,16 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from codesync_load.errors import HarnessError
-
 ATTRIBUTE = "tracker"
 API = "/api/canonical/0"
 SENSITIVE_HEADERS = ("authorization", "cookie")
 # No new event for this long after the run: delivery has drained (the SDK sends one at a time,
 # each taking tens of ms; a pause this long means its queue is empty).
 STILL_S = 4.0
+
+
+class TrackerError(Exception):
+    """The tracker could not be read: the check that needed it cannot judge (the others still run)."""
 
 
 @dataclass(frozen=True)
@@ -68,11 +70,11 @@ class TrackerAccess:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 return json.load(resp)
         except urllib.error.HTTPError as err:
-            raise HarnessError(
+            raise TrackerError(
                 f"the error tracker answered {err.code} to GET {url}; is the stack's Bugsink ({self.url}) still up?"
             ) from None
-        except (urllib.error.URLError, OSError) as err:
-            raise HarnessError(
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            raise TrackerError(
                 f"the error tracker at {self.url} does not answer ({err}); start the stack again"
             ) from None
 

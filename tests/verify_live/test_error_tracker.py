@@ -230,3 +230,19 @@ def test_the_recorded_stacks_tracker_reaches_the_gate_and_verify_of_an_outside_c
     # Another CodeSync than the recorded one gets no tracker: its check is not judged, not passed.
     other = resolve_target(api_url="http://10.0.0.6:4000", yjs_url=yjs, state_dir=tmp_path)
     assert other is not None and other.tracker is None
+
+
+def test_a_tracker_that_does_not_answer_is_an_error_of_this_check_only(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    ledger = Ledger(meta={"api_url": "http://127.0.0.1:4000"})
+    ledger.phase_start("steady")
+    ledger.count("http", "GET", "/api/sessions", 500)
+    ledger.phase_end()
+    run_dir.mkdir()
+    ledger.write(run_dir / "ledger.json", complete=True)
+    port = free_port()  # nothing listens there
+    ctx = VerifyContext(VerifyOptions(run_dir=run_dir))
+    attach_tracker(ctx, TrackerAccess(f"http://127.0.0.1:{port}", "0" * 40, 1))
+    result = REGISTRY[CHECK].run(ctx)  # no HarnessError: the other checks of the run still judge
+    assert result.verdict == "error", result.render()
+    assert result.summary.startswith(f"cannot judge: the error tracker at http://127.0.0.1:{port} does not answer")

@@ -20,8 +20,8 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from codesync_load.errors import is_server_error
-from verify.checks.base import CheckResult, Evidence, check
-from verify.tracker import settled_events, tracker_of
+from verify.checks.base import CheckError, CheckResult, Evidence, check
+from verify.tracker import TrackerError, settled_events, tracker_of
 
 if TYPE_CHECKING:
     from verify.context import VerifyContext
@@ -48,7 +48,10 @@ def server_errors_reach_tracker(ctx: VerifyContext) -> CheckResult:
         elif 400 <= int(status) < 500:
             fours[(str(method), str(route))] += n
     since, until = ctx.window.start - SLACK_S, ctx.window.end + SLACK_S
-    events = settled_events(access, since, until, expected=sum(fives.values()))
+    try:
+        events = settled_events(access, since, until, expected=sum(fives.values()))
+    except TrackerError as err:
+        raise CheckError(f"cannot judge: {err}") from None
     templates = sorted({route for _m, route in fives | fours}, key=lambda r: (-r.count("/"), r))
     seen: Counter[tuple[str, str]] = Counter()
     unrouted = []
@@ -58,7 +61,8 @@ def server_errors_reach_tracker(ctx: VerifyContext) -> CheckResult:
             unrouted.append(event)
         else:
             seen[(event.method or event.transaction.partition(" ")[0], route)] += 1
-    measured = f"{len(events)} events in {access.label}, stamped {since:.3f}..{until:.3f}"
+    target = (ctx.ledger_doc.get("meta") or {}).get("api_url") or "the run's target"
+    measured = f"{len(events)} events of {target} in {access.label}, stamped {since:.3f}..{until:.3f}"
     where = f"ledger {ctx.describe('ledger')}"
 
     ev = Evidence(("method", "route", "ledger 5xx", "ledger 4xx", "events", "difference"))
