@@ -36,7 +36,7 @@ def read_witnesses(run_dir: Path) -> dict[str, Any] | None:
 
 
 def _offset(at: float | None, origin: float) -> str:
-    return f"{at - origin:+.1f} s" if at is not None else "never"
+    return f"{round(at - origin, 1) + 0.0:+.1f} s" if at is not None else "never"  # + 0.0: never "-0.0"
 
 
 def witness_rows(incident: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -71,7 +71,7 @@ def witness_chart(incident: dict[str, Any], name: str) -> Chart:
             continue
         x = float(at) - origin
         ax.plot([x], [y], marker="o" if users else "D", color="#d62728" if users else "#1f77b4", ms=6)
-        ax.text(x, y + 0.25, f"{x:+.1f} s", ha="center", fontsize=6.5)
+        ax.text(x, y + 0.25, _offset(float(at), origin), ha="center", fontsize=6.5)
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([r["witness"] for r in rows])
     ax.set_ylim(len(rows) - 0.4, -0.8)

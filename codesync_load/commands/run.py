@@ -176,7 +176,7 @@ def _witness_lines(run_dir: Path, prometheus_url: str | None, outage: Any, track
         lines.append(f"db-outage: database stopped at {stopped:.1f}, started at {incident['started_at'] or 0:.1f}")
         for row in incident["witnesses"]:
             at = row["first_notice"]
-            when = f"{at - stopped:+.1f} s" if at is not None else "never"
+            when = f"{round(at - stopped, 1) + 0.0:+.1f} s" if at is not None else "never"  # never "-0.0"
             lines.append(f"  {row['witness']:16} {when:>9}  {row['how']}")
     return lines
 

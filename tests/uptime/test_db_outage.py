@@ -114,3 +114,57 @@ def test_a_given_target_needs_the_commands_that_stop_and_start_its_database() ->
     assert result.returncode == 2
     assert "needs --db-stop-cmd and --db-start-cmd" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_an_outside_codesyncs_database_is_stopped_and_started_by_the_given_commands(tmp_path: Path) -> None:
+    """The external path: a CodeSync the harness did not start (a twin in a process of its own on
+    a cluster run by `pg_ctl`, as an operator's would be), monitored by `stack up --api-url`,
+    its database stopped and started by the shell commands given to `run`."""
+    import os
+    import pwd
+    import shutil
+
+    from codesync_load.pgcluster import postgres_bin
+    from codesync_load.stack.local import LocalStack
+    from codesync_load.stack.ports import free_port
+    from codesync_load.twin_process import start_twin
+
+    if os.geteuid() != 0:
+        pytest.skip("the commands run pg_ctl as the postgres user through su, which needs root")
+    pg = pwd.getpwnam("postgres")
+    root = Path(tempfile.mkdtemp(prefix="codesync-pg-ext-"))
+    shutil.chown(root, pg.pw_uid, pg.pw_gid)
+    port, pg_ctl = free_port(), postgres_bin() / "pg_ctl"
+    options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root}"
+    as_postgres = "su postgres -s /bin/sh -c "
+    start = as_postgres + f"\"{pg_ctl} -D {root}/data -o '{options}' -l {root}/log -w start\" >/dev/null"
+    stop = as_postgres + f'"{pg_ctl} -D {root}/data -m fast -w stop" >/dev/null'
+    subprocess.run(as_postgres + f'"{postgres_bin()}/initdb -D {root}/data -U postgres --auth=trust"', shell=True,
+                   check=True, capture_output=True, timeout=120)  # fmt: skip
+    subprocess.run(start, shell=True, check=True, timeout=60)
+    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    twin = stack = None
+    try:
+        twin = start_twin(tmp_path / "twin", env={"DATABASE_URL": url, "METRICS_TOKEN": "tok"},
+                          extra_args=["--bcrypt-rounds", "4"])  # fmt: skip
+        stack = LocalStack(state_dir=tmp_path / "state", api_url=twin.api_url, yjs_url=twin.yjs_url,
+                           metrics_token="tok", database_url=url, compress=30).up()  # fmt: skip
+        result = _cli("run", "--profile", "outage", "--scenario", "db-outage", "--api-url", twin.api_url, "--yjs-url",
+                      twin.yjs_url, "--metrics-token", "tok", "--prometheus-url", stack.prometheus_url, "--run-dir",
+                      str(tmp_path / "run"), "--db-stop-cmd", stop, "--db-start-cmd", start)  # fmt: skip
+        doc = json.loads((tmp_path / "run" / "witnesses.json").read_text())
+        rows = {row["witness"]: row for row in doc["incidents"][0]["witnesses"]}
+        assert doc["incidents"][0]["database"] == f"stopped by `{stop}`, started by `{start}`"
+        stopped = doc["incidents"][0]["stopped_at"]
+        assert stopped - 1.0 <= rows["users"]["first_notice"] <= stopped + 3.0, result.stdout
+        assert rows["uptime /health"]["first_notice"] is None, result.stdout
+        assert rows["uptime database"]["how"].startswith("down at the 3rd failed try (127.0.0.1:"), result.stdout
+        assert (doc["uptime_check"]["verdict"], rows["error events"]["first_notice"]) == ("FAIL", None)
+    finally:
+        if stack is not None:
+            stack.down()
+        if twin is not None:
+            twin.stop()
+        subprocess.run(stop, shell=True, timeout=60)
+        shutil.rmtree(root, ignore_errors=True)

@@ -229,7 +229,7 @@ def witness_timeline(
             for label in WITNESS_ORDER[1:5]:
                 add(label, None, "no Prometheus known for this run")
         if error_events is None:
-            add("error events", None, "no error tracker known for this target (the stack started here runs Bugsink)")
+            add("error events", None, "no error tracker known for this target (a `stack up` records its Bugsink)")
         else:
             at, how = error_events(stopped, end)
             add("error events", at, how)
