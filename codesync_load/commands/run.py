@@ -101,6 +101,11 @@ def _resolve_target(args: argparse.Namespace, run_dir: Path) -> tuple[dict[str, 
                 f"--fault switches faults on a twin this command starts, but the target is given ({found.label}); "
                 "drop --fault, or pass faults to `codesync-load stack up --fault ...`"
             )
+        if getattr(args, "health_checks_db", False):
+            raise HarnessError(
+                f"--health-checks-db changes a twin this command starts, but the target is given "
+                f"({found.label}); drop it"
+            )
         print(f"target {found.label.removeprefix('on ')}", flush=True)
         return _target_dict(found), None
     if not 4 <= args.bcrypt_rounds <= 31:

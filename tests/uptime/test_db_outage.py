@@ -108,6 +108,16 @@ def test_outage_commands_without_the_scenario_are_one_line() -> None:
     )
 
 
+def test_a_fixed_health_route_is_only_for_a_twin_started_here() -> None:
+    result = _cli("run", "--health-checks-db", "--api-url", "http://127.0.0.1:9", "--yjs-url", "ws://127.0.0.1:9",
+                  timeout=60)  # fmt: skip
+    assert (result.returncode, result.stderr.strip()) == (
+        2,
+        "codesync-load: error: --health-checks-db changes a twin this command starts, but the target is given "
+        "(on api http://127.0.0.1:9, yjs ws://127.0.0.1:9); drop it",
+    )
+
+
 def test_a_given_target_needs_the_commands_that_stop_and_start_its_database() -> None:
     result = _cli("run", "--scenario", "db-outage", "--api-url", "http://127.0.0.1:9", "--yjs-url", "ws://127.0.0.1:9",
                   timeout=60)  # fmt: skip
