@@ -68,7 +68,8 @@ PORT_VARIABLES = {
     "alertmanager": "CODESYNC_ALERTMANAGER_PORT",
     "prometheus": "CODESYNC_PROMETHEUS_PORT",
 }
-PORT_NAMES = ("webhook", *PORT_VARIABLES)
+# The webhook and the error tracker (Bugsink) run on the host, as the harness's own parts.
+PORT_NAMES = ("webhook", "tracker", *PORT_VARIABLES)
 # Start order: each stage is up and answering before the next starts. CodeSync's two
 # services need the databases at start, and the API goes first (both create the schema with
 # the twin); everything else retries by itself, so it starts with the databases. Three
@@ -178,6 +179,8 @@ class ComposeStack(Stack):
         self.jobs: list[str] = []
         self._compose = None
         self._webhook = None
+        self._tracker = None  # Bugsink's process (local images: on the host network, like the webhook)
+        self.tracker_record: dict | None = None
         self._recorded = False
         self._started = False
         self._grafana_password: str | None = None
@@ -216,6 +219,7 @@ class ComposeStack(Stack):
             "notes": self.notes,
             "components": self._components,
             "grafana": self.grafana,
+            "tracker": self.tracker_record,
         }
 
     @classmethod
@@ -237,6 +241,7 @@ class ComposeStack(Stack):
         for name, comp in stack._components.items():
             stack._urls.setdefault(name, comp.get("url"))
         stack._grafana_password = (record.get("grafana") or {}).get("password")
+        stack.tracker_record = record.get("tracker")
         stack._recorded = True
         stack._started = True
         return stack
@@ -312,6 +317,12 @@ class ComposeStack(Stack):
         self.notes.append(f"images ready in {built.seconds:.0f} s")
         self.notes.extend(note for note in built.notes if "built" in note)
         self._start_webhook()
+        from codesync_load.stack.tracker import launch_tracker, wait_tracker
+
+        # The containers share the host's network here, so the twin reaches Bugsink on loopback.
+        self._tracker, self.tracker_record, self._components["tracker"] = launch_tracker(
+            self.run_dir, self.ports["tracker"], self.run_dir / "logs" / "tracker.log", None
+        )
         twin_args = [arg for fault in self.faults for arg in ("--fault", fault)] + self.twin_args
         env = {variable: str(self.ports[name]) for name, variable in PORT_VARIABLES.items()}
         env.update(
@@ -320,6 +331,7 @@ class ComposeStack(Stack):
             CODESYNC_RUN_DIR=str(self.run_dir),
             METRICS_TOKEN=self._token or "",
             CODESYNC_TWIN_ARGS=shlex.join(twin_args),
+            SENTRY_DSN=self.tracker_record["dsn"],
         )
         if source is not None:
             env["CODESYNC_SRC"] = str(source)
@@ -354,6 +366,7 @@ class ComposeStack(Stack):
         for stage in STAGES:
             self._start_stage(stage, {service: probes[service] for service in stage})
         self._wait_targets_up()
+        wait_tracker(self._tracker, self.tracker_record)
 
     def _up_upstream(self, source: Path | None) -> None:
         if self.faults or self.scrape_interval or self.compress != 1.0 or self.requested_ports:
@@ -538,9 +551,10 @@ class ComposeStack(Stack):
             return False
 
     def detach(self) -> None:
-        if self._webhook is not None:
-            self._webhook.detach()
-            self._webhook = None
+        for proc in (self._webhook, self._tracker):
+            if proc is not None:
+                proc.detach()
+        self._webhook = self._tracker = None
 
     def leftovers(self) -> list[str]:
         """Names of this project's containers the engine still has (empty after a clean `down`)."""
@@ -562,15 +576,16 @@ class ComposeStack(Stack):
                 if left:
                     engine.run("rm", "-f", *left, timeout=60)
         self._started = False
-        if self._webhook is not None:
-            self._webhook.stop()
-            self._webhook = None
-        elif self._recorded and (self._components.get("webhook") or {}).get("pid"):
-            from codesync_load.processes import stop_pid
+        for name, proc in (("webhook", self._webhook), ("tracker", self._tracker)):
+            if proc is not None:
+                proc.stop()
+            elif self._recorded and (self._components.get(name) or {}).get("pid"):
+                from codesync_load.processes import stop_pid
 
-            comp = self._components["webhook"]
-            with contextlib.suppress(Exception):
-                stop_pid(comp["pid"], expected_name=comp.get("expected"))
+                comp = self._components[name]
+                with contextlib.suppress(Exception):
+                    stop_pid(comp["pid"], expected_name=comp.get("expected"))
+        self._webhook = self._tracker = None
         if self._recorded:
             record = read_state(self.state_dir)
             if record is None or (

@@ -129,7 +129,6 @@ class LocalStack(Stack):
         self.redis_prefix = redis_prefix or None
         self.twin_record: dict = {}
         self.tracker_record: dict | None = None  # url, dsn, token, project_id, release of Bugsink
-        self._tracker: tuple[ManagedProcess, str] | None = None
         self._token = metrics_token or None
         self.requested_ports = dict(ports or {})
         self.twin_args = list(twin_args)
@@ -315,24 +314,21 @@ class LocalStack(Stack):
         self._wait_tracker()
 
     def _start_tracker(self, port: int) -> None:
-        from codesync_load.stack.tracker import TrackerSpec, expected_cmdline, start_tracker
+        from codesync_load.stack.tracker import launch_tracker
 
-        spec = TrackerSpec.new(self.run_dir / "tracker", port)
-        proc = start_tracker(spec, self._log("tracker"))
-        self._procs["tracker"] = proc
-        self._components["tracker"] = {"url": spec.url, "pid": proc.pid, "expected": expected_cmdline(spec)}
         # The twin's release (SENTRY_RELEASE); a CodeSync we did not start sets its own, if any.
         release = None if self.target_urls else f"codesync-twin@{__version__}"
-        self.tracker_record = {**spec.record(), "release": release}
-        self._tracker = (proc, spec.url)
+        proc, self.tracker_record, self._components["tracker"] = launch_tracker(
+            self.run_dir, port, self._log("tracker"), release
+        )
+        self._procs["tracker"] = proc
         self._save_state(ready=False)
 
     def _wait_tracker(self) -> None:
-        from codesync_load.stack.tracker import tracker_ready
+        from codesync_load.stack.tracker import wait_tracker
 
-        if self._tracker is not None:
-            proc, url = self._tracker
-            proc.wait_until(lambda: tracker_ready(url), timeout=120.0, what=f"answering at {url}/health/ready")
+        if "tracker" in self._procs and self.tracker_record:
+            wait_tracker(self._procs["tracker"], self.tracker_record)
 
     def _start_exporters(self, binaries: dict[str, str], ports: dict[str, int], url: dict[str, str]) -> None:
         """The node, PostgreSQL and Redis exporters this stack has ports for (see _skipped)."""

@@ -110,6 +110,22 @@ def start_tracker(spec: TrackerSpec, log_path: Path | None) -> ManagedProcess:
     return ManagedProcess.start(argv, name="tracker", log_path=log_path, env=_env(spec.data_dir))
 
 
+def launch_tracker(
+    run_dir: Path, port: int, log_path: Path, release: str | None
+) -> tuple[ManagedProcess, dict[str, Any], dict[str, Any]]:
+    """Start a stack's Bugsink under run_dir/tracker: (process, the state file's "tracker"
+    record, its component entry). Returns at once; `wait_tracker` waits for it."""
+    spec = TrackerSpec.new(run_dir / "tracker", port)
+    proc = start_tracker(spec, log_path)
+    component = {"url": spec.url, "pid": proc.pid, "expected": expected_cmdline(spec)}
+    return proc, {**spec.record(), "release": release}, component
+
+
+def wait_tracker(proc: ManagedProcess, record: dict[str, Any]) -> None:
+    url = record["url"]
+    proc.wait_until(lambda: tracker_ready(url), timeout=120.0, what=f"answering at {url}/health/ready")
+
+
 def expected_cmdline(spec: TrackerSpec) -> str:
     """A string in the child's command line before and after its exec (stop_pid's guard)."""
     return str(spec.data_dir.resolve())

@@ -8,6 +8,7 @@ service with nothing left behind.
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -21,7 +22,8 @@ from codesync_load.stack import open_stack, promapi
 from codesync_load.stack.compose import PROJECT_LABEL, ComposeStack
 from codesync_load.stack.engine import Engine
 from codesync_load.stack.images import CONTAINERFILES, build_image
-from codesync_load.stack.ports import HOST, free_port
+from codesync_load.stack.ports import HOST, accepts_connections, free_port
+from codesync_load.stack.tracker import tracker_ready
 from tests.stack._support import run_cli
 
 # A cold machine builds the images during the first test (~20 min on 2 busy cores); warm, seconds.
@@ -83,7 +85,12 @@ def test_the_stack_comes_up_in_containers_and_down_without_a_trace(local_images:
         assert promapi.get(f"{stack.api_url}/health")[0] == 200
         recorded = run_cli("stack", "status", "--json", "--state-dir", str(tmp_path))
         assert '"backend": "compose"' in recorded.stdout
+        # The error tracker (Bugsink, on the host network like the webhook) answers, recorded.
+        tracker = stack.tracker_record
+        assert tracker is not None and tracker_ready(tracker["url"])
+        assert json.loads((tmp_path / "stack.json").read_text())["tracker"]["dsn"] == tracker["dsn"]
     assert engine_leftovers(local_images, project) == {"containers": [], "pods": [], "networks": []}
+    assert not accepts_connections(int(tracker["url"].rsplit(":", 1)[1]))  # stopped with the stack
     assert not (tmp_path / "stack.json").exists() or "compose" not in (tmp_path / "stack.json").read_text()
 
 
