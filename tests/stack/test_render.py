@@ -171,3 +171,24 @@ def test_a_job_named_otherwise_is_mapped_by_the_guides_port_and_listed(tmp_path:
 def test_compress_below_one_is_refused(tmp_path: Path) -> None:
     with pytest.raises(HarnessError, match=r"--compress 0.5 would stretch time"):
         _render(tmp_path, compress=0.5)
+
+
+def test_postgres_exporter_is_scraped_no_faster_than_it_answers_with_the_database_down(tmp_path: Path) -> None:
+    # 1 s elsewhere; postgres-exporter needs ~1 s to answer while PostgreSQL refuses connections
+    rendered = _render(tmp_path, scrape_interval="1s", compress=30)
+    prom = yaml.safe_load(rendered.prometheus_config.read_text())
+    jobs = {job["job_name"]: job for job in prom["scrape_configs"]}
+    assert (jobs["postgres-exporter"]["scrape_interval"], jobs["postgres-exporter"]["scrape_timeout"]) == ("2s", "2s")
+    assert {name: job["scrape_interval"] for name, job in jobs.items() if name != "postgres-exporter"} == dict.fromkeys(
+        set(REQUIRED_JOBS) - {"postgres-exporter"}, "1s"
+    )
+    assert (
+        "job postgres-exporter scrape_interval: 1s -> 2s "
+        "(timeout too: postgres-exporter takes ~1 s to answer while its database is down)"
+    ) in rendered.rewritten
+    # the rule windows fit the slowest job: 4 x 2 s
+    assert rendered.notes[0] == "rules compressed 30x (ranges >= 8s)"
+    # at 2 s and slower nothing changes
+    (tmp_path / "slow").mkdir()
+    slow = _render(tmp_path / "slow", scrape_interval="2s", compress=30)
+    assert not [line for line in slow.rewritten if "timeout too" in line]
