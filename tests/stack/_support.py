@@ -23,6 +23,20 @@ import requests
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 
+# What a local stack around the twin starts, in start order: the tests' own list, written out
+# rather than read from the stack's code, so a component lost or added there shows up here.
+LOCAL_COMPONENTS = [
+    "webhook",
+    "tracker",
+    "twin",
+    "node-exporter",
+    "postgres-exporter",
+    "redis-exporter",
+    "blackbox",
+    "alertmanager",
+    "prometheus",
+]
+
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     """`python -m codesync_load.cli ARGS` from the repo root, output captured."""

@@ -8,24 +8,14 @@ import yaml
 
 from codesync_load.stack.ports import accepts_connections
 from codesync_load.stack.state import pid_alive
-from tests.stack._support import run_fixture_probe
+from tests.stack._support import LOCAL_COMPONENTS, run_fixture_probe
 
 
 def test_default_fixture_is_a_compressed_local_stack_torn_down_at_session_end(tmp_path: Path) -> None:
     result, seen = run_fixture_probe(tmp_path, "--stack-state-dir", str(tmp_path / "state"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert seen["backend"] == "local" and seen["ready"] is True
-    assert set(seen["components"]) == {
-        "webhook",
-        "tracker",
-        "twin",
-        "node-exporter",
-        "postgres-exporter",
-        "redis-exporter",
-        "blackbox",
-        "alertmanager",
-        "prometheus",
-    }
+    assert set(seen["components"]) == set(LOCAL_COMPONENTS)
     run_dir = Path(seen["run_dir"])
     prom = yaml.safe_load((run_dir / "prometheus.yml").read_text())
     assert prom["global"]["scrape_interval"] == "2s"

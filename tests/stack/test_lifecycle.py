@@ -24,19 +24,9 @@ from codesync_load.stack.ports import accepts_connections, free_port
 from codesync_load.stack.render import MONITORING_DIR
 from codesync_load.stack.state import pid_alive, read_state, state_path, write_state
 from tests.conftest import as_if_in_a_terminal
-from tests.stack._support import REPO, child_pids, run_cli, wait_for
+from tests.stack._support import LOCAL_COMPONENTS, REPO, child_pids, run_cli, wait_for
 
-COMPONENTS = [
-    "webhook",
-    "tracker",
-    "twin",
-    "node-exporter",
-    "postgres-exporter",
-    "redis-exporter",
-    "blackbox",
-    "alertmanager",
-    "prometheus",
-]
+COMPONENTS = LOCAL_COMPONENTS
 
 
 def _ports(components: dict) -> list[int]:

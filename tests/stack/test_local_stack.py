@@ -20,19 +20,9 @@ from codesync_load.stack.local import LocalStack
 from codesync_load.stack.render import REQUIRED_JOBS
 from codesync_load.stack.state import pid_alive, read_state
 from codesync_load.stack.webhook import alerts_delivered, read_deliveries
-from tests.stack._support import Traffic, child_pids, run_cli, run_fixture_probe, wait_for
+from tests.stack._support import LOCAL_COMPONENTS, Traffic, child_pids, run_cli, run_fixture_probe, wait_for
 
-COMPONENTS = {
-    "webhook",
-    "tracker",
-    "twin",
-    "node-exporter",
-    "postgres-exporter",
-    "redis-exporter",
-    "blackbox",
-    "alertmanager",
-    "prometheus",
-}
+COMPONENTS = set(LOCAL_COMPONENTS)
 
 
 @pytest.fixture(scope="module")
