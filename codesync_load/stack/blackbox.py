@@ -35,18 +35,8 @@ RETRIES = 3
 GUIDE_SCRAPE_MS = 10_000
 MIN_INTERVAL_MS = 1000
 
-_CONFIG = {
-    "modules": {
-        # Uptime Kuma's HTTP monitor: a GET, any 2xx is up, redirects followed.
-        "http_health": {
-            "prober": "http",
-            "timeout": "5s",
-            "http": {"method": "GET", "preferred_ip_protocol": "ip4", "follow_redirects": True},
-        },
-        # Uptime Kuma's "TCP port" monitor: up when the port accepts a connection.
-        "tcp_connect": {"prober": "tcp", "timeout": "5s", "tcp": {"preferred_ip_protocol": "ip4"}},
-    }
-}
+# The module file (http_health, tcp_connect), shared with the compose stack's blackbox-exporter.
+MODULES_FILE = Path(__file__).resolve().parents[2] / "monitoring" / "blackbox.yml"
 
 
 def interval_factor(compress: float, scrape_interval: str | None) -> float:
@@ -64,9 +54,9 @@ def probe_interval_ms(job: str, factor: float) -> int:
 
 
 def write_config(run_dir: Path) -> Path:
-    """The exporter's module file (http_health, tcp_connect) in `run_dir`."""
+    """A copy of the module file (monitoring/blackbox.yml) in `run_dir`, kept with the run's configs."""
     path = Path(run_dir) / "blackbox.yml"
-    path.write_text("# The uptime probe's modules (codesync_load/stack/blackbox.py).\n" + yaml.safe_dump(_CONFIG))
+    path.write_text(MODULES_FILE.read_text())
     return path
 
 

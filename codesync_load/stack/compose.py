@@ -39,7 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from codesync_load.errors import HarnessError
-from codesync_load.stack import promapi
+from codesync_load.stack import blackbox, promapi
 from codesync_load.stack.base import Stack
 from codesync_load.stack.engine import Engine, find_engine, last_lines
 from codesync_load.stack.ports import HOST, accepts_connections, pick_ports
@@ -65,6 +65,7 @@ PORT_VARIABLES = {
     "node-exporter": "CODESYNC_NODE_EXPORTER_PORT",
     "postgres-exporter": "CODESYNC_POSTGRES_EXPORTER_PORT",
     "redis-exporter": "CODESYNC_REDIS_EXPORTER_PORT",
+    "blackbox": "CODESYNC_BLACKBOX_PORT",
     "alertmanager": "CODESYNC_ALERTMANAGER_PORT",
     "prometheus": "CODESYNC_PROMETHEUS_PORT",
 }
@@ -75,7 +76,16 @@ PORT_NAMES = ("webhook", "tracker", *PORT_VARIABLES)
 # the twin); everything else retries by itself, so it starts with the databases. Three
 # stages, not seven: each compose call costs seconds (tens under load) on podman.
 STAGES = (
-    ("postgres", "redis", "node-exporter", "postgres-exporter", "redis-exporter", "alertmanager", "prometheus"),
+    (
+        "postgres",
+        "redis",
+        "node-exporter",
+        "postgres-exporter",
+        "redis-exporter",
+        "blackbox-exporter",
+        "alertmanager",
+        "prometheus",
+    ),
     ("codesync-api",),
     ("codesync-yjs",),
 )
@@ -177,6 +187,7 @@ class ComposeStack(Stack):
         self.wrapper: Path | None = None
         self.engine: Engine | None = None
         self.jobs: list[str] = []
+        self.probe_jobs: list[str] = []  # the uptime witness's jobs (blackbox-exporter), not in `jobs`
         self._compose = None
         self._webhook = None
         self._tracker = None  # Bugsink's process (local images: on the host network, like the webhook)
@@ -215,6 +226,7 @@ class ComposeStack(Stack):
             "metrics_token": self._token,
             "alert_log": str(self.alert_log) if self.alert_log else None,
             "jobs": self.jobs,
+            "probe_jobs": self.probe_jobs,
             "ports": self.ports,
             "notes": self.notes,
             "components": self._components,
@@ -235,6 +247,7 @@ class ComposeStack(Stack):
         stack.wrapper = Path(record["wrapper"]) if record.get("wrapper") else None
         stack.alert_log = Path(record["alert_log"]) if record.get("alert_log") else None
         stack.jobs = list(record.get("jobs") or [])
+        stack.probe_jobs = list(record.get("probe_jobs") or [])
         stack.ports = dict(record.get("ports") or {})
         stack.notes = list(record.get("notes") or [])
         stack._components = dict(record.get("components") or {})
@@ -309,6 +322,18 @@ class ComposeStack(Stack):
             compress=self.compress,
         )
         self.jobs = rendered.jobs
+        # The uptime probe, as in the local stack: /health and the database port, at the guide's
+        # intervals scaled like the rules; the exporter shares the host network, so loopback.
+        factor = blackbox.interval_factor(self.compress, self.scrape_interval)
+        self.probe_jobs = blackbox.add_jobs(
+            rendered.prometheus_config,
+            blackbox.probe_jobs(
+                f"http://{HOST}:{self.ports['api']}",
+                f"{HOST}:{self.ports['postgres']}",
+                f"{HOST}:{self.ports['blackbox']}",
+                factor,
+            ),
+        )
         self.notes.extend(rendered.notes)
         if source is not None:
             self.files.append(REPO_ROOT / CODESYNC_OVERRIDE)
@@ -351,6 +376,7 @@ class ComposeStack(Stack):
             "node-exporter": lambda: promapi.get(url["node-exporter"] + "/metrics", 2.0)[0] == 200,
             "postgres-exporter": lambda: promapi.get(url["postgres-exporter"] + "/metrics", 2.0)[0] == 200,
             "redis-exporter": lambda: promapi.get(url["redis-exporter"] + "/metrics", 2.0)[0] == 200,
+            "blackbox-exporter": lambda: promapi.get(url["blackbox"] + "/metrics", 2.0)[0] == 200,
             "alertmanager": lambda: promapi.alertmanager_ready(url["alertmanager"]),
             "prometheus": lambda: promapi.get(url["prometheus"] + "/-/ready", 1.0)[0] == 200,
         }

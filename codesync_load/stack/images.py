@@ -49,6 +49,7 @@ IMAGES: dict[str, tuple[str, Path]] = {
     "codesync-local/node-exporter:latest": ("node-exporter.Containerfile", CONTAINERFILES),
     "codesync-local/postgres-exporter:latest": ("postgres-exporter.Containerfile", CONTAINERFILES),
     "codesync-local/redis-exporter:latest": ("redis-exporter.Containerfile", CONTAINERFILES),
+    "codesync-local/blackbox-exporter:latest": ("blackbox-exporter.Containerfile", CONTAINERFILES),
     "codesync-local/twin:latest": ("twin.Containerfile", REPO_ROOT),
 }
 CODESYNC_IMAGE = "codesync-local/codesync-backend:latest"

@@ -37,6 +37,7 @@ SERVICES = {
     "node-exporter",
     "postgres-exporter",
     "redis-exporter",
+    "blackbox-exporter",
     "alertmanager",
     "prometheus",
 }
@@ -76,6 +77,19 @@ def test_the_stack_comes_up_in_containers_and_down_without_a_trace(local_images:
         assert sorted(stack.jobs) == sorted(
             ["codesync-backend", "codesync-yjs", "node-exporter", "postgres-exporter", "redis-exporter", "prometheus"]
         )
+        # The uptime probe (blackbox-exporter container): its two jobs try the containerised
+        # twin's /health and PostgreSQL's port through the exporter's loopback port.
+        blackbox_port = stack.ports["blackbox"]
+        probes = {
+            t["job"]: (t["instance"], t["scrapeUrl"].split("/probe")[0])
+            for t in promapi.active_targets(stack.prometheus_url)
+            if t["job"].startswith("uptime-")
+        }
+        assert probes == {
+            "uptime-health": (f"{stack.api_url}/health", f"http://{HOST}:{blackbox_port}"),
+            "uptime-database": (f"{HOST}:{stack.ports['postgres']}", f"http://{HOST}:{blackbox_port}"),
+        }
+        assert stack.probe_jobs == ["uptime-health", "uptime-database"]
         assert promapi.alertmanager_ready(stack.alertmanager_url)
         # Loopback only: every URL the harness will send traffic to is 127.0.0.1.
         for url in (stack.api_url, stack.yjs_url, stack.prometheus_url, stack.alertmanager_url):
