@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 from codesync_load.errors import HarnessError
+from codesync_load.stack.blackbox import DATABASE_JOB, HEALTH_JOB
 from codesync_load.stack.compress import compress_routes, compress_rules
 from codesync_load.stack.durations import format_duration, parse_duration
 
@@ -257,6 +258,25 @@ def render_prometheus(
     return config, kept
 
 
+def without_probe_jobs(source: dict, rewritten: list[str]) -> dict:
+    """`source` without the uptime probe's jobs (uptime-health, uptime-database).
+
+    Why: they are written for compose (the blackbox-exporter service, the guide's 60 s and
+    120 s); every stack that renders adds its own, at its own addresses and scaled intervals
+    (codesync_load/stack/blackbox.py). Left in, they would also count as the slowest scrape
+    and stretch every compressed rule window to 4 x 120 s."""
+    names = (HEALTH_JOB, DATABASE_JOB)
+    jobs = source.get("scrape_configs") or []
+    if not any(job.get("job_name") in names for job in jobs):
+        return source
+    out = copy.deepcopy(source)
+    out["scrape_configs"] = [job for job in jobs if job.get("job_name") not in names]
+    for job in jobs:
+        if job.get("job_name") in names:
+            rewritten.append(f"job {job['job_name']}: replaced by the stack's own uptime probe job")
+    return out
+
+
 def add_missing_job(source: dict, role: str, like: str, notes: list[str]) -> dict:
     """A copy of `source` with a job named `role` cloned from job `like` when no job scrapes `role`.
 
@@ -320,7 +340,7 @@ def render_configs(
         raise HarnessError(f"--compress {compress:g} would stretch time; give a factor >= 1 (e.g. 30)")
     notes: list[str] = []
     rewritten: list[str] = []
-    source = _load_yaml(monitoring_dir / "prometheus.yml")
+    source = without_probe_jobs(_load_yaml(monitoring_dir / "prometheus.yml"), rewritten)
     if "codesync-yjs" in targets:
         source = add_missing_job(source, "codesync-yjs", "codesync-backend", notes)
     scrape_source = copy.deepcopy(source)

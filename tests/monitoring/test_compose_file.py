@@ -28,6 +28,7 @@ SERVICES = {
     "node-exporter",
     "postgres-exporter",
     "redis-exporter",
+    "blackbox-exporter",
 }
 IMAGES = {
     "postgres": "postgres:16-alpine",
@@ -115,7 +116,7 @@ def test_bind_mounts_name_files_that_exist(compose: dict[str, Any]) -> None:
             if source.startswith("./"):
                 assert (REPO / source).exists(), f"{name} mounts {source} (-> {target}), which does not exist"
                 checked += 1
-    assert checked == 6
+    assert checked == 7  # blackbox-exporter's monitoring/blackbox.yml is the 7th
 
 
 def test_prometheus_mounts_what_prometheus_yml_expects(compose: dict[str, Any]) -> None:

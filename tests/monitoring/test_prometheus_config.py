@@ -27,6 +27,8 @@ EXPECTED_TARGETS = {
     "postgres-exporter": ["postgres-exporter:9187"],
     "redis-exporter": ["redis-exporter:9121"],
     "prometheus": ["localhost:9090"],
+    "uptime-health": ["http://codesync-api:4000/health"],
+    "uptime-database": ["postgres:5432"],
 }
 
 
@@ -95,7 +97,7 @@ def test_codesync_jobs_scrape_every_10s_with_the_bearer_token() -> None:
 
 
 def test_a_live_prometheus_loads_the_jobs_rules_and_alertmanager(tmp_path: Path) -> None:
-    """Prometheus itself (not only promtool) takes the config: its API lists the six jobs,
+    """Prometheus itself (not only promtool) takes the config: its API lists the eight jobs,
     the ten alerting rules and the Alertmanager."""
     binary = require_tool("prometheus")
     config = copy_with_token(tmp_path)
@@ -125,7 +127,7 @@ def test_a_live_prometheus_loads_the_jobs_rules_and_alertmanager(tmp_path: Path)
             active = requests.get(f"{url}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
             return sorted(t["labels"]["job"] for t in active)
 
-        proc.wait_until(lambda: len(jobs_scraped()) == len(EXPECTED_TARGETS), timeout=20, what="six scrape targets")
+        proc.wait_until(lambda: len(jobs_scraped()) == len(EXPECTED_TARGETS), timeout=20, what="eight scrape targets")
         assert jobs_scraped() == sorted(EXPECTED_TARGETS)
         groups = requests.get(f"{url}/api/v1/rules", params={"type": "alert"}, timeout=5).json()["data"]["groups"]
         assert {rule["name"] for group in groups for rule in group["rules"]} == ALERT_NAMES

@@ -192,3 +192,16 @@ def test_postgres_exporter_is_scraped_no_faster_than_it_answers_with_the_databas
     (tmp_path / "slow").mkdir()
     slow = _render(tmp_path / "slow", scrape_interval="2s", compress=30)
     assert not [line for line in slow.rewritten if "timeout too" in line]
+
+
+def test_the_compose_uptime_jobs_are_left_to_the_stacks_own_probe(tmp_path: Path) -> None:
+    # monitoring/prometheus.yml probes every 60 s / 120 s through the compose service; a render
+    # drops both (the stack adds its own), and their 120 s does not stretch the rule windows
+    rendered = _render(tmp_path, compress=30)
+    prom = yaml.safe_load(rendered.prometheus_config.read_text())
+    assert {job["job_name"] for job in prom["scrape_configs"]} == set(REQUIRED_JOBS)
+    assert [line for line in rendered.rewritten if line.startswith("job uptime-")] == [
+        "job uptime-health: replaced by the stack's own uptime probe job",
+        "job uptime-database: replaced by the stack's own uptime probe job",
+    ]
+    assert rendered.notes[0] == "rules compressed 30x (ranges >= 1m)"  # 4 x the global 15 s

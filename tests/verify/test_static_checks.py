@@ -153,15 +153,16 @@ groups:
     result = run(ctx, "rules-windows-fit-scrape")
     assert result.verdict == "fail"
     # codesync-backend scrapes every 10 s (window >= 40 s); unscoped `up` is read from every job,
-    # the slowest at the global 15 s (window >= 60 s).
+    # the slowest the uptime probe of the database port at 120 s (window >= 480 s).
     assert result.evidence.rows == [
         ("TooShort", "[30s]", "codesync-backend", "10s", "40s"),
         (
             "UnscopedUsesSlowestJob",
             "[50s]",
-            "codesync-backend,codesync-yjs,node-exporter,postgres-exporter,prometheus,redis-exporter",
-            "15s",
-            "60s",
+            "codesync-backend,codesync-yjs,node-exporter,postgres-exporter,prometheus,redis-exporter,"
+            "uptime-database,uptime-health",
+            "120s",
+            "480s",
         ),
     ]
 
