@@ -194,13 +194,20 @@ def attach_tracker(ctx: Any, access: TrackerAccess | None) -> None:
 
 
 def tracker_of(ctx: Any) -> TrackerAccess:
-    """The context's tracker; MissingInput (not judged) when no tracker is known for the run."""
+    """The context's tracker; MissingInput (not applicable) when no tracker is known for the run.
+
+    Not applicable, like Grafana or the uptime probe where a stack lacks them: a stack without a
+    tracker (a Prometheus of the user's own, the upstream compose images) is a part missing from
+    the stack, not a defect of the target, so `--strict` must not fail a gate for it. It is
+    listed as not judged, never counted as passed.
+    """
     from verify.checks.base import MissingInput
 
     access = getattr(ctx, ATTRIBUTE, None)
     if access is None:
         raise MissingInput(
             "no error tracker known for this run: the stack that ran it records none "
-            "(`codesync-load stack up` starts Bugsink and gives its DSN)"
+            "(`codesync-load stack up` starts Bugsink and gives its DSN)",
+            applies=False,
         )
     return access
