@@ -274,7 +274,10 @@ def test_unreachable_target_ends_at_once_with_one_line(tmp_path: Path, processes
 def test_bad_profile_name_and_invalid_file_end_at_once(twin, tmp_path: Path) -> None:
     result = run_locust(locust_argv(twin, tmp_path / "a", "--profile", "smok"), tmp_path / "a.out", 60)
     assert result.code == 2
-    assert "codesync-load: error: unknown profile 'smok'; choose one of: baseline, capacity, ci, outage, smoke, soak, spike, stress (or pass a path to a .toml file)" in result.output
+    assert (
+        "codesync-load: error: unknown profile 'smok'; choose one of: baseline, capacity, ci, outage, smoke, "
+        "soak, spike, stress (or pass a path to a .toml file)"
+    ) in result.output
     bad = tmp_path / "broken.toml"
     bad.write_text(
         (LOADTESTS.parent / "scenarios" / "profiles" / "smoke.toml")
