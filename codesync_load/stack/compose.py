@@ -552,7 +552,7 @@ class ComposeStack(Stack):
         waiting: dict[str, str] = {"all": "not asked yet"}
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError, ValueError, KeyError):
-                waiting = promapi.targets_not_up(self.prometheus_url, self.jobs or None)
+                waiting = promapi.targets_not_up(self.prometheus_url, self.jobs or None, self.probe_jobs)
                 if not waiting and promapi.alertmanager_ready(self.alertmanager_url):
                     return
             time.sleep(0.5)
@@ -570,9 +570,9 @@ class ComposeStack(Stack):
 
     def ready(self) -> bool:
         try:
-            return not promapi.targets_not_up(self.prometheus_url, self.jobs or None) and promapi.alertmanager_ready(
-                self.alertmanager_url
-            )
+            return not promapi.targets_not_up(
+                self.prometheus_url, self.jobs or None, self.probe_jobs
+            ) and promapi.alertmanager_ready(self.alertmanager_url)
         except (OSError, ValueError, KeyError, TypeError):
             return False
 

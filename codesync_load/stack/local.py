@@ -448,7 +448,7 @@ class LocalStack(Stack):
         while time.monotonic() < deadline:
             self._check_alive()
             with contextlib.suppress(OSError, ValueError, KeyError):
-                waiting = promapi.targets_not_up(self.prometheus_url, self.jobs)
+                waiting = promapi.targets_not_up(self.prometheus_url, self.jobs, self.probe_jobs)
                 if not waiting and promapi.alertmanager_ready(self.alertmanager_url):
                     return
             time.sleep(0.25)
@@ -521,9 +521,9 @@ class LocalStack(Stack):
         if not self._components or not all(self.status()["components"][n]["alive"] for n in self._components):
             return False
         try:
-            return not promapi.targets_not_up(self.prometheus_url, self.jobs) and promapi.alertmanager_ready(
-                self.alertmanager_url
-            )
+            return not promapi.targets_not_up(
+                self.prometheus_url, self.jobs, self.probe_jobs
+            ) and promapi.alertmanager_ready(self.alertmanager_url)
         except (OSError, ValueError, KeyError):
             return False
 
