@@ -115,7 +115,9 @@ def test_garbage_frames_close_only_that_socket_and_keep_the_room(twin):
         assert keeper.content == "kept!"
     with YjsTestClient(twin.yjs_url, doc) as after:
         after.sync()
-        assert after.content == "kept!"
+        # The room was unloaded when the keeper left; the stored state is loaded asynchronously,
+        # as CodeSync's server does, and may arrive as an Update after the sync.
+        after.wait_for(lambda: after.content == "kept!", what="the stored document 'kept!'")
 
 
 def test_frame_over_the_size_limit_is_refused_and_the_server_carries_on(twin):
