@@ -277,7 +277,13 @@ def test_operator_path_gates_a_healthy_and_a_broken_outside_codesync(tmp_path: P
             failed = {g for g, v in verdicts.items() if v != "pass"}
             if expected:  # the burst's own symptom fails, exactly: 5xx answers counted by both sides
                 assert {"gate: error_rate < 1%", "gate: server-errors"} <= failed, verdicts
-                assert not {g for g in failed if "p95" in g}, verdicts  # no timing margin decided it
+                # No timing margin decided it: a p95 gate may fail only for having nothing to
+                # measure (the burst's 500s met the editors' set-up, so no edit was timed), never
+                # on a measured value over its limit.
+                gates_doc = json.loads((work / "gate" / "gate.json").read_text())["gates"]
+                summaries = {g["name"]: g["summary"] for g in gates_doc}
+                timed = {g: summaries[g] for g in failed if "p95" in g and "= no data," not in summaries[g]}
+                assert not timed, timed
             else:
                 assert failed == set(), verdicts
             assert report.returncode == 0, report.stderr
