@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import psutil
 import pytest
 from _loadrun import REPO
 
 from codesync_load.ledger import Ledger, read_status
 from codesync_load.stack.ports import accepts_connections, free_port
+from codesync_load.stack.state import pid_alive
 
 
 def _cli(tmp_path: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -151,24 +153,7 @@ def test_a_run_stopped_at_its_time_limit_keeps_an_incomplete_ledger(twin, tmp_pa
 
 def _descendants(pid: int) -> set[int]:
     """Every live process below `pid` (children in sessions of their own included)."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(") ", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return not Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].startswith("Z")
-    except (OSError, IndexError):
-        return False
+    return {child.pid for child in psutil.Process(pid).children(recursive=True) if pid_alive(child.pid)}
 
 
 def test_sigterm_during_a_run_stops_the_stack_it_started(tmp_path: Path) -> None:
@@ -187,7 +172,7 @@ def test_sigterm_during_a_run_stops_the_stack_it_started(tmp_path: Path) -> None
                 break
         assert ready, proc.stderr.read()
         started = _descendants(proc.pid)
-        names = {Path(f"/proc/{pid}/comm").read_text().strip() for pid in started if _alive(pid)}
+        names = {Path(f"/proc/{pid}/comm").read_text().strip() for pid in started if pid_alive(pid)}
         assert "prometheus" in names, names  # the stack really was up when the signal came
         proc.send_signal(15)
         out, err = proc.communicate(timeout=90)
@@ -197,7 +182,7 @@ def test_sigterm_during_a_run_stops_the_stack_it_started(tmp_path: Path) -> None
             proc.wait()
     assert proc.returncode == 143, out + err
     assert "stopped by SIGTERM" in err, err
-    left = sorted(pid for pid in started if _alive(pid))
+    left = sorted(pid for pid in started if pid_alive(pid))
     assert left == [], f"left running after SIGTERM: {left}"
     urls = ready.split()[4::2]
     assert all(_refuses(url.replace("ws://", "http://")) for url in urls), "the stack was left running"
