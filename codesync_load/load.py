@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from codesync_load.errors import HarnessError
-from codesync_load.urls import require_http_url
+from codesync_load.urls import port_of, require_http_url
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LOADTESTS_DIR = REPO_ROOT / "loadtests"
@@ -60,8 +60,7 @@ def check_target(api_url: str, yjs_url: str, timeout: float = 3.0, health: bool 
 
 
 def _tcp_check(what: str, url: str, parts: Any, timeout: float, hint: str) -> None:
-    secure = parts.scheme in ("https", "wss")
-    port = parts.port or (443 if secure else 80)
+    port = port_of(parts)
     try:
         socket.create_connection((parts.hostname, port), timeout=timeout).close()
     except OSError as err:

@@ -10,7 +10,7 @@ option that takes a base URL says the same one line instead, naming the value an
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from codesync_load.errors import HarnessError
 
@@ -47,3 +47,10 @@ def require_target_urls(**given: str | None) -> None:
         if url and option in TARGET_URLS:
             what, example, schemes = TARGET_URLS[option]
             require_http_url(url, what, f"{example} ({option})", schemes=schemes)
+
+
+def port_of(parts: SplitResult) -> int:
+    """The TCP port a split URL connects to: its own, else its scheme's (443 for https/wss, 80).
+
+    Raises ValueError for a port out of range, as `SplitResult.port` does."""
+    return parts.port or (443 if parts.scheme in ("https", "wss") else 80)

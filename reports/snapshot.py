@@ -208,9 +208,10 @@ def capture(
 def _answers(url: str) -> bool:
     """Whether anything accepts a TCP connection at the URL's host and port."""
     from codesync_load.stack.ports import accepts_connections
+    from codesync_load.urls import port_of
 
     parts = urlsplit(url)
-    return accepts_connections(parts.port or (443 if parts.scheme == "https" else 80), parts.hostname or "127.0.0.1")
+    return accepts_connections(port_of(parts), parts.hostname or "127.0.0.1")
 
 
 def capture_quietly(prometheus_url: str | None, run_dir: Path, **options: Any) -> str:

@@ -21,7 +21,7 @@ from codesync_load.errors import HarnessError
 from codesync_load.stack import promapi
 from codesync_load.stack.base import Stack
 from codesync_load.stack.state import live_pids, read_state, remove_state, resolve_state_dir, write_state
-from codesync_load.urls import require_target_urls
+from codesync_load.urls import port_of, require_target_urls
 
 # name -> (option, path probed over HTTP; None = a TCP connect is enough)
 _PROBES = {
@@ -39,7 +39,7 @@ def _probe(name: str, url: str, path: str | None, timeout: float) -> str | None:
     if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
         return "not an http(s):// or ws(s):// URL"
     try:
-        port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
+        port = port_of(parts)
     except ValueError:
         return "has an invalid port"
     if path is None:
