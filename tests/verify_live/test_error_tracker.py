@@ -248,3 +248,42 @@ def test_a_tracker_that_does_not_answer_is_an_error_of_this_check_only(tmp_path:
     result = REGISTRY[CHECK].run(ctx)  # no HarnessError: the other checks of the run still judge
     assert result.verdict == "error", result.render()
     assert result.summary.startswith(f"cannot judge: the error tracker at http://127.0.0.1:{port} does not answer")
+
+
+def test_an_event_carrying_credentials_fails_naming_the_headers(tracker: TrackerSpec, tmp_path: Path) -> None:
+    """One 5xx, reported once with the right route and release, but carrying the request's
+    Authorization and Cookie headers (an SDK with sendDefaultPii on): the count agrees, the
+    check still fails, naming the event and the headers it carries."""
+    import sentry_sdk
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    time.sleep(SLACK_S + 0.2)  # apart from the previous test's window
+    ledger = Ledger(meta={"api_url": "http://127.0.0.1:4000"})
+    ledger.phase_start("steady")
+    ledger.count("http", "GET", "/api/sessions", 500)
+    client = sentry_sdk.Client(dsn=tracker.dsn, default_integrations=False, send_default_pii=True, release=RELEASE)
+    with sentry_sdk.new_scope() as scope:
+        scope.set_client(client)
+        sentry_sdk.capture_event(
+            {
+                "level": "error",
+                "message": "database unreachable",
+                "transaction": "GET /api/sessions",
+                "request": {
+                    "method": "GET",
+                    "url": "http://127.0.0.1:4000/api/sessions",
+                    "headers": {"Authorization": "Bearer secret", "Cookie": "sid=1", "Accept": "*/*"},
+                },
+            }
+        )
+    client.flush(timeout=5)
+    client.close()
+    ledger.phase_end()
+    ledger.write(run_dir / "ledger.json", complete=True)
+    result = judge(run_dir, tracker)
+    assert result.verdict == "fail", result.render()
+    assert result.evidence is not None
+    assert [(row[0], row[1], row[-1]) for row in result.evidence.rows] == [
+        ("GET", "/api/sessions", "carries Authorization, Cookie")
+    ], result.render()
