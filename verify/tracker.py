@@ -197,7 +197,7 @@ def tracker_of(ctx: Any) -> TrackerAccess:
     """The context's tracker; MissingInput (not applicable) when no tracker is known for the run.
 
     Not applicable, like Grafana or the uptime probe where a stack lacks them: a stack without a
-    tracker (a Prometheus of the user's own, the upstream compose images) is a part missing from
+    tracker (a Prometheus of the user's own, started without `stack up`) is a part missing from
     the stack, not a defect of the target, so `--strict` must not fail a gate for it. It is
     listed as not judged, never counted as passed.
     """

@@ -45,6 +45,7 @@ from codesync_load.stack.engine import Engine, find_engine, last_lines
 from codesync_load.stack.ports import HOST, accepts_connections, pick_ports
 from codesync_load.stack.render import MONITORING_DIR, REPO_ROOT, render_configs
 from codesync_load.stack.state import read_state, remove_state, resolve_state_dir, write_state
+from codesync_load.stack.tracker import TrackerSpec, provision_script, provisioned, tracker_ready
 
 COMPOSE_FILE = "docker-compose.test.yml"
 LOCAL_OVERRIDE = "docker-compose.local.yml"
@@ -66,11 +67,12 @@ PORT_VARIABLES = {
     "postgres-exporter": "CODESYNC_POSTGRES_EXPORTER_PORT",
     "redis-exporter": "CODESYNC_REDIS_EXPORTER_PORT",
     "blackbox": "CODESYNC_BLACKBOX_PORT",
+    "tracker": "CODESYNC_TRACKER_PORT",
     "alertmanager": "CODESYNC_ALERTMANAGER_PORT",
     "prometheus": "CODESYNC_PROMETHEUS_PORT",
 }
-# The webhook and the error tracker (Bugsink) run on the host, as the harness's own parts.
-PORT_NAMES = ("webhook", "tracker", *PORT_VARIABLES)
+# The webhook (the harness's own part) runs on the host.
+PORT_NAMES = ("webhook", *PORT_VARIABLES)
 # Start order: each stage is up and answering before the next starts. CodeSync's two
 # services need the databases at start, and the API goes first (both create the schema with
 # the twin); everything else retries by itself, so it starts with the databases. Three
@@ -85,6 +87,7 @@ STAGES = (
         "blackbox-exporter",
         "alertmanager",
         "prometheus",
+        "bugsink",
     ),
     ("codesync-api",),
     ("codesync-yjs",),
@@ -103,7 +106,10 @@ UPSTREAM_PUBLISHED = {
     "prometheus": 9090,
     "alertmanager": 9093,
     "grafana": 3001,
+    "bugsink": 8000,
 }
+# Where CodeSync's containers send error events in upstream mode: the service on the compose network.
+UPSTREAM_TRACKER_NETLOC = "bugsink:8000"
 GRAFANA_USER = "admin"
 GRAFANA_DEFAULT_PASSWORD = "codesync-test-grafana"
 
@@ -190,8 +196,7 @@ class ComposeStack(Stack):
         self.probe_jobs: list[str] = []  # the uptime witness's jobs (blackbox-exporter), not in `jobs`
         self._compose = None
         self._webhook = None
-        self._tracker = None  # Bugsink's process (local images: on the host network, like the webhook)
-        self.tracker_record: dict | None = None
+        self.tracker_record: dict | None = None  # Bugsink (service bugsink): url, dsn, token, project
         self._recorded = False
         self._started = False
         self._grafana_password: str | None = None
@@ -342,12 +347,8 @@ class ComposeStack(Stack):
         self.notes.append(f"images ready in {built.seconds:.0f} s")
         self.notes.extend(note for note in built.notes if "built" in note)
         self._start_webhook()
-        from codesync_load.stack.tracker import launch_tracker, wait_tracker
-
         # The containers share the host's network here, so the twin reaches Bugsink on loopback.
-        self._tracker, self.tracker_record, self._components["tracker"] = launch_tracker(
-            self.run_dir, self.ports["tracker"], self.run_dir / "logs" / "tracker.log", None
-        )
+        tracker = TrackerSpec.new(self.run_dir / "tracker", self.ports["tracker"])
         twin_args = [arg for fault in self.faults for arg in ("--fault", fault)] + self.twin_args
         env = {variable: str(self.ports[name]) for name, variable in PORT_VARIABLES.items()}
         env.update(
@@ -356,7 +357,7 @@ class ComposeStack(Stack):
             CODESYNC_RUN_DIR=str(self.run_dir),
             METRICS_TOKEN=self._token or "",
             CODESYNC_TWIN_ARGS=shlex.join(twin_args),
-            SENTRY_DSN=self.tracker_record["dsn"],
+            SENTRY_DSN=tracker.dsn,
         )
         if source is not None:
             env["CODESYNC_SRC"] = str(source)
@@ -379,6 +380,7 @@ class ComposeStack(Stack):
             "blackbox-exporter": lambda: promapi.get(url["blackbox"] + "/metrics", 2.0)[0] == 200,
             "alertmanager": lambda: promapi.alertmanager_ready(url["alertmanager"]),
             "prometheus": lambda: promapi.get(url["prometheus"] + "/-/ready", 1.0)[0] == 200,
+            "bugsink": lambda: tracker_ready(tracker.url),
         }
         for name, service_url in (
             ("api", url["api"]),
@@ -389,10 +391,11 @@ class ComposeStack(Stack):
             ("alertmanager", url["alertmanager"]),
         ):
             self._components[name] = {"url": service_url, "pid": None}
-        for stage in STAGES:
+        for index, stage in enumerate(STAGES):
             self._start_stage(stage, {service: probes[service] for service in stage})
+            if index == 0:  # before CodeSync starts: its first error event finds the project
+                self._provision_tracker(tracker)
         self._wait_targets_up()
-        wait_tracker(self._tracker, self.tracker_record)
 
     def _up_upstream(self, source: Path | None) -> None:
         if self.faults or self.scrape_interval or self.compress != 1.0 or self.requested_ports:
@@ -411,7 +414,11 @@ class ComposeStack(Stack):
                     "stop what listens there"
                 )
         self._write_token()
-        env = {"METRICS_TOKEN": self._token or ""}
+        tracker = TrackerSpec.new(
+            self.run_dir / "tracker", UPSTREAM_PUBLISHED["bugsink"], dsn_netloc=UPSTREAM_TRACKER_NETLOC
+        )
+        # CodeSync's containers read SENTRY_DSN from the environment (docker-compose.test.yml).
+        env = {"METRICS_TOKEN": self._token or "", "SENTRY_DSN": tracker.dsn}
         if source is not None:
             env["CODESYNC_SRC"] = str(source)
         self._write_wrapper(env)
@@ -428,7 +435,26 @@ class ComposeStack(Stack):
         api = self._urls["api"] or ""
         self._wait_service("codesync-api", lambda: promapi.get(api + "/health", 1.0)[0] == 200)
         self._wait_service("prometheus", lambda: promapi.get(f"{self.prometheus_url}/-/ready", 1.0)[0] == 200)
+        self._wait_service("bugsink", lambda: tracker_ready(tracker.url))
+        self._provision_tracker(tracker)
         self._wait_targets_up()
+
+    def _provision_tracker(self, tracker: TrackerSpec) -> None:
+        """Create the project (with the DSN key CodeSync was given) and the API token inside the
+        bugsink container, with its own `bugsink-manage`; then record where the verifier reads."""
+        container = self._service_container("bugsink")
+        cid = container and (container.get("Id") or container.get("ID"))
+        if not cid:
+            raise HarnessError("service bugsink: no container to create the project in")
+        assert self.engine is not None
+        script = provision_script(tracker)
+        result = self.engine.run("exec", cid, "bugsink-manage", "shell", "-c", script, timeout=120)
+        problem = provisioned(tracker, result.stdout) if result.returncode == 0 else None
+        if result.returncode != 0 or problem:
+            detail = problem or last_lines(result.stdout + "\n" + result.stderr, 3)
+            raise HarnessError(f"service bugsink: the harness's project could not be created ({detail})")
+        self.tracker_record = {**tracker.record(), "release": None}
+        self._components["tracker"] = {"url": tracker.url, "pid": None, "service": "bugsink"}
 
     def _start_webhook(self) -> None:
         import sys
@@ -577,10 +603,9 @@ class ComposeStack(Stack):
             return False
 
     def detach(self) -> None:
-        for proc in (self._webhook, self._tracker):
-            if proc is not None:
-                proc.detach()
-        self._webhook = self._tracker = None
+        if self._webhook is not None:
+            self._webhook.detach()
+        self._webhook = None
 
     def leftovers(self) -> list[str]:
         """Names of this project's containers the engine still has (empty after a clean `down`)."""
@@ -602,16 +627,15 @@ class ComposeStack(Stack):
                 if left:
                     engine.run("rm", "-f", *left, timeout=60)
         self._started = False
-        for name, proc in (("webhook", self._webhook), ("tracker", self._tracker)):
-            if proc is not None:
-                proc.stop()
-            elif self._recorded and (self._components.get(name) or {}).get("pid"):
-                from codesync_load.processes import stop_pid
+        if self._webhook is not None:
+            self._webhook.stop()
+        elif self._recorded and (self._components.get("webhook") or {}).get("pid"):
+            from codesync_load.processes import stop_pid
 
-                comp = self._components[name]
-                with contextlib.suppress(Exception):
-                    stop_pid(comp["pid"], expected_name=comp.get("expected"))
-        self._webhook = self._tracker = None
+            comp = self._components["webhook"]
+            with contextlib.suppress(Exception):
+                stop_pid(comp["pid"], expected_name=comp.get("expected"))
+        self._webhook = None
         if self._recorded:
             record = read_state(self.state_dir)
             if record is None or (

@@ -50,6 +50,7 @@ IMAGES: dict[str, tuple[str, Path]] = {
     "codesync-local/postgres-exporter:latest": ("postgres-exporter.Containerfile", CONTAINERFILES),
     "codesync-local/redis-exporter:latest": ("redis-exporter.Containerfile", CONTAINERFILES),
     "codesync-local/blackbox-exporter:latest": ("blackbox-exporter.Containerfile", CONTAINERFILES),
+    "codesync-local/bugsink:latest": ("bugsink.Containerfile", CONTAINERFILES),
     "codesync-local/twin:latest": ("twin.Containerfile", REPO_ROOT),
 }
 CODESYNC_IMAGE = "codesync-local/codesync-backend:latest"
@@ -197,6 +198,19 @@ def project_requirements() -> str:
         return " ".join(tomllib.load(handle)["project"]["dependencies"])
 
 
+def upstream_image_tag(service: str) -> str:
+    """The tag of the image docker-compose.test.yml names for `service` ("2.6.2" for
+    bugsink/bugsink:2.6.2): a local image built from PyPI installs that same version."""
+    import yaml
+
+    with open(REPO_ROOT / "docker-compose.test.yml") as handle:
+        image = yaml.safe_load(handle)["services"][service]["image"]
+    name, _, tag = image.rpartition(":")
+    if not name or not tag or tag == "latest":
+        raise HarnessError(f"docker-compose.test.yml: service {service}'s image {image!r} needs a version tag")
+    return tag
+
+
 def remove_build_leftovers(engine: Engine) -> list[str]:
     """Remove build containers an interrupted build left in storage (`podman ps --external`
     lists them, plain `ps` does not); called under the build lock, so none is in use."""
@@ -287,7 +301,10 @@ def ensure_images(engine: Engine, log_dir: Path, codesync_src: Path | None = Non
         images = dict(IMAGES)
         if codesync_src is not None:
             images[CODESYNC_IMAGE] = ("codesync.Containerfile", codesync_src)
-        args = {"codesync-local/twin:latest": {"REQUIREMENTS": project_requirements()}}
+        args = {
+            "codesync-local/twin:latest": {"REQUIREMENTS": project_requirements()},
+            "codesync-local/bugsink:latest": {"BUGSINK_VERSION": upstream_image_tag("bugsink")},
+        }
         try:
             for image, (name, context) in images.items():
                 seconds = build_image(engine, image, CONTAINERFILES / name, context, log_dir, args.get(image))

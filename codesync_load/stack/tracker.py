@@ -53,10 +53,13 @@ class TrackerSpec:
     key: str  # the DSN's public key (Bugsink's project.sentry_key)
     token: str  # the API token (40 hex digits, Bugsink's format)
     project_id: int = 1  # the first project of a fresh database
+    # host:port CodeSync sends events to, when it differs from where the harness reads
+    # (containers on a compose network: bugsink:8000); None: the same loopback address.
+    dsn_netloc: str | None = None
 
     @classmethod
-    def new(cls, data_dir: Path, port: int) -> TrackerSpec:
-        return cls(Path(data_dir), port, uuid.uuid4().hex, secrets.token_hex(20))
+    def new(cls, data_dir: Path, port: int, dsn_netloc: str | None = None) -> TrackerSpec:
+        return cls(Path(data_dir), port, uuid.uuid4().hex, secrets.token_hex(20), dsn_netloc=dsn_netloc)
 
     @property
     def url(self) -> str:
@@ -64,7 +67,7 @@ class TrackerSpec:
 
     @property
     def dsn(self) -> str:
-        return f"http://{self.key}@{HOST}:{self.port}/{self.project_id}"
+        return f"http://{self.key}@{self.dsn_netloc or f'{HOST}:{self.port}'}/{self.project_id}"
 
     def record(self) -> dict[str, Any]:
         """What the state file keeps (the verifier reads events with it)."""
@@ -147,6 +150,34 @@ def tracker_ready(url: str, timeout: float = 1.0) -> bool:
     return promapi.get(url + "/health/ready", timeout)[0] == 200
 
 
+# ----- a Bugsink container: provisioned through its own manage command ----------------------------
+
+PROVISIONED = "codesync-load provisioned "
+
+
+def provision_script(spec: TrackerSpec) -> str:
+    """Python for `bugsink-manage shell -c` in a Bugsink container (its image has no
+    codesync_load): tracker_provision's source, then one call that prints PROVISIONED + JSON."""
+    import inspect
+
+    from codesync_load.stack import tracker_provision
+
+    call = f"provision({spec.key!r}, {spec.token!r}, {PROJECT_NAME!r}, {_QUOTA!r})"
+    return f"{inspect.getsource(tracker_provision)}\nimport json\nprint({PROVISIONED!r} + json.dumps({call}))\n"
+
+
+def provisioned(spec: TrackerSpec, output: str) -> str | None:
+    """None when the script's output shows the project with the spec's key and id, else why not."""
+    for line in output.splitlines():
+        if line.startswith(PROVISIONED):
+            result = json.loads(line[len(PROVISIONED) :])
+            if result.get("project_id") != spec.project_id or spec.key not in str(result.get("dsn")):
+                made = f"project {result.get('project_id')} ({result.get('dsn')})"
+                return f"Bugsink made {made}, not project {spec.project_id} with the harness's key"
+            return None
+    return "no project was created: " + (" / ".join(output.strip().splitlines()[-3:]) or "(no output)")
+
+
 # ----- the child: set up, then become gunicorn ----------------------------------------------------
 
 
@@ -219,25 +250,9 @@ def _set_up(key: str, token: str) -> dict[str, Any]:
         connections.close_all()
         _save_template(data_dir)
 
-    from bsmain.models import AuthToken
-    from django.contrib.auth import get_user_model
-    from projects.models import Project
-    from teams.models import Team
+    from codesync_load.stack.tracker_provision import provision
 
-    user_model = get_user_model()
-    if not user_model.objects.exists():
-        user_model.objects.create_superuser(
-            username="harness@codesync.invalid", email="harness@codesync.invalid", password=secrets.token_urlsafe(24)
-        )
-    team = Team.objects.first() or Team.objects.create(name="codesync-load")
-    project = Project.objects.filter(name=PROJECT_NAME).first()
-    if project is None:
-        project = Project.objects.create(
-            name=PROJECT_NAME, team=team, sentry_key=uuid.UUID(key), retention_max_event_count=_QUOTA
-        )
-    if not AuthToken.objects.filter(token=token).exists():
-        AuthToken.create_full_access(token=token, description="codesync-load harness")
-    return {"project_id": project.id, "dsn": project.dsn}
+    return provision(key, token, PROJECT_NAME, _QUOTA)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +30,7 @@ SERVICES = {
     "postgres-exporter",
     "redis-exporter",
     "blackbox-exporter",
+    "bugsink",
 }
 IMAGES = {
     "postgres": "postgres:16-alpine",
@@ -40,6 +42,7 @@ IMAGES = {
     "node-exporter": "prom/node-exporter:",
     "postgres-exporter": "prometheuscommunity/postgres-exporter:",
     "redis-exporter": "oliver006/redis_exporter:",
+    "bugsink": "bugsink/bugsink:",
 }
 PUBLISHED = {
     "codesync-api": (4000, 4000),
@@ -47,6 +50,7 @@ PUBLISHED = {
     "prometheus": (9090, 9090),
     "alertmanager": (9093, 9093),
     "grafana": (3001, 3000),
+    "bugsink": (8000, 8000),
 }
 BACKEND_ENV = (
     "DATABASE_URL",
@@ -203,6 +207,59 @@ def test_redis_requires_its_password_and_the_exporters_know_it(compose: dict[str
     assert env(services["redis-exporter"])["REDIS_PASSWORD"] == password
     dsn = urlsplit(env(services["postgres-exporter"])["DATA_SOURCE_NAME"])
     assert (dsn.hostname, dsn.password) == ("postgres", env(services["postgres"])["POSTGRES_PASSWORD"])
+
+
+def bugsink_docker_settings() -> str:
+    """The settings the bugsink/bugsink image runs with: Bugsink's docker template, from the
+    package installed here (the local image is built from the same template)."""
+    import bugsink
+
+    return (Path(bugsink.__file__).parent / "conf_templates" / "docker.py.template").read_text()
+
+
+def test_bugsink_is_configured_by_names_its_image_reads(compose: dict[str, Any]) -> None:
+    """Every variable the service sets is one Bugsink's docker settings read (a misspelt quota
+    would silently leave the 1,000-per-5-minutes default in place and drop 5xx events)."""
+    service = compose["services"]["bugsink"]
+    settings = bugsink_docker_settings()
+    variables = env(service)
+    for name in variables:
+        assert f'os.getenv("{name}"' in settings or f'os.environ.get("{name}"' in settings, name
+    quotas = {name: int(value) for name, value in variables.items() if name.startswith("MAX_EVENTS_")}
+    assert set(quotas) == {
+        f"MAX_EVENTS_{scope}PER_{period}" for scope in ("", "PER_PROJECT_") for period in ("5_MINUTES", "HOUR", "MONTH")
+    }
+    assert min(quotas.values()) >= 10**9
+    # `bugsink-manage check --deploy` (the image's first start step) refuses a weak key.
+    assert len(variables["SECRET_KEY"]) >= 50 and not variables["SECRET_KEY"].startswith("django-insecure")
+    assert variables["PHONEHOME"] == "false"  # nothing here reaches the internet
+    # CodeSync's containers send events to http://KEY@bugsink:8000/1; the harness reads the
+    # API at 127.0.0.1:8000: Django must accept both hosts.
+    from codesync_load.stack.compose import UPSTREAM_PUBLISHED, UPSTREAM_TRACKER_NETLOC
+
+    host, port = UPSTREAM_TRACKER_NETLOC.split(":")
+    assert {host, "127.0.0.1"} <= set(variables["ALLOWED_HOSTS"].split(","))
+    assert int(port) == int(variables["PORT"]) == PUBLISHED["bugsink"][1]
+    assert UPSTREAM_PUBLISHED["bugsink"] == PUBLISHED["bugsink"][0]
+    assert urlsplit(variables["BASE_URL"]).port == PUBLISHED["bugsink"][0]
+    for name in ("codesync-api", "codesync-yjs"):
+        assert "SENTRY_DSN" in compose["services"][name]["environment"], name
+
+
+def test_bugsink_image_version_is_one_the_project_supports(compose: dict[str, Any]) -> None:
+    """The upstream image's tag is the version the local image installs from PyPI, and it lies
+    in pyproject.toml's range for bugsink (the one the local stack and the tests run)."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    from codesync_load.stack.images import upstream_image_tag
+
+    tag = upstream_image_tag("bugsink")
+    assert compose["services"]["bugsink"]["image"] == f"bugsink/bugsink:{tag}"
+    dependencies = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    (spec,) = [Requirement(dep).specifier for dep in dependencies if Requirement(dep).name == "bugsink"]
+    assert tag in spec, (tag, str(spec))
 
 
 def docker_compose_or_skip() -> list[str]:

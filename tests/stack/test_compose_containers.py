@@ -25,6 +25,7 @@ from codesync_load.stack.images import CONTAINERFILES, build_image
 from codesync_load.stack.ports import HOST, accepts_connections, free_port
 from codesync_load.stack.tracker import tracker_ready
 from tests.stack._support import run_cli
+from tests.verify_live._tracker_runs import REQUESTS, drive, judge_run
 
 # A cold machine builds the images during the first test (~20 min on 2 busy cores); warm, seconds.
 pytestmark = [pytest.mark.container, pytest.mark.timeout(2400)]
@@ -40,7 +41,33 @@ SERVICES = {
     "blackbox-exporter",
     "alertmanager",
     "prometheus",
+    "bugsink",
 }
+
+
+def read_back_one_event(record: dict) -> str:
+    """Send one event with the real sentry-sdk to the record's DSN; the message Bugsink lists."""
+    import time
+
+    import sentry_sdk
+
+    from verify.tracker import TrackerAccess, settled_events
+
+    access = TrackerAccess.from_record(record)
+    assert access is not None
+    since = time.time() - 0.5
+    client = sentry_sdk.Client(dsn=record["dsn"], default_integrations=False)
+    with sentry_sdk.new_scope() as scope:
+        scope.set_client(client)
+        try:
+            raise RuntimeError("compose tracker test")
+        except RuntimeError as err:
+            sentry_sdk.capture_exception(err)
+    client.flush(timeout=10)
+    client.close()
+    # The image digests in the background (snappea), as upstream's does.
+    (event,) = settled_events(access, since, time.time(), expected=1, timeout=60)
+    return event.title
 
 
 def project_containers(engine: Engine, project: str) -> list[str]:
@@ -100,10 +127,16 @@ def test_the_stack_comes_up_in_containers_and_down_without_a_trace(local_images:
         assert promapi.get(f"{stack.api_url}/health")[0] == 200
         recorded = run_cli("stack", "status", "--json", "--state-dir", str(tmp_path))
         assert '"backend": "compose"' in recorded.stdout
-        # The error tracker (Bugsink, on the host network like the webhook) answers, recorded.
+        # The error tracker is the bugsink container, on the port the launcher picked; the
+        # project with the key CodeSync was given and the token were created inside it, so an
+        # event sent with the twin's DSN by the real sentry-sdk is read back through the API.
         tracker = stack.tracker_record
-        assert tracker is not None and tracker_ready(tracker["url"])
+        assert tracker is not None and tracker["url"] == f"http://{HOST}:{stack.ports['tracker']}"
+        assert tracker_ready(tracker["url"])
         assert json.loads((tmp_path / "stack.json").read_text())["tracker"]["dsn"] == tracker["dsn"]
+        wrapper = stack.wrapper.read_text() if stack.wrapper else ""
+        assert f"export SENTRY_DSN={tracker['dsn']}" in wrapper
+        assert read_back_one_event(tracker) == "RuntimeError: compose tracker test"
     assert engine_leftovers(local_images, project) == {"containers": [], "pods": [], "networks": []}
     assert not accepts_connections(int(tracker["url"].rsplit(":", 1)[1]))  # stopped with the stack
     assert not (tmp_path / "stack.json").exists() or "compose" not in (tmp_path / "stack.json").read_text()
@@ -144,6 +177,27 @@ def _pings(client: redis.Redis) -> bool:
         return bool(client.ping())
     except redis.RedisError:
         return False
+
+
+def test_the_containerised_twins_5xx_reach_the_bugsink_container_one_to_one(
+    local_images: Engine, tmp_path: Path
+) -> None:
+    """The error witness in the compose stack: the twin's container reports through the real
+    sentry-sdk to the bugsink container (DSN and project from the launcher), which digests in
+    the background as the upstream image does; the check reconciles every 5xx with one event."""
+    stack = open_stack("compose", state_dir=str(tmp_path), faults=["error-burst=1.0"], ready_timeout=120)
+    with stack:
+        rounds = 20
+        ledger = drive(stack, tmp_path / "run", rounds=rounds, parallel=8)
+        assert ledger.total("http", status=500) == rounds * len(REQUESTS)
+        result = judge_run(tmp_path / "run", stack.tracker_record)
+        assert result.verdict == "pass", result.render()
+        assert result.summary.startswith(
+            f"{rounds * len(REQUESTS)} 5xx on 2 route(s), {rounds * len(REQUESTS)} events one to one;"
+        )
+        assert f"in Bugsink http://{HOST}:{stack.ports['tracker']} project 1," in (result.measured or ""), (
+            result.measured
+        )
 
 
 def test_a_testcontainers_fixture_runs_redis_from_the_local_image(redis_container: int) -> None:

@@ -14,7 +14,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -24,18 +23,14 @@ from codesync_load.stack.ports import free_port
 from codesync_load.stack.tracker import TrackerSpec, start_tracker, tracker_ready
 from codesync_load.twin_process import TwinProcess, start_twin
 from tests.conftest import new_redis_prefix, stopped_at_exit
+from tests.verify_live._tracker_runs import CHECK, REQUESTS, ROUNDS, drive, judge_run
 from verify.checks import REGISTRY, CheckResult
 from verify.checks.errors_tracked import SLACK_S
 from verify.context import VerifyContext, VerifyOptions
 from verify.report import strict_verdicts
 from verify.tracker import TrackerAccess, attach_tracker, settled_events
 
-CHECK = "server-errors-reach-tracker"
 RELEASE = "codesync-test@1.2.3"
-# (method, path, route template) of the requests each run sends; with a bogus token the API
-# answers 4xx to both, the error-burst fault 500 before any handler runs.
-REQUESTS = [("POST", "/api/sessions", "/api/sessions"), ("GET", "/api/auth/me", "/api/auth/me")]
-ROUNDS = 5
 
 
 @pytest.fixture(scope="module")
@@ -69,39 +64,8 @@ def twin(tmp_path: Path, pg_url: str, redis_url: str, run_id: str) -> Iterator[C
         yield make
 
 
-def drive(twin: TwinProcess, run_dir: Path, rounds: int = ROUNDS, parallel: int = 1) -> Ledger:
-    """`rounds` of REQUESTS (`parallel` at a time) with credentials and a cookie (which no event
-    may carry); the ledger of what came back, written to run_dir as a finished run's."""
-    time.sleep(SLACK_S + 0.2)  # apart from the previous test's window
-    ledger = Ledger(meta={"profile": "tracker-test"})
-    ledger.phase_start("steady")
-
-    def send(request: tuple[str, str, str]) -> None:
-        method, path, route = request
-        headers = {"Authorization": "Bearer not-a-token", "Cookie": "sessionId=abc; token=secret"}
-        req = urllib.request.Request(twin.api_url + path, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                status = resp.status
-        except urllib.error.HTTPError as err:
-            status = err.code
-        ledger.count("http", method, route, status)
-
-    with ThreadPoolExecutor(parallel) as pool:
-        list(pool.map(send, REQUESTS * rounds))
-    ledger.phase_end()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ledger.write(run_dir / "ledger.json", complete=True)
-    return ledger
-
-
 def judge(run_dir: Path, spec: TrackerSpec | None, release: str | None = RELEASE) -> CheckResult:
-    ctx = VerifyContext(VerifyOptions(run_dir=run_dir))
-    record = {**spec.record(), "release": release} if spec else None
-    attach_tracker(ctx, TrackerAccess.from_record(record))
-    result = REGISTRY[CHECK].run(ctx)
-    assert result.verdict != "error", result.render()
-    return result
+    return judge_run(run_dir, {**spec.record(), "release": release} if spec else None)
 
 
 def test_the_tracker_stores_real_sdk_events_and_refuses_a_wrong_key(tracker: TrackerSpec) -> None:
@@ -185,7 +149,7 @@ def test_a_wrong_release_fails(tracker, twin, tmp_path: Path) -> None:
 
 
 def test_without_a_tracker_the_check_is_not_applicable_never_passed(tmp_path: Path) -> None:
-    """A stack with no tracker (a Prometheus of your own, upstream compose images) lacks a part:
+    """A stack with no tracker (a Prometheus of your own) lacks a part:
     not applicable, like Grafana there, listed as not judged, never counted as passed."""
     run_dir = tmp_path / "run"
     ledger = Ledger(meta={})
