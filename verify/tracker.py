@@ -28,6 +28,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from scenarios.clients.rest import USER_AGENT_PRODUCT
+
 ATTRIBUTE = "tracker"
 API = "/api/canonical/0"
 SENSITIVE_HEADERS = ("authorization", "cookie")
@@ -113,6 +115,18 @@ class TrackerEvent:
             if _template_regex(template).fullmatch(self.path):
                 return template
         return self.path
+
+    @property
+    def user_agent(self) -> str | None:
+        """The User-Agent of the request the event reports (None: the event carries no headers)."""
+        return next((value for name, value in self.headers.items() if name.lower() == "user-agent"), None)
+
+    @property
+    def from_other_client(self) -> bool:
+        """The request came from a client other than the harness (its User-Agent says so).
+        An event without headers cannot tell: it counts as the run's."""
+        agent = self.user_agent
+        return agent is not None and not agent.startswith(USER_AGENT_PRODUCT + "/")
 
     @property
     def sensitive_headers(self) -> list[str]:

@@ -31,8 +31,14 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
+from codesync_load import __version__
 from codesync_load.errors import TargetHttpError
 from scenarios.clients.transport import Response, Transport, TransportError, Urllib3Transport
+
+# Every request names the harness: a tracker that also gets other clients' errors (a shared
+# staging CodeSync) can then tell this run's 5xx from theirs (verify/checks/errors_tracked.py).
+USER_AGENT_PRODUCT = "codesync-load"
+USER_AGENT = f"{USER_AGENT_PRODUCT}/{__version__}"
 
 # Route templates as the backend names them in codesync_http_requests_total{route=...}.
 HEALTH = "/health"
@@ -269,7 +275,7 @@ class RestClient:
         send_csrf = method in STATE_CHANGING if csrf is None else csrf
         if send_csrf and self.csrf_token is None and route != HEALTH:
             self.health()
-        out: dict[str, str] = {"Accept": "application/json"}
+        out: dict[str, str] = {"Accept": "application/json", "User-Agent": USER_AGENT}
         if body is not None:
             out["Content-Type"] = "application/json"
         if self.cookies:

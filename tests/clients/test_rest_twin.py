@@ -161,6 +161,42 @@ def test_no_response_is_status_zero_with_code_transport() -> None:
         result.raise_for_error()
 
 
+def test_every_request_names_the_harness_in_its_user_agent() -> None:
+    """What lets the error-tracker check set other clients' events aside on a shared CodeSync."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from codesync_load import __version__
+
+    agents: list[str | None] = []
+
+    class Recorder(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            agents.append(self.headers.get("User-Agent"))
+            self.send_response(500)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        api = RestClient(f"http://127.0.0.1:{server.server_address[1]}")
+        assert api.health().status == 500
+        assert api.call("POST", "/api/sessions", "/api/sessions", {"name": "x"}, csrf=False).status == 500
+        api.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert agents == [f"codesync-load/{__version__}"] * 2 == [rest.USER_AGENT] * 2
+
+
 def test_set_cookie_parsing() -> None:
     assert rest.parse_set_cookie("token=abc.def.ghi; Max-Age=604800; Domain=localhost; Path=/; HttpOnly") == (
         "token",

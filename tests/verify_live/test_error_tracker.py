@@ -23,7 +23,7 @@ from codesync_load.stack.ports import free_port
 from codesync_load.stack.tracker import TrackerSpec, start_tracker, tracker_ready
 from codesync_load.twin_process import TwinProcess, start_twin
 from tests.conftest import new_redis_prefix, stopped_at_exit
-from tests.verify_live._tracker_runs import CHECK, REQUESTS, ROUNDS, drive, judge_run
+from tests.verify_live._tracker_runs import CHECK, OTHER_AGENT, REQUESTS, ROUNDS, drive, judge_run
 from verify.checks import REGISTRY, CheckResult
 from verify.checks.errors_tracked import SLACK_S
 from verify.context import VerifyContext, VerifyOptions
@@ -105,6 +105,21 @@ def test_injected_5xx_reconcile_one_to_one_with_route_and_release(tracker, twin,
         f"{ROUNDS * len(REQUESTS)} 5xx on 2 route(s), {ROUNDS * len(REQUESTS)} events one to one; no event for the "
         f"0 4xx; release {RELEASE}; no authorization/cookie header"
     )
+
+
+def test_other_clients_5xx_in_the_window_are_set_aside_not_counted(tracker, twin, tmp_path: Path) -> None:
+    """A shared CodeSync: someone else's requests fail too while the run goes on. Their events
+    (another User-Agent) are not the run's 5xx: no false 'no 5xx seen', and the summary says so."""
+    ledger = drive(twin(tracker.dsn, "error-burst=1.0"), tmp_path / "run", others=3)
+    assert ledger.total("http", status=500) == ROUNDS * len(REQUESTS)
+    result = judge(tmp_path / "run", tracker)
+    assert result.verdict == "pass", result.render()
+    assert result.summary == (
+        f"{ROUNDS * len(REQUESTS)} 5xx on 2 route(s), {ROUNDS * len(REQUESTS)} events one to one; no event for the "
+        f"0 4xx; release {RELEASE}; no authorization/cookie header; {3 * len(REQUESTS)} event(s) of other "
+        f"clients set aside (User-Agent {OTHER_AGENT!r} x{3 * len(REQUESTS)})"
+    )
+    assert f"({3 * len(REQUESTS)} of other clients, not counted)" in (result.measured or "")
 
 
 def test_a_burst_of_concurrent_5xx_reconciles_once_delivery_drained(tracker, twin, tmp_path: Path) -> None:

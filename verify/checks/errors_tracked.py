@@ -12,6 +12,13 @@ event must carry the release the target was given (any release, when the target 
 for us: then one and the same on every event), and none may carry the `authorization` or
 `cookie` header. Events that name no route (e.g. a socket handler's error) are listed, not
 counted against a route.
+
+Events of other clients are set aside, not counted: every request of the harness says
+`User-Agent: codesync-load/<version>`, so on a CodeSync others use too (a shared staging
+server reporting to the same tracker), an event whose request names another User-Agent is
+theirs, and the summary says how many there were. Their headers are still judged: a leaked
+credential is a defect whoever sent it. An event without request headers cannot tell, and
+counts as the run's.
 """
 
 from __future__ import annotations
@@ -55,7 +62,10 @@ def server_errors_reach_tracker(ctx: VerifyContext) -> CheckResult:
     templates = sorted({route for _m, route in fives | fours}, key=lambda r: (-r.count("/"), r))
     seen: Counter[tuple[str, str]] = Counter()
     unrouted = []
+    others = [event for event in events if event.from_other_client]
     for event in events:
+        if event.from_other_client:
+            continue
         route = event.route(templates)
         if route is None:
             unrouted.append(event)
@@ -63,6 +73,8 @@ def server_errors_reach_tracker(ctx: VerifyContext) -> CheckResult:
             seen[(event.method or event.transaction.partition(" ")[0], route)] += 1
     target = (ctx.ledger_doc.get("meta") or {}).get("api_url") or "the run's target"
     measured = f"{len(events)} events of {target} in {access.label}, stamped {since:.3f}..{until:.3f}"
+    if others:
+        measured += f" ({len(others)} of other clients, not counted)"
     where = f"ledger {ctx.describe('ledger')}"
 
     ev = Evidence(("method", "route", "ledger 5xx", "ledger 4xx", "events", "difference"))
@@ -87,6 +99,10 @@ def server_errors_reach_tracker(ctx: VerifyContext) -> CheckResult:
         if unrouted
         else ""
     )
+    if others:
+        agents = Counter(str(event.user_agent) for event in others)
+        named = ", ".join(f"{agent!r} x{n}" for agent, n in agents.most_common(3))
+        notes += f"; {len(others)} event(s) of other clients set aside (User-Agent {named})"
     total = sum(fives.values())
     if ev.rows:
         return CheckResult.failed(
@@ -104,7 +120,7 @@ def server_errors_reach_tracker(ctx: VerifyContext) -> CheckResult:
         )
     release = f"release {access.release}" if access.release else _release_words(releases)
     return CheckResult.passed(
-        f"{total} 5xx on {len(fives)} route(s), {len(events)} events one to one; no event for the "
+        f"{total} 5xx on {len(fives)} route(s), {len(events) - len(others)} events one to one; no event for the "
         f"{sum(fours.values())} 4xx; {release}; no authorization/cookie header{notes}",
         measured=measured,
     )
