@@ -2,6 +2,7 @@
 
     $ pytest verify --run-dir reports/runs/R --prometheus-url http://127.0.0.1:9090
     $ pytest verify --run-dir R --prometheus-url URL --grafana-url http://127.0.0.1:3001 --grafana-user admin
+    $ BUGSINK_TOKEN=T pytest verify --run-dir R --prometheus-url URL --tracker-url http://127.0.0.1:8000
     $ pytest verify --rules monitoring/guide/alerts.yml --dashboard monitoring/guide/codesync.json \\
           --contract codesync_load/contract/guide.toml -k static
 
@@ -21,6 +22,7 @@ import pytest
 
 from verify.context import VerifyContext, VerifyOptions
 from verify.grafana_api import GrafanaAccess, GrafanaAPI, attach_grafana
+from verify.tracker import TrackerAccess, access_from_options, attach_tracker
 
 
 def _add(group: pytest.OptionGroup, *args: str, **kwargs: object) -> None:
@@ -43,6 +45,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     _add(group, "--grafana-url", default=None, help="Grafana to ask for every panel too (default: none)")
     _add(group, "--grafana-user", default=None, help="Grafana user (password from $GRAFANA_PASSWORD)")
     _add(group, "--grafana-token", default=None, help="Grafana service account token (default $GRAFANA_TOKEN)")
+    _add(group, "--tracker-url", default=None, help="Bugsink your CodeSync reports to (default: none)")
+    _add(group, "--tracker-token", default=None, help="its API token (default $BUGSINK_TOKEN)")
+    _add(group, "--tracker-project", type=int, default=None, help="the project id in its DSN (default 1)")
+    _add(group, "--tracker-release", default=None, help="the release CodeSync sets (default: any, consistent)")
+
+
+def tracker_from_pytest(config: pytest.Config) -> TrackerAccess | None:
+    """The Bugsink given by --tracker-url (the same access `codesync-load verify` builds);
+    a wrong combination is a usage error of one line, before any check runs."""
+    from codesync_load.errors import HarnessError
+
+    try:
+        return access_from_options(
+            config.getoption("--tracker-url"),
+            config.getoption("--tracker-token"),
+            config.getoption("--tracker-project"),
+            config.getoption("--tracker-release"),
+            None,
+        )
+    except HarnessError as err:
+        raise pytest.UsageError(str(err)) from None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    tracker_from_pytest(config)  # bad --tracker-* options: one line, nothing collected
 
 
 def options_from_pytest(config: pytest.Config) -> VerifyOptions:
@@ -73,6 +100,7 @@ def grafana_from_pytest(config: pytest.Config) -> GrafanaAccess | None:
 @pytest.fixture(scope="session")
 def verify_context(request: pytest.FixtureRequest) -> Iterator[VerifyContext]:
     ctx = VerifyContext(options_from_pytest(request.config))
+    attach_tracker(ctx, tracker_from_pytest(request.config))
     access = grafana_from_pytest(request.config)
     if access is None:
         yield ctx

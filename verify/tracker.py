@@ -18,6 +18,7 @@ path, matched against the run's route templates (":param" = one path segment).
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import urllib.error
@@ -36,6 +37,10 @@ SENSITIVE_HEADERS = ("authorization", "cookie")
 # No new event for this long after the run: delivery has drained (the SDK sends one at a time,
 # each taking tens of ms; a pause this long means its queue is empty).
 STILL_S = 4.0
+
+
+# Where `--tracker-token` is read from when not given (a token is a secret: not on a command line).
+TOKEN_ENV = "BUGSINK_TOKEN"
 
 
 class TrackerError(Exception):
@@ -72,12 +77,18 @@ class TrackerAccess:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 return json.load(resp)
         except urllib.error.HTTPError as err:
+            if err.code in (401, 403):
+                raise TrackerError(
+                    f"the error tracker at {self.url} refused the API token ({err.code}); pass a token of "
+                    f"that Bugsink (--tracker-token or ${TOKEN_ENV})"
+                ) from None
             raise TrackerError(
-                f"the error tracker answered {err.code} to GET {url}; is the stack's Bugsink ({self.url}) still up?"
+                f"the error tracker answered {err.code} to GET {url}; is the Bugsink at {self.url} still up, "
+                f"with a project {self.project_id}?"
             ) from None
         except (urllib.error.URLError, OSError, ValueError) as err:
             raise TrackerError(
-                f"the error tracker at {self.url} does not answer ({err}); start the stack again"
+                f"the error tracker at {self.url} does not answer ({err}); start it (or the stack) again"
             ) from None
 
     def pages(self, path: str, **query: Any) -> Iterable[dict[str, Any]]:
@@ -202,6 +213,59 @@ def settled_events(
     return [_event(s, access.get(f"/events/{s['id']}/").get("data") or {}) for s in summaries]
 
 
+def add_tracker_arguments(parser: Any) -> None:
+    """`--tracker-*` of `verify` and `gate` (an argparse parser): the Bugsink a CodeSync of yours
+    reports to, when it is not the one `stack up` started."""
+    group = parser.add_argument_group(
+        "error tracker (default: the Bugsink of the recorded stack; these name a Bugsink of yours)"
+    )
+    group.add_argument("--tracker-url", default=None, help="Bugsink base URL your CodeSync's SENTRY_DSN points at")
+    group.add_argument("--tracker-token", default=None, help=f"its API token (default ${TOKEN_ENV}; kept out of `ps`)")
+    group.add_argument("--tracker-project", type=int, default=None, help="the project id in its DSN (default 1)")
+    group.add_argument(
+        "--tracker-release", default=None, help="the release CodeSync sets (SENTRY_RELEASE); default: any, consistent"
+    )
+
+
+def access_from_args(args: Any, recorded: dict[str, Any] | None) -> TrackerAccess | None:
+    """`access_from_options` for parsed `add_tracker_arguments` options."""
+    return access_from_options(
+        args.tracker_url, args.tracker_token, args.tracker_project, args.tracker_release, recorded
+    )
+
+
+def access_from_options(
+    url: str | None,
+    token: str | None,
+    project: int | None,
+    release: str | None,
+    recorded: dict[str, Any] | None,
+) -> TrackerAccess | None:
+    """The tracker a command reads: the Bugsink of the user's own that --tracker-url names
+    (the one their CodeSync reports to), else the recorded stack's (None: no tracker known).
+    Every wrong combination is one line that says what to pass."""
+    from codesync_load.errors import HarnessError
+    from codesync_load.urls import require_http_url
+
+    if not url:
+        if token or project is not None or release:
+            raise HarnessError(
+                "--tracker-token/--tracker-project/--tracker-release describe a Bugsink of yours: "
+                "pass --tracker-url URL too (without it the recorded stack's tracker is read)"
+            )
+        return TrackerAccess.from_record(recorded)
+    require_http_url(url, "--tracker-url", "http://127.0.0.1:8000")
+    token = token or os.environ.get(TOKEN_ENV) or None
+    if not token:
+        raise HarnessError(
+            f"--tracker-url {url} needs an API token: pass --tracker-token or set {TOKEN_ENV} "
+            "(Bugsink: `bugsink-manage create_auth_token`)"
+        )
+    if project is not None and project < 1:
+        raise HarnessError(f"--tracker-project {project}: Bugsink numbers projects from 1; pass the project's id")
+    return TrackerAccess(url.rstrip("/"), token, project or 1, release or None)
+
+
 def attach_tracker(ctx: Any, access: TrackerAccess | None) -> None:
     """Give `ctx` the error tracker of its target (None: the target has none known)."""
     setattr(ctx, ATTRIBUTE, access)
@@ -221,7 +285,7 @@ def tracker_of(ctx: Any) -> TrackerAccess:
     if access is None:
         raise MissingInput(
             "no error tracker known for this run: the stack that ran it records none "
-            "(`codesync-load stack up` starts Bugsink and gives its DSN)",
+            "(`codesync-load stack up` starts Bugsink and gives its DSN; --tracker-url names one of yours)",
             applies=False,
         )
     return access

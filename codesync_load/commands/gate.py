@@ -120,6 +120,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="skip the checks the gate file does not select "
         "(by default they run too and are reported as informational, never gating)",
     )
+    from verify.tracker import add_tracker_arguments
+
+    add_tracker_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -155,11 +158,26 @@ def _validate(args: argparse.Namespace) -> tuple[Any, Any, Path]:
         if missing:
             raise HarnessError(f"baseline {args.baseline} has no values for {missing[0]!r}; save it again")
     args.target = _target(args)
+    args.tracker = _tracker(args)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     out = (args.out or Path("reports") / "runs" / f"{stamp}-gate-{profile.name}").resolve()
     if (out / "gate.json").exists() or (out / "trial-1").exists():
         raise HarnessError(f"{out} already holds a gate run; pass a new --out")
     return spec, profile, out
+
+
+def _tracker(args: argparse.Namespace) -> Any:
+    """The error tracker of an outside target: --tracker-* when given, else the recorded
+    stack's (None here for a stack this gate starts: it brings its own Bugsink)."""
+    from verify.tracker import access_from_args
+
+    if args.target is None and args.tracker_url:
+        raise HarnessError(
+            "--tracker-url names the Bugsink your CodeSync reports to, but this gate starts its own stack "
+            "(the embedded twin or --backend compose), whose twin reports to the stack's own Bugsink; "
+            "drop --tracker-url, or pass --api-url/--yjs-url of your CodeSync"
+        )
+    return access_from_args(args, args.target.tracker if args.target is not None else None)
 
 
 def _target(args: argparse.Namespace) -> Any:
@@ -280,7 +298,8 @@ def _judge(
     attach_live(ctx, target=LiveTarget.from_stack(stack))
     from verify.tracker import TrackerAccess, attach_tracker  # the error-tracker witness
 
-    attach_tracker(ctx, TrackerAccess.from_record(getattr(stack, "tracker_record", None)))
+    own = TrackerAccess.from_record(getattr(stack, "tracker_record", None))
+    attach_tracker(ctx, args.tracker if args.target is not None else own)
     explicit = {chk.name for chk in checks} if args.check else set()
     results = strict_verdicts([chk.run(ctx) for chk in checks], args.strict, explicit)
     informational = [chk.run(ctx) for chk in info]

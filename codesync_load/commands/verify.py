@@ -96,6 +96,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--grafana-password", default=None, help="its password (default $GRAFANA_PASSWORD; kept out of `ps`)"
     )
     grafana.add_argument("--grafana-token", default=None, help="a service account token (default $GRAFANA_TOKEN)")
+    from verify.tracker import add_tracker_arguments
+
+    add_tracker_arguments(parser)
     parser.add_argument(
         "--check",
         action="append",
@@ -323,18 +326,21 @@ def run(args: argparse.Namespace) -> int:
     from verify.result_sets import write_result_set
 
     args.target = resolve_verify_target(args)
+    from verify.tracker import access_from_args, attach_tracker
+
+    tracker = access_from_args(args, args.target.tracker if args.target is not None else None)
     checks = selected(args.check)
     if not checks:
         raise HarnessError(f"no check matches {args.check}; list them with `pytest verify --collect-only -q`")
     reads_prometheus = any("prom" in chk.needs or "exported" in chk.needs for chk in checks)
-    options = build_options(args, needs_prometheus=reads_prometheus or not args.alert_scenarios)
+    # Checks picked by --check (or the alert scenarios' own stacks) that read no Prometheus run
+    # without one: `verify R --check server-errors-reach-tracker` needs only a ledger and a tracker.
+    options = build_options(args, needs_prometheus=reads_prometheus or not (args.alert_scenarios or args.check))
     access = grafana_access(args, options.prometheus_url)
     ctx = VerifyContext(options)
     grafana = attach_grafana(ctx, GrafanaAPI.from_access(access)) if access else None
     pool = attach_live_inputs(ctx, args)
-    from verify.tracker import TrackerAccess, attach_tracker  # the error-tracker witness
-
-    attach_tracker(ctx, TrackerAccess.from_record(args.target.tracker if args.target is not None else None))
+    attach_tracker(ctx, tracker)  # the error-tracker witness
     try:
         explicit = {chk.name for chk in checks} if args.check else set()
         results = strict_verdicts([chk.run(ctx) for chk in checks], args.strict, explicit)

@@ -10,6 +10,7 @@ never count in another's.
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -266,3 +267,48 @@ def test_an_event_carrying_credentials_fails_naming_the_headers(tracker: Tracker
     assert [(row[0], row[1], row[-1]) for row in result.evidence.rows] == [
         ("GET", "/api/sessions", "carries Authorization, Cookie")
     ], result.render()
+
+
+def test_verify_reads_a_bugsink_of_yours_named_by_options(tracker, twin, tmp_path: Path) -> None:
+    """An operator whose CodeSync already reports to their own Bugsink names it: `verify
+    --tracker-url URL` with the token from $BUGSINK_TOKEN reconciles the run against it; a token
+    that Bugsink refuses is this check's error (exit 2, one line naming the token), never a pass."""
+    from tests.stack._support import run_cli
+
+    drive(twin(tracker.dsn, "error-burst=1.0"), tmp_path / "run")
+    argv = ["verify", str(tmp_path / "run"), "--check", CHECK, "--tracker-url", tracker.url]
+    argv += ["--tracker-release", RELEASE, "--state-dir", str(tmp_path / "no-stack")]
+    good = run_cli(*argv, env={"BUGSINK_TOKEN": tracker.token})
+    row = next((line for line in good.stdout.splitlines() if line.startswith(CHECK + " ")), good.stdout + good.stderr)
+    assert good.returncode == 0, good.stdout[-3000:] + good.stderr[-2000:]
+    assert row.split()[1] == "PASS", row
+    assert f"{ROUNDS * len(REQUESTS)} 5xx on 2 route(s)" in row, row
+    bad = run_cli(*argv, env={"BUGSINK_TOKEN": "0" * 40})
+    assert bad.returncode == 2, bad.stdout[-3000:] + bad.stderr[-2000:]
+    assert f"the error tracker at {tracker.url} refused the API token" in bad.stdout + bad.stderr
+    assert "Traceback" not in bad.stdout + bad.stderr
+
+
+def test_tracker_options_that_cannot_work_are_one_line_each(tmp_path: Path) -> None:
+    from codesync_load.errors import HarnessError
+    from verify.tracker import access_from_options
+
+    recorded = {"url": "http://127.0.0.1:9", "token": "r" * 40, "project_id": 2, "release": None}
+    assert access_from_options(None, None, None, None, recorded) == TrackerAccess("http://127.0.0.1:9", "r" * 40, 2)
+    assert access_from_options(None, None, None, None, None) is None
+    given = access_from_options("http://127.0.0.1:8000/", "t" * 40, 3, "v1", recorded)
+    assert given == TrackerAccess("http://127.0.0.1:8000", "t" * 40, 3, "v1")  # yours wins over the recorded one
+    for args, words in (
+        (("http://127.0.0.1:8000", None, None, None), "needs an API token: pass --tracker-token or set BUGSINK_TOKEN"),
+        ((None, "t", None, None), "pass --tracker-url URL too"),
+        (("127.0.0.1:8000", "t", None, None), "--tracker-url '127.0.0.1:8000' is not an http(s) URL"),
+        (("http://127.0.0.1:8000", "t", 0, None), "--tracker-project 0: Bugsink numbers projects from 1"),
+    ):
+        with pytest.raises(HarnessError, match=re.escape(words)):
+            access_from_options(*args, recorded)
+    # The gate around a stack it starts itself refuses a tracker of yours: its twin reports elsewhere.
+    from tests.stack._support import run_cli
+
+    refused = run_cli("gate", "--twin", "--tracker-url", "http://127.0.0.1:8000", "--out", str(tmp_path / "g"))
+    assert refused.returncode == 2 and "--tracker-url names the Bugsink your CodeSync reports to" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
