@@ -18,10 +18,11 @@ import pytest
 import yaml
 
 from codesync_load.processes import ManagedProcess
-from codesync_load.stack import blackbox, promapi
+from codesync_load.stack import blackbox
 from codesync_load.stack.binaries import find_binaries
 from codesync_load.stack.ports import HOST, accepts_connections, free_port
 from codesync_load.uptime import Transition, transitions
+from tests.verify._live import launch_prometheus
 from verify.prom import Prom
 
 
@@ -56,8 +57,8 @@ def health_server() -> Iterator[tuple[str, type[_Health]]]:
 def probe_stack(tmp_path: Path, health_server: tuple[str, type[_Health]]) -> Iterator[tuple[Prom, type[_Health]]]:
     """Blackbox exporter + Prometheus scraping the health probe every 1 s (the guide's 60 s / 60)."""
     url, handler = health_server
-    bins = find_binaries([blackbox.BINARY, "prometheus"])
-    bb_port, prom_port = free_port(), free_port()
+    bins = find_binaries([blackbox.BINARY])
+    bb_port = free_port()
     config = tmp_path / "prometheus.yml"
     config.write_text(yaml.safe_dump({"global": {"scrape_interval": "1s"}, "scrape_configs": []}))
     blackbox.add_jobs(config, blackbox.probe_jobs(url, None, f"{HOST}:{bb_port}", factor=60))
@@ -70,20 +71,9 @@ def probe_stack(tmp_path: Path, health_server: tuple[str, type[_Health]]) -> Ite
         )
         procs.append(bb)
         bb.wait_until(lambda: accepts_connections(bb_port), timeout=20, what="listening")
-        prom = ManagedProcess.start(
-            [
-                bins["prometheus"],
-                f"--config.file={config}",
-                f"--storage.tsdb.path={tmp_path / 'data'}",
-                f"--web.listen-address={HOST}:{prom_port}",
-            ],
-            name="prometheus",
-            log_path=tmp_path / "prometheus.log",
-        )
-        procs.append(prom)
-        prom_url = f"http://{HOST}:{prom_port}"
-        prom.wait_until(lambda: promapi.get(prom_url + "/-/ready", 1.0)[0] == 200, timeout=30, what="ready")
-        yield Prom(prom_url), handler
+        live = launch_prometheus(tmp_path, config)
+        procs.append(live.process)
+        yield live.prom, handler
     finally:
         for proc in reversed(procs):
             proc.stop()

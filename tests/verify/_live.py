@@ -43,7 +43,6 @@ class LiveProm:
 def start_prometheus(work_dir: Path, jobs: dict[str, str], extra: str = "") -> LiveProm:
     """Prometheus scraping each job's `host:port` every second, stopped by the caller (by PID).
     `extra` is appended to scrape_configs as it is (YAML list items, indented two spaces)."""
-    port = free_port()
     config = work_dir / "prometheus.yml"
     lines = [
         "global:",
@@ -54,27 +53,37 @@ def start_prometheus(work_dir: Path, jobs: dict[str, str], extra: str = "") -> L
     for job, address in jobs.items():
         lines += [f"  - job_name: {job}", "    static_configs:", f"      - targets: ['{address}']"]
     config.write_text("\n".join(lines) + "\n" + extra)
-    proc = ManagedProcess.start(
-        [
-            "prometheus",
-            f"--config.file={config}",
-            f"--storage.tsdb.path={work_dir / 'prom-data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--web.enable-lifecycle",
-        ],
-        name="prometheus",
-        log_path=work_dir / "prometheus.log",
-    )
+    live = launch_prometheus(work_dir, config)
+    try:
+        for job in jobs:
+            live.process.wait_until(
+                lambda job=job: live.prom.scalar(f'up{{job="{job}"}}') == 1.0, 30, f"a scrape of {job}"
+            )
+    except BaseException:
+        live.stop()
+        raise
+    return live
+
+
+def launch_prometheus(work_dir: Path, config: Path) -> LiveProm:
+    """A real Prometheus with `config` (data and log under work_dir) on a free loopback port,
+    ready; the one way the tests start one by hand. Stopped by the caller (by PID)."""
+    port = free_port()
+    argv = [
+        "prometheus",
+        f"--config.file={config}",
+        f"--storage.tsdb.path={work_dir / 'prom-data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--web.enable-lifecycle",
+    ]
+    proc = ManagedProcess.start(argv, name="prometheus", log_path=work_dir / "prometheus.log")
     url = f"http://127.0.0.1:{port}"
     try:
         proc.wait_until(lambda: urllib.request.urlopen(f"{url}/-/ready", timeout=1).status == 200, 30, "ready")
-        prom = Prom(url)
-        for job in jobs:
-            proc.wait_until(lambda job=job: prom.scalar(f'up{{job="{job}"}}') == 1.0, 30, f"a scrape of {job}")
     except BaseException:
         proc.stop()
         raise
-    return LiveProm(url, proc, prom)
+    return LiveProm(url, proc, Prom(url))
 
 
 def wait_for(prom: Prom, expr: str, value: float, timeout: float = 15.0) -> None:

@@ -21,6 +21,7 @@ from codesync_load.processes import ManagedProcess
 from codesync_load.stack.ports import free_port
 from codesync_load.twin_process import TwinProcess
 from tests.conftest import stopped_at_exit
+from tests.verify._live import launch_prometheus
 from verify.checks import REGISTRY, CheckResult
 from verify.context import VerifyContext, VerifyOptions
 from verify.prom import Prom
@@ -66,7 +67,7 @@ def monitoring(tmp_path: Path) -> Iterator[Callable[..., str]]:
         def start(prometheus_yml: str, alertmanager_yml: str | None, name: str) -> str:
             work = tmp_path / name
             work.mkdir()
-            am_port, prom_port = free_port(), free_port()
+            am_port = free_port()
             if alertmanager_yml is not None:
                 (work / "am.yml").write_text(alertmanager_yml)
                 am = ManagedProcess.start(
@@ -83,21 +84,10 @@ def monitoring(tmp_path: Path) -> Iterator[Callable[..., str]]:
                 started.append(am)
                 am.wait_until(lambda: _ready(f"http://127.0.0.1:{am_port}/-/ready"), 30, "ready")
             (work / "prom.yml").write_text(prometheus_yml.replace("AM_PORT", str(am_port)))
-            prom = ManagedProcess.start(
-                [
-                    "prometheus",
-                    f"--config.file={work / 'prom.yml'}",
-                    f"--storage.tsdb.path={work / 'prom-data'}",
-                    f"--web.listen-address=127.0.0.1:{prom_port}",
-                ],
-                name="prometheus",
-                log_path=work / "prom.log",
-            )
-            started.append(prom)
-            url = f"http://127.0.0.1:{prom_port}"
-            prom.wait_until(lambda: _ready(url + "/-/ready"), 30, "ready")
-            client = Prom(url)
-            prom.wait_until(lambda: client.scalar('count(up{job="codesync-backend"})') == 1.0, 30, "a first scrape")
+            live = launch_prometheus(work, work / "prom.yml")
+            started.append(live.process)
+            prom, url = live.process, live.url
+            prom.wait_until(lambda: live.prom.scalar('count(up{job="codesync-backend"})') == 1.0, 30, "a first scrape")
             if alertmanager_yml is not None:
                 prom.wait_until(lambda: bool(_active(url)), 30, "its Alertmanager discovered")
             return url
