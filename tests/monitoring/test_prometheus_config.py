@@ -9,15 +9,14 @@ a copy in tmp_path whose credentials_file points at a real token file there: the
 from __future__ import annotations
 
 import shutil
-import socket
 from pathlib import Path
 from typing import Any
 
 import requests
 import yaml
 
-from codesync_load.processes import ManagedProcess
 from tests.monitoring._files import ALERT_NAMES, MONITORING, load_yaml, require_tool, run_tool
+from tests.verify._live import launch_prometheus
 
 TOKEN_PATH = "/etc/prometheus/metrics_token"
 EXPECTED_TARGETS = {
@@ -99,29 +98,16 @@ def test_codesync_jobs_scrape_every_10s_with_the_bearer_token() -> None:
 def test_a_live_prometheus_loads_the_jobs_rules_and_alertmanager(tmp_path: Path) -> None:
     """Prometheus itself (not only promtool) takes the config: its API lists the eight jobs,
     the ten alerting rules and the Alertmanager."""
-    binary = require_tool("prometheus")
+    require_tool("prometheus")
     config = copy_with_token(tmp_path)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     # Loopback only: each job's target becomes a closed local port (as the launcher renders it).
     rendered = load_yaml(config)
     for job in rendered["scrape_configs"]:
         job["static_configs"] = [{"targets": ["127.0.0.1:9"]}]
     config.write_text(yaml.safe_dump(rendered, sort_keys=False))
-    proc = ManagedProcess.start(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        name="prometheus",
-        log_path=tmp_path / "prometheus.log",
-    )
-    url = f"http://127.0.0.1:{port}"
+    live = launch_prometheus(tmp_path, config)
+    proc, url = live.process, live.url
     try:
-        proc.wait_until(lambda: requests.get(f"{url}/-/ready", timeout=1).ok, timeout=30, what="/-/ready")
 
         def jobs_scraped() -> list[str]:
             active = requests.get(f"{url}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
