@@ -358,6 +358,9 @@ class ComposeStack(Stack):
             METRICS_TOKEN=self._token or "",
             CODESYNC_TWIN_ARGS=shlex.join(twin_args),
             SENTRY_DSN=tracker.dsn,
+            # The twin's release, which the tracker check then expects on every event; a real
+            # CodeSync (CODESYNC_SRC) names its own, so none is imposed on it.
+            SENTRY_RELEASE=self._twin_release(source),
         )
         if source is not None:
             env["CODESYNC_SRC"] = str(source)
@@ -394,7 +397,7 @@ class ComposeStack(Stack):
         for index, stage in enumerate(STAGES):
             self._start_stage(stage, {service: probes[service] for service in stage})
             if index == 0:  # before CodeSync starts: its first error event finds the project
-                self._provision_tracker(tracker)
+                self._provision_tracker(tracker, self._twin_release(source))
         self._wait_targets_up()
 
     def _up_upstream(self, source: Path | None) -> None:
@@ -418,7 +421,11 @@ class ComposeStack(Stack):
             self.run_dir / "tracker", UPSTREAM_PUBLISHED["bugsink"], dsn_netloc=UPSTREAM_TRACKER_NETLOC
         )
         # CodeSync's containers read SENTRY_DSN from the environment (docker-compose.test.yml).
-        env = {"METRICS_TOKEN": self._token or "", "SENTRY_DSN": tracker.dsn}
+        env = {
+            "METRICS_TOKEN": self._token or "",
+            "SENTRY_DSN": tracker.dsn,
+            "SENTRY_RELEASE": self._twin_release(source),
+        }
         if source is not None:
             env["CODESYNC_SRC"] = str(source)
         self._write_wrapper(env)
@@ -436,10 +443,17 @@ class ComposeStack(Stack):
         self._wait_service("codesync-api", lambda: promapi.get(api + "/health", 1.0)[0] == 200)
         self._wait_service("prometheus", lambda: promapi.get(f"{self.prometheus_url}/-/ready", 1.0)[0] == 200)
         self._wait_service("bugsink", lambda: tracker_ready(tracker.url))
-        self._provision_tracker(tracker)
+        self._provision_tracker(tracker, self._twin_release(source))
         self._wait_targets_up()
 
-    def _provision_tracker(self, tracker: TrackerSpec) -> None:
+    @staticmethod
+    def _twin_release(source: Path | None) -> str:
+        """SENTRY_RELEASE for CodeSync's containers: the twin's version, "" for a real CodeSync."""
+        from codesync_load import __version__
+
+        return "" if source is not None else f"codesync-twin@{__version__}"
+
+    def _provision_tracker(self, tracker: TrackerSpec, release: str) -> None:
         """Create the project (with the DSN key CodeSync was given) and the API token inside the
         bugsink container, with its own `bugsink-manage`; then record where the verifier reads."""
         container = self._service_container("bugsink")
@@ -453,7 +467,7 @@ class ComposeStack(Stack):
         if result.returncode != 0 or problem:
             detail = problem or last_lines(result.stdout + "\n" + result.stderr, 3)
             raise HarnessError(f"service bugsink: the harness's project could not be created ({detail})")
-        self.tracker_record = {**tracker.record(), "release": None}
+        self.tracker_record = {**tracker.record(), "release": release or None}
         self._components["tracker"] = {"url": tracker.url, "pid": None, "service": "bugsink"}
 
     def _start_webhook(self) -> None:

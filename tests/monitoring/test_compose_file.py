@@ -243,7 +243,7 @@ def test_bugsink_is_configured_by_names_its_image_reads(compose: dict[str, Any])
     assert UPSTREAM_PUBLISHED["bugsink"] == PUBLISHED["bugsink"][0]
     assert urlsplit(variables["BASE_URL"]).port == PUBLISHED["bugsink"][0]
     for name in ("codesync-api", "codesync-yjs"):
-        assert "SENTRY_DSN" in compose["services"][name]["environment"], name
+        assert {"SENTRY_DSN", "SENTRY_RELEASE"} <= set(compose["services"][name]["environment"]), name
 
 
 def test_bugsink_image_version_is_one_the_project_supports(compose: dict[str, Any]) -> None:

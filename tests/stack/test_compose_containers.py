@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from codesync_load import __version__
 from codesync_load.errors import HarnessError
 from codesync_load.stack import open_stack, promapi
 from codesync_load.stack.compose import PROJECT_LABEL, ComposeStack
@@ -192,8 +193,11 @@ def test_the_containerised_twins_5xx_reach_the_bugsink_container_one_to_one(
         assert ledger.total("http", status=500) == rounds * len(REQUESTS)
         result = judge_run(tmp_path / "run", stack.tracker_record)
         assert result.verdict == "pass", result.render()
-        assert result.summary.startswith(
-            f"{rounds * len(REQUESTS)} 5xx on 2 route(s), {rounds * len(REQUESTS)} events one to one;"
+        # The launcher gave the twin its release (SENTRY_RELEASE) and the check expects it.
+        assert stack.tracker_record["release"] == f"codesync-twin@{__version__}"
+        assert result.summary == (
+            f"{rounds * len(REQUESTS)} 5xx on 2 route(s), {rounds * len(REQUESTS)} events one to one; "
+            f"no event for the 0 4xx; release codesync-twin@{__version__}; no authorization/cookie header"
         )
         assert f"in Bugsink http://{HOST}:{stack.ports['tracker']} project 1," in (result.measured or ""), (
             result.measured
