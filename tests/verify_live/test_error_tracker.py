@@ -97,30 +97,22 @@ def test_the_tracker_stores_real_sdk_events_and_refuses_a_wrong_key(tracker: Tra
     assert refused.value.code in (401, 403), refused.value.code
 
 
-def test_injected_5xx_reconcile_one_to_one_with_route_and_release(tracker, twin, tmp_path: Path) -> None:
-    ledger = drive(twin(tracker.dsn, "error-burst=1.0"), tmp_path / "run")
+@pytest.mark.parametrize("others", [0, 3], ids=["alone", "with-another-client"])
+def test_injected_5xx_reconcile_one_to_one_with_route_and_release(tracker, twin, tmp_path: Path, others: int) -> None:
+    """Every 5xx of the run is one event with its route and release. On a shared CodeSync
+    (`others` rounds from another browser in the same window) their events, with another
+    User-Agent, are set aside: no false 'no 5xx seen', and the summary says how many."""
+    ledger = drive(twin(tracker.dsn, "error-burst=1.0"), tmp_path / "run", others=others)
     assert ledger.total("http", status=500) == ROUNDS * len(REQUESTS)
     result = judge(tmp_path / "run", tracker)
     assert result.verdict == "pass", result.render()
+    set_aside = others * len(REQUESTS)
+    aside = f"; {set_aside} event(s) of other clients set aside (User-Agent {OTHER_AGENT!r} x{set_aside})"
     assert result.summary == (
         f"{ROUNDS * len(REQUESTS)} 5xx on 2 route(s), {ROUNDS * len(REQUESTS)} events one to one; no event for the "
-        f"0 4xx; release {RELEASE}; no authorization/cookie header"
+        f"0 4xx; release {RELEASE}; no authorization/cookie header" + (aside if others else "")
     )
-
-
-def test_other_clients_5xx_in_the_window_are_set_aside_not_counted(tracker, twin, tmp_path: Path) -> None:
-    """A shared CodeSync: someone else's requests fail too while the run goes on. Their events
-    (another User-Agent) are not the run's 5xx: no false 'no 5xx seen', and the summary says so."""
-    ledger = drive(twin(tracker.dsn, "error-burst=1.0"), tmp_path / "run", others=3)
-    assert ledger.total("http", status=500) == ROUNDS * len(REQUESTS)
-    result = judge(tmp_path / "run", tracker)
-    assert result.verdict == "pass", result.render()
-    assert result.summary == (
-        f"{ROUNDS * len(REQUESTS)} 5xx on 2 route(s), {ROUNDS * len(REQUESTS)} events one to one; no event for the "
-        f"0 4xx; release {RELEASE}; no authorization/cookie header; {3 * len(REQUESTS)} event(s) of other "
-        f"clients set aside (User-Agent {OTHER_AGENT!r} x{3 * len(REQUESTS)})"
-    )
-    assert f"({3 * len(REQUESTS)} of other clients, not counted)" in (result.measured or "")
+    assert (f"({set_aside} of other clients, not counted)" in (result.measured or "")) == bool(others)
 
 
 def test_a_burst_of_concurrent_5xx_reconciles_once_delivery_drained(tracker, twin, tmp_path: Path) -> None:
