@@ -116,16 +116,25 @@ class TrackerEvent:
     title: str = ""
 
     def route(self, templates: Iterable[str] = ()) -> str | None:
-        """The route template this event names (transaction first, else the URL matched)."""
-        method, _, route = self.transaction.partition(" ")
-        if route.startswith("/") and (not self.method or method == self.method):
-            return route
-        if not self.path:
-            return None
-        for template in templates:
-            if _template_regex(template).fullmatch(self.path):
-                return template
-        return self.path
+        """The run's route template this event is about: the transaction's route when it is one
+        of them, or has its shape (Express may name a parameter `:sessionId` where the ledger
+        says `:id`); else the template the request URL matches; else what the event names.
+        So a naming difference between CodeSync's router and the ledger is never a mismatch."""
+        templates = list(templates)
+        method, _, named = self.transaction.partition(" ")
+        named = named if named.startswith("/") and (not self.method or method == self.method) else ""
+        if named in templates:
+            return named
+        if named:
+            shape = _shape(named)
+            for template in templates:
+                if _shape(template) == shape:
+                    return template
+        if self.path:
+            for template in templates:
+                if _template_regex(template).fullmatch(self.path):
+                    return template
+        return named or self.path or None
 
     @property
     def user_agent(self) -> str | None:
@@ -143,6 +152,11 @@ class TrackerEvent:
     def sensitive_headers(self) -> list[str]:
         found = [name for name in self.headers if name.lower() in SENSITIVE_HEADERS]
         return sorted(found) + (["cookies"] if self.cookies else [])
+
+
+def _shape(route: str) -> str:
+    """A route with its parameter names dropped: /api/sessions/:sessionId -> /api/sessions/:"""
+    return "/".join(":" if seg.startswith(":") else seg for seg in route.rstrip("/").split("/"))
 
 
 def _template_regex(template: str) -> re.Pattern[str]:
