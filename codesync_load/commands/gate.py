@@ -298,8 +298,9 @@ def _judge(
     attach_live(ctx, target=LiveTarget.from_stack(stack))
     from verify.tracker import TrackerAccess, attach_tracker  # the error-tracker witness
 
-    own = TrackerAccess.from_record(getattr(stack, "tracker_record", None))
-    attach_tracker(ctx, args.tracker if args.target is not None else own)
+    # An outside target's tracker was resolved with the options; a stack this gate started has its own.
+    own = args.target is None
+    attach_tracker(ctx, TrackerAccess.from_record(getattr(stack, "tracker_record", None)) if own else args.tracker)
     explicit = {chk.name for chk in checks} if args.check else set()
     results = strict_verdicts([chk.run(ctx) for chk in checks], args.strict, explicit)
     informational = [chk.run(ctx) for chk in info]

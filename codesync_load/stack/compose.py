@@ -45,7 +45,7 @@ from codesync_load.stack.engine import Engine, find_engine, last_lines
 from codesync_load.stack.ports import HOST, accepts_connections, pick_ports
 from codesync_load.stack.render import MONITORING_DIR, REPO_ROOT, render_configs
 from codesync_load.stack.state import read_state, remove_state, resolve_state_dir, write_state
-from codesync_load.stack.tracker import TrackerSpec, provision_script, provisioned, tracker_ready
+from codesync_load.stack.tracker import TWIN_RELEASE, TrackerSpec, provision_script, provisioned, tracker_ready
 
 COMPOSE_FILE = "docker-compose.test.yml"
 LOCAL_OVERRIDE = "docker-compose.local.yml"
@@ -349,6 +349,9 @@ class ComposeStack(Stack):
         self._start_webhook()
         # The containers share the host's network here, so the twin reaches Bugsink on loopback.
         tracker = TrackerSpec.new(self.run_dir / "tracker", self.ports["tracker"])
+        # The twin's release, which the tracker check then expects on every event; a real
+        # CodeSync (CODESYNC_SRC) names its own, so none is imposed on it.
+        release = "" if source is not None else TWIN_RELEASE
         twin_args = [arg for fault in self.faults for arg in ("--fault", fault)] + self.twin_args
         env = {variable: str(self.ports[name]) for name, variable in PORT_VARIABLES.items()}
         env.update(
@@ -358,9 +361,7 @@ class ComposeStack(Stack):
             METRICS_TOKEN=self._token or "",
             CODESYNC_TWIN_ARGS=shlex.join(twin_args),
             SENTRY_DSN=tracker.dsn,
-            # The twin's release, which the tracker check then expects on every event; a real
-            # CodeSync (CODESYNC_SRC) names its own, so none is imposed on it.
-            SENTRY_RELEASE=self._twin_release(source),
+            SENTRY_RELEASE=release,
         )
         if source is not None:
             env["CODESYNC_SRC"] = str(source)
@@ -397,7 +398,7 @@ class ComposeStack(Stack):
         for index, stage in enumerate(STAGES):
             self._start_stage(stage, {service: probes[service] for service in stage})
             if index == 0:  # before CodeSync starts: its first error event finds the project
-                self._provision_tracker(tracker, self._twin_release(source))
+                self._provision_tracker(tracker, release)
         self._wait_targets_up()
 
     def _up_upstream(self, source: Path | None) -> None:
@@ -420,12 +421,9 @@ class ComposeStack(Stack):
         tracker = TrackerSpec.new(
             self.run_dir / "tracker", UPSTREAM_PUBLISHED["bugsink"], dsn_netloc=UPSTREAM_TRACKER_NETLOC
         )
+        release = "" if source is not None else TWIN_RELEASE  # as in local-images mode
         # CodeSync's containers read SENTRY_DSN from the environment (docker-compose.test.yml).
-        env = {
-            "METRICS_TOKEN": self._token or "",
-            "SENTRY_DSN": tracker.dsn,
-            "SENTRY_RELEASE": self._twin_release(source),
-        }
+        env = {"METRICS_TOKEN": self._token or "", "SENTRY_DSN": tracker.dsn, "SENTRY_RELEASE": release}
         if source is not None:
             env["CODESYNC_SRC"] = str(source)
         self._write_wrapper(env)
@@ -443,15 +441,8 @@ class ComposeStack(Stack):
         self._wait_service("codesync-api", lambda: promapi.get(api + "/health", 1.0)[0] == 200)
         self._wait_service("prometheus", lambda: promapi.get(f"{self.prometheus_url}/-/ready", 1.0)[0] == 200)
         self._wait_service("bugsink", lambda: tracker_ready(tracker.url))
-        self._provision_tracker(tracker, self._twin_release(source))
+        self._provision_tracker(tracker, release)
         self._wait_targets_up()
-
-    @staticmethod
-    def _twin_release(source: Path | None) -> str:
-        """SENTRY_RELEASE for CodeSync's containers: the twin's version, "" for a real CodeSync."""
-        from codesync_load import __version__
-
-        return "" if source is not None else f"codesync-twin@{__version__}"
 
     def _provision_tracker(self, tracker: TrackerSpec, release: str) -> None:
         """Create the project (with the DSN key CodeSync was given) and the API token inside the

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from codesync_load import __version__
 from codesync_load.errors import HarnessError
 from codesync_load.processes import ManagedProcess, stop_pid
 from codesync_load.stack import blackbox, promapi
@@ -314,10 +313,9 @@ class LocalStack(Stack):
         self._wait_tracker()
 
     def _start_tracker(self, port: int) -> None:
-        from codesync_load.stack.tracker import launch_tracker
+        from codesync_load.stack.tracker import TWIN_RELEASE, launch_tracker
 
-        # The twin's release (SENTRY_RELEASE); a CodeSync we did not start sets its own, if any.
-        release = None if self.target_urls else f"codesync-twin@{__version__}"
+        release = None if self.target_urls else TWIN_RELEASE
         proc, self.tracker_record, self._components["tracker"] = launch_tracker(
             self.run_dir, port, self._log("tracker"), release
         )

@@ -35,10 +35,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from codesync_load import __version__
 from codesync_load.processes import ManagedProcess
 from codesync_load.stack.ports import HOST
 
 PROJECT_NAME = "codesync"
+# The release a twin the harness starts reports with (SENTRY_RELEASE), which the tracker check
+# then expects on every event; a CodeSync the harness did not build names its own, if any.
+TWIN_RELEASE = f"codesync-twin@{__version__}"
 # Far above any run here; Bugsink's quotas exist to protect a shared instance, not this one.
 _QUOTA = 1_000_000_000
 SETTINGS_MODULE = "bugsink_conf"

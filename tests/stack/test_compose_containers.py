@@ -24,7 +24,7 @@ from codesync_load.stack.compose import PROJECT_LABEL, ComposeStack
 from codesync_load.stack.engine import Engine
 from codesync_load.stack.images import CONTAINERFILES, build_image
 from codesync_load.stack.ports import HOST, accepts_connections, free_port
-from codesync_load.stack.tracker import tracker_ready
+from codesync_load.stack.tracker import TWIN_RELEASE, tracker_ready
 from tests.stack._support import run_cli
 from tests.verify_live._tracker_runs import REQUESTS, drive, judge_run
 
@@ -194,7 +194,7 @@ def test_the_containerised_twins_5xx_reach_the_bugsink_container_one_to_one(
         result = judge_run(tmp_path / "run", stack.tracker_record)
         assert result.verdict == "pass", result.render()
         # The launcher gave the twin its release (SENTRY_RELEASE) and the check expects it.
-        assert stack.tracker_record["release"] == f"codesync-twin@{__version__}"
+        assert stack.tracker_record["release"] == TWIN_RELEASE == f"codesync-twin@{__version__}"
         assert result.summary == (
             f"{rounds * len(REQUESTS)} 5xx on 2 route(s), {rounds * len(REQUESTS)} events one to one; "
             f"no event for the 0 4xx; release codesync-twin@{__version__}; no authorization/cookie header"

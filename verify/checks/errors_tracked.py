@@ -62,9 +62,10 @@ def server_errors_reach_tracker(ctx: VerifyContext) -> CheckResult:
     templates = sorted({route for _m, route in fives | fours}, key=lambda r: (-r.count("/"), r))
     seen: Counter[tuple[str, str]] = Counter()
     unrouted = []
-    others = [event for event in events if event.from_other_client]
+    others = []
     for event in events:
         if event.from_other_client:
+            others.append(event)
             continue
         route = event.route(templates)
         if route is None:
