@@ -28,9 +28,19 @@ from codesync_load.stack.compose import (
     codesync_source,
 )
 from codesync_load.stack.compose_adapter import split_globals, to_compose_v2, translate
+from codesync_load.stack.engine import Engine
 from codesync_load.stack.render import REPO_ROOT
 
-PODMAN = shutil.which("podman")
+
+@pytest.fixture
+def podman_renders(container_engine: Engine) -> None:
+    """podman-compose renders with podman: the session's engine fixture installs it when missing.
+
+    (A collection-time `shutil.which` skipped these tests on a fresh machine, before the
+    container tests' set-up had installed podman.)
+    """
+    if shutil.which("podman") is None:
+        pytest.skip("podman-compose needs podman to render; this machine's engine is Docker without podman")
 
 
 def render(*files: str, env: dict[str, str] | None = None) -> dict:
@@ -82,7 +92,7 @@ def test_the_adapter_answers_compose_v2_calls_in_podman_compose_terms() -> None:
     }
 
 
-@pytest.mark.skipif(PODMAN is None, reason="podman-compose needs podman to render; scripts/containers.sh installs it")
+@pytest.mark.usefixtures("podman_renders")
 def test_local_images_mode_is_loopback_only_and_needs_no_registry() -> None:
     ports = {variable: str(41000 + index) for index, variable in enumerate(PORT_VARIABLES.values())}
     config = render(COMPOSE_FILE, LOCAL_OVERRIDE, env={**ports, "CODESYNC_RUN_DIR": "/tmp/run-x"})
@@ -111,7 +121,7 @@ def test_local_images_mode_is_loopback_only_and_needs_no_registry() -> None:
     assert services["postgres-exporter"]["environment"]["DATA_SOURCE_NAME"].endswith(database + "?sslmode=disable")
 
 
-@pytest.mark.skipif(PODMAN is None, reason="podman-compose needs podman to render; scripts/containers.sh installs it")
+@pytest.mark.usefixtures("podman_renders")
 def test_the_real_codesync_replaces_both_twins_from_the_checkout(tmp_path: Path) -> None:
     """CI has no CodeSync checkout: this is the check of that path (its rendered config)."""
     (tmp_path / "backend").mkdir()
