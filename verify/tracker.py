@@ -39,6 +39,11 @@ SENSITIVE_HEADERS = ("authorization", "cookie")
 STILL_S = 4.0
 
 
+# The tag a control event carries (its value a nonce): the reconciliation never counts one.
+CONTROL_TAG = "codesync_load_control"
+CONTROL_MESSAGE = "codesync-load control event (sent by the harness to test this tracker, not by CodeSync)"
+CONTROL_TIMEOUT_S = 30.0
+
 # Where `--tracker-token` is read from when not given (a token is a secret: not on a command line).
 TOKEN_ENV = "BUGSINK_TOKEN"
 
@@ -114,6 +119,7 @@ class TrackerEvent:
     headers: dict[str, str] = field(default_factory=dict)
     cookies: bool = False
     title: str = ""
+    control: str = ""  # the nonce of a control event the harness sent itself ("" for any other)
 
     def route(self, templates: Iterable[str] = ()) -> str | None:
         """The run's route template this event is about: the transaction's route when it is one
@@ -188,7 +194,16 @@ def _event(summary: dict[str, Any], data: dict[str, Any]) -> TrackerEvent:
         headers={str(k): str(v) for k, v in headers.items()},
         cookies=bool(request.get("cookies")),
         title=f"{exc.get('type', '')}: {exc.get('value', '')}".strip(": "),
+        control=_tags(data).get(CONTROL_TAG, ""),
     )
+
+
+def _tags(data: dict[str, Any]) -> dict[str, str]:
+    """An event's tags (the protocol allows a mapping or [[name, value], ...])."""
+    tags = data.get("tags") or {}
+    if isinstance(tags, list):
+        return {str(pair[0]): str(pair[1]) for pair in tags if isinstance(pair, list | tuple) and len(pair) == 2}
+    return {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}
 
 
 def _summaries(access: TrackerAccess, since: float, until: float) -> list[dict[str, Any]]:
@@ -225,6 +240,83 @@ def settled_events(
             break
         time.sleep(0.25)
     return [_event(s, access.get(f"/events/{s['id']}/").get("data") or {}) for s in summaries]
+
+
+@dataclass(frozen=True)
+class ControlOutcome:
+    """What became of one event the harness sent to the tracker itself, through the real
+    sentry-sdk, to the project's own DSN key: the control that tells "the target did not send
+    its errors" from "the tracker lost them" before the check blames either."""
+
+    dsn: str  # where it was sent (the key shown, as the DSN carries it)
+    stored_after: float | None = None  # seconds until the API listed it; None: not within the timeout
+    error: str | None = None  # why no control could be sent
+    waited: float = 0.0  # how long the API was watched for it
+
+    def sentence(self, target: str) -> str:
+        """The control's finding, for a check's summary."""
+        if self.error:
+            return f"control not run ({self.error}): which side lost the events is not known"
+        if self.stored_after is None:
+            return (
+                f"control: an event the harness sent to {self.dsn} was not stored within {self.waited:.0f} s "
+                "either: this tracker (its ingestion, quota or project) loses events, so the missing ones may be "
+                "its loss, not the target's"
+            )
+        return (
+            f"control: an event the harness sent to {self.dsn} was stored after {self.stored_after:.1f} s, so this "
+            f"tracker keeps what reaches it: {target} did not deliver the missing events to it (is its "
+            "SENTRY_DSN this project's, and does its error handler report?)"
+        )
+
+
+def ingest_dsn(access: TrackerAccess) -> str:
+    """The project's DSN as Bugsink's API gives it, with the host the harness reaches the tracker
+    at (a compose network's `bugsink:8000` is not reachable from the host): same key and project."""
+    project = access.get(f"/projects/{access.project_id}/")
+    dsn = str(project.get("dsn") or "")
+    parts = urlsplit(dsn)
+    if not parts.username or not parts.path.strip("/"):
+        raise TrackerError(f"project {access.project_id} of {access.url} names no DSN in its API answer")
+    reach = urlsplit(access.url)
+    return parts._replace(scheme=reach.scheme, netloc=f"{parts.username}@{reach.netloc}").geturl()
+
+
+def send_control(access: TrackerAccess, timeout: float | None = None) -> ControlOutcome:
+    """Send one control event with the real sentry-sdk (a client of its own: the process's
+    global SDK state is untouched) and wait until the tracker's API lists it."""
+    import secrets
+
+    import sentry_sdk
+
+    try:
+        dsn = ingest_dsn(access)
+    except TrackerError as err:
+        return ControlOutcome(dsn="-", error=str(err))
+    timeout = CONTROL_TIMEOUT_S if timeout is None else timeout
+    nonce = secrets.token_hex(8)
+    sent = time.time()
+    client = sentry_sdk.Client(dsn=dsn, default_integrations=False)
+    try:
+        with sentry_sdk.new_scope() as scope:
+            scope.set_client(client)
+            scope.set_tag(CONTROL_TAG, nonce)
+            sentry_sdk.capture_message(CONTROL_MESSAGE, level="info")
+        client.flush(timeout=10)
+    finally:
+        client.close()
+    seen: set[str] = set()
+    while True:
+        for summary in _summaries(access, sent - 1.0, time.time() + 1.0):
+            if summary["id"] in seen:
+                continue
+            seen.add(summary["id"])
+            event = _event(summary, access.get(f"/events/{summary['id']}/").get("data") or {})
+            if event.control == nonce:
+                return ControlOutcome(dsn=dsn, stored_after=max(0.0, time.time() - sent))
+        if time.time() - sent > timeout:
+            return ControlOutcome(dsn=dsn, waited=timeout)
+        time.sleep(0.25)
 
 
 def add_tracker_arguments(parser: Any) -> None:

@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import secrets
+import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from codesync_load import __version__
+from codesync_load.errors import HarnessError
 from codesync_load.processes import ManagedProcess
 from codesync_load.stack.ports import HOST
 
@@ -145,6 +147,24 @@ def _env(data_dir: Path) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
         "PYTHONPATH": os.pathsep.join(p for p in path if p),
     }
+
+
+def tracker_shell(data_dir: Path, code: str, timeout: float = 60.0) -> str:
+    """Run Python `code` in a local Bugsink's Django shell (its settings, its database), as
+    `bugsink-manage shell -c` does in the container; its stdout. Raises HarnessError on failure."""
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "shell", "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=Path(data_dir).resolve(),
+        env=_env(data_dir),
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise HarnessError(f"Bugsink's shell in {data_dir} failed: {last}")
+    return result.stdout
 
 
 def tracker_ready(url: str, timeout: float = 1.0) -> bool:

@@ -21,7 +21,7 @@ import pytest
 
 from codesync_load.ledger import Ledger
 from codesync_load.stack.ports import free_port
-from codesync_load.stack.tracker import TrackerSpec, start_tracker, tracker_ready
+from codesync_load.stack.tracker import TrackerSpec, start_tracker, tracker_ready, tracker_shell
 from codesync_load.twin_process import TwinProcess, start_twin
 from tests.conftest import new_redis_prefix, stopped_at_exit
 from tests.verify_live._tracker_runs import CHECK, OTHER_AGENT, REQUESTS, ROUNDS, drive, judge_run
@@ -146,6 +146,48 @@ def test_unreported_5xx_fail_with_the_counts_per_route(tracker, twin, tmp_path: 
     rows = {row[1]: row[2:] for row in result.evidence.rows}
     assert rows == {"/api/auth/me": (ROUNDS, 0, 0, f"-{ROUNDS} (5xx never reported)")}, result.render()
     assert result.summary.startswith(f"1 mismatch(es) between the run's {ROUNDS * 2} 5xx and the tracker's events")
+    # The control: the tracker keeps an event that reaches it, so the target is the one that did
+    # not deliver (and the control event itself is never counted: the rows above have no extra).
+    control = re.search(r"; control: an event the harness sent to (\S+) was stored after ([0-9.]+) s, ", result.summary)
+    assert control is not None, result.summary
+    assert control.group(1) == tracker.dsn, result.summary
+    assert result.summary.endswith(
+        "so this tracker keeps what reaches it: the run's target did not deliver the missing events to it "
+        "(is its SENTRY_DSN this project's, and does its error handler report?)"
+    ), result.summary
+
+
+def test_a_tracker_over_its_quota_is_named_by_the_control_not_the_target(
+    tracker, twin, tmp_path: Path, monkeypatch
+) -> None:
+    """A Bugsink whose project quota is exceeded answers 429 to every event: the 5xx are missing
+    from it through no fault of the target, and the control event is refused too; the check
+    says the tracker loses events instead of blaming the target."""
+    import verify.tracker
+
+    monkeypatch.setattr(verify.tracker, "CONTROL_TIMEOUT_S", 5.0)  # nothing will arrive: no need to wait 30 s
+    stop_ingesting = (
+        "import datetime, json; from projects.models import Project; p = Project.objects.get(id={id}); "
+        "p.quota_exceeded_until = {until}; p.quota_exceeded_reason = json.dumps(['5_MINUTES', 1, 1]); p.save()"
+    )
+    far = "datetime.datetime(2100, 1, 1, tzinfo=datetime.timezone.utc)"
+    tracker_shell(tracker.data_dir, stop_ingesting.format(id=tracker.project_id, until=far))
+    try:
+        drive(twin(tracker.dsn, "error-burst=1.0"), tmp_path / "run")
+        result = judge(tmp_path / "run", tracker)
+    finally:
+        tracker_shell(tracker.data_dir, stop_ingesting.format(id=tracker.project_id, until="None"))
+    assert result.verdict == "fail", result.render()
+    assert result.evidence is not None
+    rows = {row[1]: row[2:] for row in result.evidence.rows}
+    assert rows == {
+        "/api/sessions": (ROUNDS, 0, 0, f"-{ROUNDS} (5xx never reported)"),
+        "/api/auth/me": (ROUNDS, 0, 0, f"-{ROUNDS} (5xx never reported)"),
+    }, result.render()
+    assert result.summary.endswith(
+        f"; control: an event the harness sent to {tracker.dsn} was not stored within 5 s either: this tracker "
+        "(its ingestion, quota or project) loses events, so the missing ones may be its loss, not the target's"
+    ), result.summary
 
 
 def test_a_wrong_release_fails(tracker, twin, tmp_path: Path) -> None:

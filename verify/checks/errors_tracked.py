@@ -13,6 +13,12 @@ for us: then one and the same on every event), and none may carry the `authoriza
 `cookie` header. Events that name no route (e.g. a socket handler's error) are listed, not
 counted against a route.
 
+When 5xx are missing, the check sends a control event of its own (the real sentry-sdk, to the
+project's DSN key) and says whether the tracker stored it: stored means the tracker keeps what
+reaches it and the target did not deliver; not stored means the tracker itself loses events.
+Either way the summary says which, so "never reported" never blames the target without that
+control. Control events carry a tag and are never counted.
+
 Events of other clients are set aside, not counted: every request of the harness says
 `User-Agent: codesync-load/<version>`, so on a CodeSync others use too (a shared staging
 server reporting to the same tracker), an event whose request names another User-Agent is
@@ -28,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from codesync_load.errors import is_server_error
 from verify.checks.base import CheckError, CheckResult, Evidence, check
-from verify.tracker import TrackerError, settled_events, tracker_of
+from verify.tracker import TrackerError, send_control, settled_events, tracker_of
 
 if TYPE_CHECKING:
     from verify.context import VerifyContext
@@ -59,6 +65,7 @@ def server_errors_reach_tracker(ctx: VerifyContext) -> CheckResult:
         events = settled_events(access, since, until, expected=sum(fives.values()))
     except TrackerError as err:
         raise CheckError(f"cannot judge: {err}") from None
+    events = [event for event in events if not event.control]  # the harness's own, of an earlier check
     templates = sorted({route for _m, route in fives | fours}, key=lambda r: (-r.count("/"), r))
     seen: Counter[tuple[str, str]] = Counter()
     unrouted = []
@@ -105,6 +112,10 @@ def server_errors_reach_tracker(ctx: VerifyContext) -> CheckResult:
         named = ", ".join(f"{agent!r} x{n}" for agent, n in agents.most_common(3))
         notes += f"; {len(others)} event(s) of other clients set aside (User-Agent {named})"
     total = sum(fives.values())
+    if any(seen.get(key, 0) < n for key, n in fives.items()):
+        # Before "never reported" reads as the target's fault: does this tracker keep an event
+        # that does reach it? (A tracker that drops events would make the target look guilty.)
+        notes += "; " + send_control(access).sentence(target)
     if ev.rows:
         return CheckResult.failed(
             f"{len(ev.rows)} mismatch(es) between the run's {total} 5xx and the tracker's events{notes}",
