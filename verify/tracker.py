@@ -307,13 +307,16 @@ def send_control(access: TrackerAccess, timeout: float | None = None) -> Control
         client.close()
     seen: set[str] = set()
     while True:
-        for summary in _summaries(access, sent - 1.0, time.time() + 1.0):
-            if summary["id"] in seen:
-                continue
-            seen.add(summary["id"])
-            event = _event(summary, access.get(f"/events/{summary['id']}/").get("data") or {})
-            if event.control == nonce:
-                return ControlOutcome(dsn=dsn, stored_after=max(0.0, time.time() - sent))
+        try:
+            for summary in _summaries(access, sent - 1.0, time.time() + 1.0):
+                if summary["id"] in seen:
+                    continue
+                seen.add(summary["id"])
+                event = _event(summary, access.get(f"/events/{summary['id']}/").get("data") or {})
+                if event.control == nonce:
+                    return ControlOutcome(dsn=dsn, stored_after=max(0.0, time.time() - sent))
+        except TrackerError as err:  # the tracker went away meanwhile: no finding either way
+            return ControlOutcome(dsn=dsn, error=str(err))
         if time.time() - sent > timeout:
             return ControlOutcome(dsn=dsn, waited=timeout)
         time.sleep(0.25)

@@ -29,7 +29,7 @@ from verify.checks import REGISTRY, CheckResult
 from verify.checks.errors_tracked import SLACK_S
 from verify.context import VerifyContext, VerifyOptions
 from verify.report import strict_verdicts
-from verify.tracker import TrackerAccess, attach_tracker, settled_events
+from verify.tracker import TrackerAccess, attach_tracker, ingest_dsn, send_control, settled_events
 
 RELEASE = "codesync-test@1.2.3"
 
@@ -346,3 +346,35 @@ def test_tracker_options_that_cannot_work_are_one_line_each(tmp_path: Path) -> N
     refused = run_cli("gate", "--twin", "--tracker-url", "http://127.0.0.1:8000", "--out", str(tmp_path / "g"))
     assert refused.returncode == 2 and "--tracker-url names the Bugsink your CodeSync reports to" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+
+
+def test_the_control_event_goes_where_the_harness_reaches_the_tracker_and_is_never_counted(
+    tracker: TrackerSpec, tmp_path: Path
+) -> None:
+    """The DSN comes from Bugsink's API (its BASE_URL host) with the host the harness reads at;
+    a window holding only control events judges as a run without any event."""
+    access = TrackerAccess(tracker.url.replace("127.0.0.1", "localhost"), tracker.token, tracker.project_id)
+    assert ingest_dsn(access) == tracker.dsn.replace("127.0.0.1", "localhost")
+    time.sleep(SLACK_S + 0.2)  # apart from the previous test's window
+    ledger = Ledger(meta={"profile": "tracker-test"})
+    ledger.phase_start("steady")
+    ledger.count("http", "GET", "/api/auth/me", 401)  # a run of one 4xx, whose window holds the control
+    outcome = send_control(access)
+    ledger.phase_end()
+    (tmp_path / "run").mkdir()
+    ledger.write(tmp_path / "run" / "ledger.json", complete=True)
+    assert outcome.error is None and outcome.stored_after is not None, outcome
+    result = judge(tmp_path / "run", tracker)
+    assert result.verdict == "pass", result.render()
+    assert result.summary.startswith("no 5xx in the run and no event for its 1 4xx"), result.summary
+    assert result.measured is not None and result.measured.startswith("0 events of the run's target"), result.measured
+
+
+def test_a_control_against_a_tracker_that_went_away_names_no_side() -> None:
+    gone = TrackerAccess(f"http://127.0.0.1:{free_port()}", "0" * 40, 1)
+    outcome = send_control(gone)
+    assert outcome.stored_after is None and outcome.error is not None
+    assert outcome.sentence("http://127.0.0.1:4000") == (
+        f"control not run ({outcome.error}): which side lost the events is not known"
+    )
+    assert outcome.error.startswith(f"the error tracker at {gone.url} does not answer"), outcome.error
