@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -126,3 +127,19 @@ def test_scrape_barrier_returns_once_every_target_job_is_scraped_after_the_call(
     called = time.time()
     scraped_until_now(codesync_stack.prometheus_url)
     assert all(prom.last_scrape(job) > called for job in jobs)
+
+
+def test_a_counter_born_at_the_runs_last_request_is_shown_when_verified_at_once(
+    codesync_stack: Stack, tmp_path: Path
+) -> None:
+    """The known traffic's only rate-limit rejection is its last request: its series is born in
+    the first scrape after the run, and a rate() panel has a point only from the second one.
+    Verified the moment the run ends (as a gate does), the panel check must wait for that scrape
+    instead of calling the Rate Limit Hits panel empty (CI saw that false alarm)."""
+    prom = Prom(codesync_stack.prometheus_url)
+    run = drive_known_traffic(codesync_stack.api_url, prom, tmp_path / "run")
+    ctx = VerifyContext(VerifyOptions(run_dir=run.run_dir))
+    result = REGISTRY["dashboard-panels-return-data"].run(ctx)
+    assert result.verdict == "pass", result.render()
+    assert result.evidence is not None
+    assert "Rate Limit Hits" not in {row[0] for row in result.evidence.rows}, result.render()

@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from codesync_load.errors import HarnessError
 from codesync_load.ledger import KINDS
 from codesync_load.promql import PromQLError, extract
 from verify.assets import Dashboard, load_dashboard
@@ -160,6 +161,26 @@ def nothing_counted(ctx: VerifyContext, title: str, index: int) -> str | None:
     return f"no {NOUNS.get(spec.ledger, spec.ledger + ' entry')}"
 
 
+def _drawn_until(ctx: VerifyContext, until: float) -> float:
+    """The end of the panels' range: `until` (a rate interval past the run's last scrape), once
+    Prometheus has scraped every target job past it; now, if it does not within a few scrapes.
+
+    Why wait: a counter the run's last requests gave birth to (the one rate-limit rejection at
+    the end of a run) has its first sample in the scrape after the run, and rate() a point only
+    from its second. Verified the moment the run ends, as a gate does, the panel would read as
+    empty: a false alarm on a dashboard that is right. Verified later, there is nothing to wait for."""
+    if time.time() >= until + _scrape_s(ctx):
+        return until
+    for job in ctx.after_at:
+        interval = ctx.live_scrape_intervals.get(job, 15.0)
+        timeout = max(0.0, until - time.time()) + 3 * interval + 1.0
+        try:
+            ctx.prom.wait_for_scrape_since(job, until, timeout)
+        except HarnessError:  # a job that stopped being scraped: judge what there is
+            return min(time.time(), until)
+    return until
+
+
 def _has_data_over(ctx: VerifyContext, query: str, start: float, end: float, step: float) -> bool:
     series = ctx.prom.range(query, start, end, step)
     return any(not math.isnan(v) for s in series for _t, v in s.points)
@@ -175,7 +196,7 @@ def dashboard_panels_return_data(ctx: VerifyContext) -> CheckResult:
     """Each query evaluated over the load window as Grafana would draw it (one point per scrape)."""
     scrape = _scrape_s(ctx)
     start = ctx.window.start
-    end = min(time.time(), ctx.after_time + GrafanaTimes(scrape, scrape, 0).rate_interval_s)
+    end = _drawn_until(ctx, ctx.after_time + GrafanaTimes(scrape, scrape, 0).rate_interval_s)
     ev = Evidence(("panel", "query", "over the load window"))
     with_data = 0
     empty: list[str] = []  # titles of queries that show nothing the ledger does not explain
