@@ -33,22 +33,47 @@ def probe_tries(ctx, job: str, start: float, end: float) -> tuple[str, list[tupl
     return series[0].labels.get("instance", job), list(series[0].points)
 
 
-def probe_requests(ctx, start: float, end: float) -> Ledger:
-    """The uptime probe's GET /health tries scraped in (start, end), as ledger rows by the status
-    each got (`probe_http_status_code`; 0 = no answer, which the server never counted).
+# A probe try stamped this close to a boundary scrape of the target may land on either side of
+# it: the try's request reaches /health some ms after its stamp, and the target renders its
+# counters some ms after the scrape's stamp (both stamps are scrape starts). Seconds.
+STRADDLE_S = 1.0
+
+
+def probe_requests(ctx, start: float, end: float) -> tuple[Ledger, Ledger]:
+    """The uptime probe's GET /health tries between the scrapes stamped `start` and `end`, as
+    ledger rows by the status each got (`probe_http_status_code`; 0 = no answer, which the server
+    never counted): (certainly inside, within STRADDLE_S of either scrape: counted or not).
 
     Why: the probe is traffic the harness itself sends to the target, so the exact counter
-    reconciliation must expect it beside the users' requests. Empty without a probe job."""
-    probe = Ledger()
+    reconciliation must expect it beside the users' requests; and a try that raced a boundary
+    scrape is counted either way rather than called a counting defect (a false alarm a healthy
+    CodeSync met when a try fell 10 ms before the after-scrape). Empty without a probe job."""
+    inside, straddling = Ledger(), Ledger()
     try:
-        series = ctx.prom.scrapes(f'probe_http_status_code{{job="{HEALTH_JOB}"}}', start, end)
+        series = ctx.prom.scrapes(f'probe_http_status_code{{job="{HEALTH_JOB}"}}', start - STRADDLE_S, end + STRADDLE_S)
     except MissingInput:
-        return probe
+        return inside, straddling
     for item in series:
-        for at, status in item.points:
-            if start < at < end:
-                probe.count("http", "GET", "/health", int(status))
-    return probe
+        certain, raced = split_tries(item.points, start, end)
+        for _at, status in certain:
+            inside.count("http", "GET", "/health", int(status))
+        for _at, status in raced:
+            straddling.count("http", "GET", "/health", int(status))
+    return inside, straddling
+
+
+def split_tries(
+    points: list[tuple[float, float]], start: float, end: float
+) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """(tries certainly between the scrapes stamped start and end, tries within STRADDLE_S of
+    either); a try farther outside is in neither."""
+    certain, raced = [], []
+    for at, value in points:
+        if abs(at - start) < STRADDLE_S or abs(at - end) < STRADDLE_S:
+            raced.append((at, value))
+        elif start < at < end:
+            certain.append((at, value))
+    return certain, raced
 
 
 @check("uptime-agrees-with-users", group="reconcile", needs=("ledger", "window", "prom"), symptom=_SYMPTOM)
