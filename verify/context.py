@@ -363,6 +363,12 @@ class VerifyContext:
             out[job] = start if done is None else done
         return out
 
+    def wait_scraped_since(self, moment: float, timeout: float | None = None) -> None:
+        """Until every target job has a scrape that began after `moment` (HarnessError when one has
+        none within `timeout` s of being waited for; default: the settle timeout)."""
+        for job in self.target_jobs():
+            self.prom.wait_for_scrape_since(job, moment, self.options.settle_timeout_s if timeout is None else timeout)
+
     def target_jobs(self) -> list[str]:
         """The contract's API and Yjs jobs that this Prometheus scrapes (has scraped at least once)."""
         jobs = self.expectations.api_jobs + self.expectations.yjs_jobs
@@ -415,6 +421,4 @@ def scraped_until_now(*prometheus_urls: str) -> None:
     """
     moment = time.time()
     for url in prometheus_urls:
-        ctx = VerifyContext(VerifyOptions(prometheus_url=url))
-        for job in ctx.target_jobs():
-            ctx.prom.wait_for_scrape_since(job, moment, ctx.options.settle_timeout_s)
+        VerifyContext(VerifyOptions(prometheus_url=url)).wait_scraped_since(moment)

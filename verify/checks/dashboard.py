@@ -169,15 +169,13 @@ def _drawn_until(ctx: VerifyContext, until: float) -> float:
     the end of a run) has its first sample in the scrape after the run, and rate() a point only
     from its second. Verified the moment the run ends, as a gate does, the panel would read as
     empty: a false alarm on a dashboard that is right. Verified later, there is nothing to wait for."""
-    if time.time() >= until + _scrape_s(ctx):
+    scrape = _scrape_s(ctx)
+    if time.time() >= until + scrape:
         return until
-    for job in ctx.after_at:
-        interval = ctx.live_scrape_intervals.get(job, 15.0)
-        timeout = max(0.0, until - time.time()) + 3 * interval + 1.0
-        try:
-            ctx.prom.wait_for_scrape_since(job, until, timeout)
-        except HarnessError:  # a job that stopped being scraped: judge what there is
-            return min(time.time(), until)
+    try:
+        ctx.wait_scraped_since(until, max(0.0, until - time.time()) + 3 * scrape + 1.0)
+    except HarnessError:  # a job that stopped being scraped: judge what there is
+        return min(time.time(), until)
     return until
 
 
